@@ -1,0 +1,126 @@
+"""The preparation every upload gets: probe it, then draw a poster frame and a waveform."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from jobs.ffmpeg import FFmpegError, run_ffmpeg
+from jobs.probe import MediaInfo, probe
+
+POSTER_NAME = "poster.jpg"
+WAVEFORM_NAME = "waveform.png"
+POSTER_MAX_WIDTH = 640
+NO_POSTER = "Cutroom could not take a picture from this video; its video track may be damaged."
+WAVEFORM_SIZE = "1200x200"
+# A mid blue that reads on both light and dark pages; the background stays transparent.
+WAVEFORM_COLOUR = "0x3F7FD0"
+# Share of the overall progress taken by each step; drawing the waveform decodes all the audio.
+READ_SHARE = 5.0
+POSTER_SHARE = 10.0
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback | None = None) -> dict:
+    """Probe `src` and write poster.jpg (video) and waveform.png (audio) into `out_dir`.
+
+    `on_progress` gets the overall percentage (0..100) and the name of the current step.
+    Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}.
+    """
+    src, out_dir = Path(src), Path(out_dir)
+    report = on_progress or _ignore
+    report(0.0, "Reading file")
+    info = probe(src)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report(READ_SHARE, "Reading file")
+
+    outputs = {"poster": None, "waveform": None}
+    if info.video:
+        report(READ_SHARE, "Making poster")
+        _make_poster(src, info, out_dir / POSTER_NAME)
+        outputs["poster"] = POSTER_NAME
+    if info.audio:
+        start = READ_SHARE + (POSTER_SHARE if info.video else 0.0)
+        report(start, "Drawing waveform")
+        _make_waveform(
+            src,
+            info,
+            out_dir / WAVEFORM_NAME,
+            lambda fraction: report(start + (100.0 - start) * fraction, "Drawing waveform"),
+        )
+        outputs["waveform"] = WAVEFORM_NAME
+    report(100.0, "Done")
+    return {"info": info.to_dict(), "outputs": outputs}
+
+
+def _ignore(percent: float, stage: str) -> None:
+    """Progress sink for callers that do not follow progress."""
+
+
+@contextmanager
+def _written_atomically(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; move it into place only if the block succeeds.
+
+    A reader never sees a half-written file, and a failure leaves nothing behind.
+    """
+    temporary = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.part{final.suffix}")
+    try:
+        yield temporary
+        temporary.replace(final)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _poster_time(info: MediaInfo) -> float:
+    """A frame from about 10 % in: past a fade-in or a black first frame, at most 5 s in."""
+    return min(info.duration * 0.1, 5.0)
+
+
+def _make_poster(src: Path, info: MediaInfo, dest: Path) -> None:
+    with _written_atomically(dest) as temporary:
+        try:
+            _grab_frame(src, _poster_time(info), temporary)
+        except FFmpegError:
+            # A video track shorter than the sound may have no frame that late: take its first.
+            _grab_frame(src, 0.0, temporary)
+
+
+def _grab_frame(src: Path, seconds: float, dest: Path) -> None:
+    # Square pixels first, so anamorphic video keeps its shape; then at most 640 wide,
+    # with even sides because many consumers of the picture expect them.
+    scale = f"scale=trunc(iw*sar/2)*2:ih,setsar=1,scale='min({POSTER_MAX_WIDTH},iw)':-2"
+    run_ffmpeg(
+        [
+            *("-ss", f"{seconds:.3f}", "-i", str(src)),
+            *("-map", "0:V:0", "-frames:v", "1", "-vf", scale),
+            *("-q:v", "3", "-update", "1", "-y", str(dest)),
+        ]
+    )
+    # Older ffmpeg releases exit cleanly when there was no frame to write.
+    if not dest.exists() or dest.stat().st_size == 0:
+        raise FFmpegError(NO_POSTER)
+
+
+def _make_waveform(src: Path, info: MediaInfo, dest: Path, on_progress: Callable[[float], None]) -> None:
+    # showwavespic emits its single picture only at the end of the audio, and ffmpeg holds
+    # back all progress reports until every output has started. A transparent first frame
+    # starts the picture output at once, and a null copy of the audio carries the progress
+    # clock; with -update the picture file ends up holding the final waveform.
+    graph = (
+        "[0:a:0]aformat=channel_layouts=mono,asplit[draw][clock];"
+        f"[draw]showwavespic=s={WAVEFORM_SIZE}:colors={WAVEFORM_COLOUR}"
+        ":filter=peak:scale=sqrt[wave];"
+        f"color=c=black@0:s={WAVEFORM_SIZE}:d=0.04,format=rgba[blank];"
+        "[blank][wave]concat=n=2:v=1:a=0[picture]"
+    )
+    with _written_atomically(dest) as temporary:
+        run_ffmpeg(
+            [
+                *("-i", str(src), "-filter_complex", graph),
+                *("-map", "[picture]", "-update", "1", "-y", str(temporary)),
+                *("-map", "[clock]", "-f", "null", "-"),
+            ],
+            duration=info.duration,
+            on_progress=on_progress,
+        )

@@ -1,0 +1,168 @@
+"""Shared fixtures: a private Redis and SMTP server per session, an app per test, users, a real worker."""
+
+import os
+import subprocess
+import sys
+import threading
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from webapp import create_app, db
+from webapp.localredis import free_port, start_redis, stop
+from webapp.models import User, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(proc)
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages = []
+        self.received = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.received:
+            self.messages.append(message_from_bytes(envelope.content))
+            self.received.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 20):
+        with self.received:
+            self.received.wait_for(lambda: len(self.messages) >= count, timeout)
+        return self.messages
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    _, box = smtp_server
+    box.messages.clear()
+    return box
+
+
+@pytest.fixture
+def app_env(tmp_path, redis_url, smtp_server):
+    """The environment the app and its workers share; tests may change it before `app` is made."""
+    controller, _ = smtp_server
+    return {
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "MAIL_SERVER": controller.hostname,
+        "MAIL_PORT": str(controller.port),
+        "PROGRESS_INTERVAL": "0.05",
+    }
+
+
+@pytest.fixture
+def app(app_env, monkeypatch):
+    for key, value in app_env.items():
+        monkeypatch.setenv(key, value)
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        db.create_all()
+    from webapp.pipeline import redis_conn
+
+    with app.app_context():
+        redis_conn().flushdb()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def make_user(app, email="ada@example.com", password=PASSWORD, confirmed=True, **fields) -> User:
+    with app.app_context():
+        user = User(email=email, confirmed_at=utcnow() if confirmed else None, **fields)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+def csrf_from(response) -> str:
+    """The CSRF token embedded in a rendered page."""
+    html = response.get_data(as_text=True)
+    marker = 'name="csrf_token" type="hidden" value="'
+    start = html.find(marker)
+    if start < 0:
+        marker = 'name="csrf_token" value="'
+        start = html.find(marker)
+    assert start >= 0, "page has no CSRF token"
+    start += len(marker)
+    return html[start : html.index('"', start)]
+
+
+class Auth:
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+
+    def login(self, email="ada@example.com", password=PASSWORD, **extra):
+        token = csrf_from(self.client.get("/login"))
+        data = {"email": email, "password": password, "csrf_token": token, **extra}
+        return self.client.post("/login", data=data)
+
+    def csrf(self, path="/videos/new") -> str:
+        return csrf_from(self.client.get(path))
+
+
+@pytest.fixture
+def auth(app, client):
+    return Auth(app, client)
+
+
+@pytest.fixture
+def user(app):
+    return make_user(app)
+
+
+@pytest.fixture
+def logged_in(auth, user):
+    response = auth.login()
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return user
+
+
+@pytest.fixture
+def run_worker(app_env):
+    """Run a real RQ worker (worker.py, burst mode) in its own process until its queues are empty."""
+
+    def run(*queues, wait=True, timeout=180):
+        env = {**os.environ, **app_env}
+        cmd = [sys.executable, str(ROOT / "worker.py"), "--burst", *queues]
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if wait:
+            out, _ = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, out.decode(errors="replace")
+        return proc
+
+    return run

@@ -1,0 +1,174 @@
+"""The Cutroom web app: extension objects and the app factory, which only wires things together."""
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from flask import Flask, render_template, request, request_finished
+from flask_login import LoginManager
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+from werkzeug.exceptions import HTTPException
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+# htmx is served from static/, and the pages use no inline script or style, so 'self' suffices.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "style-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL and a busy timeout let the web server and the workers write to one SQLite file at once."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    from webapp import config as settings
+    from webapp.uploads import UploadRequest
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.request_class = UploadRequest
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(settings.from_environment(Path(app.instance_path)))
+    if config:
+        app.config.from_mapping(config)
+    Path(app.config["MEDIA_ROOT"]).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+
+    from webapp.account import bp as account_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.videos import bp as videos_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(videos_bp)
+    app.register_blueprint(account_bp)
+
+    app.after_request(_security_headers)
+    request_finished.connect(_secure_cookies, app)
+    app.teardown_request(_discard_unkept_uploads)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+    from webapp.helpers import register_template_helpers
+
+    register_template_helpers(app)
+
+    @app.cli.command("init-db")
+    def init_db():
+        """Create the database tables that do not exist yet."""
+        db.create_all()
+        print("Database ready.")
+
+    return app
+
+
+@login_manager.user_loader
+def _load_user(session_token: str):
+    from webapp.models import User
+
+    return db.session.scalar(db.select(User).filter_by(session_token=session_token))
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return response
+
+
+def _secure_cookies(sender, response, **extra) -> None:
+    """Cookies are Secure whenever the site is served over HTTPS, whatever the config says.
+
+    A request_finished receiver, not an after_request hook: Flask saves the session, and
+    Flask-Login sets its remember-me cookie, only after the hooks registered here have run.
+    """
+    if not request.is_secure:
+        return
+    cookies = response.headers.getlist("Set-Cookie")
+    if cookies:
+        response.headers.remove("Set-Cookie")
+        for cookie in cookies:
+            secure = "; secure" in cookie.lower()
+            response.headers.add("Set-Cookie", cookie if secure else cookie + "; Secure")
+
+
+def _discard_unkept_uploads(_exc) -> None:
+    request.discard_unkept_uploads()
+
+
+def _csrf_error(error: CSRFError):
+    return render_template(
+        "errors/error.html",
+        code=400,
+        title="This form has expired",
+        message="The page was open too long or the form was sent from somewhere else. "
+        "Reload the page and try again.",
+    ), 400
+
+
+ERROR_TEXT = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
+    405: ("Not allowed", "That action is not available here."),
+    413: ("Too large", "The upload is larger than allowed."),
+    429: ("Too many attempts", "Wait a little and try again."),
+    500: ("Something went wrong", "An error on our side. Try again in a moment."),
+}
+
+
+def _http_error(error: HTTPException):
+    if error.code == 413:
+        request.drain()
+    title, message = ERROR_TEXT.get(error.code, (error.name, error.description))
+    # Our own aborts carry a message written for people; werkzeug's defaults don't.
+    if getattr(error, "human", False):
+        message = error.description
+    response = error.get_response()
+    body = render_template("errors/error.html", code=error.code, title=title, message=message)
+    response.set_data(body)
+    response.mimetype = "text/html"
+    return response

@@ -1,0 +1,78 @@
+"""Settings read from the environment; defaults make a first laptop run work offline."""
+
+import os
+import secrets
+from pathlib import Path
+
+GiB = 1024**3
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if not value else int(value)
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder.
+
+    A fixed key is what keeps sessions and emailed links valid across restarts.
+    """
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def database_url(instance_path: Path) -> str:
+    """DATABASE_URL, with plain postgres:// URLs pointed at the psycopg 3 driver we install."""
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'cutroom.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: Path) -> dict:
+    """The app's configuration as a dict, every value overridable by an environment variable."""
+    mail_server = os.environ.get("MAIL_SERVER", "")
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "MEDIA_ROOT": os.path.abspath(os.environ.get("MEDIA_ROOT", "media")),
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": _int("MAIL_PORT", 587 if _bool("MAIL_USE_TLS") else 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Cutroom <cutroom@localhost>"),
+        "MAIL_OUTBOX": str(instance_path / "outbox"),
+        "DEFAULT_QUOTA": _int("DEFAULT_QUOTA", 5 * GiB),
+        "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 4 * GiB),
+        # Everything but the upload form is small; the upload endpoint raises its own limit.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "TRANSCRIBE_MODEL": os.environ.get("TRANSCRIBE_MODEL", ""),
+        # Host names this site answers to: links in mails are built from the Host header,
+        # so production should pin it (a forged Host would otherwise get into reset links).
+        "TRUSTED_HOSTS": [h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()]
+        or None,
+        # Number of reverse proxies in front whose X-Forwarded-* headers are trusted.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Tokens in forms outlive a long upload; the session binds them anyway.
+        "WTF_CSRF_TIME_LIMIT": None,
+        # A throttle on how often a worker writes progress to Redis.
+        "PROGRESS_INTERVAL": float(os.environ.get("PROGRESS_INTERVAL", "0.25")),
+    }

@@ -1,0 +1,139 @@
+"""Database tables: users, their items, the files stored for an item, and the tasks run on it."""
+
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_item_id() -> str:
+    """Item ids are random so they can be chosen before the row exists and cannot be guessed."""
+    return secrets.token_hex(6)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    # Flask-Login stores this, not the primary key, so rotating it logs out every session.
+    session_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_token)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    confirmation_sent_at: Mapped[datetime | None]
+    quota_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+
+    items: Mapped[list["Item"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.session_token = new_token()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    @property
+    def quota(self) -> int:
+        return self.quota_bytes if self.quota_bytes is not None else current_app.config["DEFAULT_QUOTA"]
+
+    @property
+    def used_bytes(self) -> int:
+        return used_bytes(self.id)
+
+
+def used_bytes(user_id: int) -> int:
+    """Bytes of every file the user owns, summed from the file rows."""
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(MediaFile.size), 0))
+        .join(Item, MediaFile.item_id == Item.id)
+        .where(Item.user_id == user_id)
+    )
+    return int(total)
+
+
+class Item(db.Model):
+    id: Mapped[str] = mapped_column(sa.String(16), primary_key=True, default=new_item_id)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    # The uploaded file's name, kept only as display text.
+    title: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str | None] = mapped_column(sa.String(8))  # "video" or "audio", once probed
+    duration: Mapped[float | None]
+    info: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    user: Mapped[User] = relationship(back_populates="items")
+    files: Mapped[list["MediaFile"]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="MediaFile.id"
+    )
+    tasks: Mapped[list["Task"]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="Task.id"
+    )
+
+    def file(self, role: str) -> "MediaFile | None":
+        return next((f for f in self.files if f.role == role), None)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def busy(self) -> bool:
+        return any(t.status in Task.ACTIVE for t in self.tasks)
+
+
+class MediaFile(db.Model):
+    """One file on disk under MEDIA_ROOT/<user id>/<item id>/, counted against the owner's quota."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(32))  # original, external, poster, waveform, ...
+    name: Mapped[str] = mapped_column(sa.String(64))  # server-chosen file name
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="files")
+
+    __table_args__ = (sa.UniqueConstraint("item_id", "name"),)
+
+
+class Task(db.Model):
+    """One job on an item. The row, not RQ, holds the final state: RQ forgets results."""
+
+    QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+    ACTIVE = (QUEUED, RUNNING)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    queue: Mapped[str] = mapped_column(sa.String(32))
+    rq_job_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=QUEUED)
+    params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    result: Mapped[dict | None] = mapped_column(sa.JSON)
+    error: Mapped[str | None] = mapped_column(sa.Text)  # the human reason, shown to the owner
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    item: Mapped[Item] = relationship(back_populates="tasks")

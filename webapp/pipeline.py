@@ -1,0 +1,141 @@
+"""Web side of the job pipeline: Redis connection, enqueueing tasks by name, reading their live state.
+
+The web process never imports the media code: it enqueues `webapp.tasks.run_task` by its
+dotted name and only reads what the workers write (task rows, `job.meta`).
+"""
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+from rq import Queue, Retry
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from webapp import db
+from webapp.models import Item, Task
+
+QUEUES = ("media", "transcribe", "mail")
+
+# What each kind of task is called in the interface, where it runs and how long it may take.
+TASK_KINDS = {
+    "prepare": {"label": "Preparation", "queue": "media", "timeout": 30 * 60},
+}
+
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def redis_conn() -> redis.Redis:
+    """One connection pool per app, shared by the queues, the rate limiter and progress reads."""
+    conn = current_app.extensions.get("cutroom_redis")
+    if conn is None:
+        conn = redis.Redis.from_url(current_app.config["REDIS_URL"])
+        current_app.extensions["cutroom_redis"] = conn
+    return conn
+
+
+def get_queue(name: str) -> Queue:
+    return Queue(name, connection=redis_conn())
+
+
+def enqueue_mail(message: dict) -> None:
+    """Send mail from a worker, retrying while the mail server is unreachable."""
+    get_queue("mail").enqueue(
+        "webapp.mail.deliver",
+        message,
+        job_timeout=60,
+        retry=Retry(max=5, interval=[10, 30, 120, 600, 1800]),
+        result_ttl=3600,
+        failure_ttl=FAILURE_TTL,
+        description=f"mail: {message['subject']}",
+    )
+
+
+def submit(item: Item, specs: list[dict]) -> list[Task]:
+    """Create one task row per spec and enqueue its job, ordered with `depends_on`.
+
+    A spec is {"kind": ..., "params": {...}, "after": [kinds this task waits for]}.
+    Rows are committed before enqueueing so a worker always finds the row it is given.
+    """
+    tasks = {}
+    for spec in specs:
+        kind = TASK_KINDS[spec["kind"]]
+        task = Task(item=item, kind=spec["kind"], queue=kind["queue"], params=spec.get("params", {}))
+        db.session.add(task)
+        tasks[spec["kind"]] = task
+    db.session.flush()
+    for task in tasks.values():
+        task.rq_job_id = f"cutroom-{item.id}-{task.id}"
+    db.session.commit()
+
+    jobs = {}
+    for spec in specs:
+        task = tasks[spec["kind"]]
+        jobs[spec["kind"]] = get_queue(task.queue).enqueue(
+            "webapp.tasks.run_task",
+            task.id,
+            job_id=task.rq_job_id,
+            job_timeout=TASK_KINDS[task.kind]["timeout"],
+            depends_on=[jobs[k] for k in spec.get("after", [])] or None,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=f"{task.kind} of item {item.id}",
+        )
+    return list(tasks.values())
+
+
+@dataclass
+class LiveState:
+    """What the interface shows for one task right now."""
+
+    status: str
+    percent: float | None = None
+    stage: str | None = None
+    position: int | None = None  # 1-based place in its queue while waiting
+    waiting_for: str | None = None
+
+
+def live_states(tasks: list[Task]) -> dict[int, LiveState]:
+    """Merge the durable row state with the volatile RQ state (queue place, progress)."""
+    states = {t.id: LiveState(t.status) for t in tasks}
+    active = [t for t in tasks if t.status in Task.ACTIVE and t.rq_job_id]
+    if not active:
+        return states
+    conn = redis_conn()
+    jobs = Job.fetch_many([t.rq_job_id for t in active], connection=conn)
+    for task, job in zip(active, jobs, strict=True):
+        state = states[task.id]
+        if job is None:
+            continue
+        status = job.get_status(refresh=False)
+        progress = job.meta.get("progress") or {}
+        if status == JobStatus.STARTED or task.status == Task.RUNNING:
+            state.status = Task.RUNNING
+            state.percent = progress.get("percent", 0.0)
+            state.stage = progress.get("stage")
+        elif status == JobStatus.DEFERRED:
+            waiting = [t for t in tasks if t.rq_job_id in (job.dependency_ids or [])]
+            state.waiting_for = ", ".join(TASK_KINDS[t.kind]["label"] for t in waiting) or None
+        elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+            position = get_queue(task.queue).get_job_position(job)
+            state.position = None if position is None else position + 1
+    return states
+
+
+def cancel_jobs(tasks: list[Task]) -> None:
+    """Stop the RQ jobs of these tasks: queued ones are cancelled, running ones stopped."""
+    conn = redis_conn()
+    for task in tasks:
+        if task.status not in Task.ACTIVE or not task.rq_job_id:
+            continue
+        task.status = Task.CANCELLED
+        try:
+            job = Job.fetch(task.rq_job_id, connection=conn)
+            if job.get_status() == JobStatus.STARTED:
+                send_stop_job_command(conn, job.id)
+            else:
+                job.cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass

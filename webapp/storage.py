@@ -1,0 +1,18 @@
+"""Where an item's files live: MEDIA_ROOT/<user id>/<item id>/, with server-chosen names."""
+
+import shutil
+from pathlib import Path
+
+from flask import current_app
+
+
+def user_dir(user_id: int) -> Path:
+    return Path(current_app.config["MEDIA_ROOT"]) / str(user_id)
+
+
+def item_dir(item) -> Path:
+    return user_dir(item.user_id) / item.id
+
+
+def remove_item_dir(user_id: int, item_id: str) -> None:
+    shutil.rmtree(user_dir(user_id) / item_id, ignore_errors=True)

@@ -1,0 +1,230 @@
+"""Streaming uploads: each file part is written straight into the item's folder while it arrives.
+
+A global CSRFProtect reads `request.form` before any view runs, which makes werkzeug parse the
+whole multipart body. With its default stream factory that spools every file to a temp file
+first (a second full copy, and no quota check until the end). Here the factory hands werkzeug
+a sink in the final folder that counts bytes against the user's space as they arrive, so a
+too-large upload stops at the byte that crosses the limit and the partial file is removed.
+Anything a request wrote that its view did not keep is deleted when the request ends.
+"""
+
+import os
+from pathlib import Path
+
+from flask import Request, current_app
+from flask_login import current_user
+from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
+
+from webapp.models import new_item_id, used_bytes
+from webapp.storage import user_dir
+
+UPLOAD_ENDPOINTS = {"videos.new"}
+FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
+
+
+class UploadTooLarge(RequestEntityTooLarge):
+    human = True
+
+
+class UploadInterrupted(BadRequest):
+    human = True
+    description = "The upload was interrupted before it finished, so nothing was stored. Try again."
+
+
+class Budget:
+    """How many bytes this request may still store, and what to say when it runs out."""
+
+    def __init__(self, limit: int, message: str):
+        self.left, self.message = limit, message
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise UploadTooLarge(self.message)
+
+
+class UploadSink:
+    """A file in the item's folder that werkzeug writes one upload part into."""
+
+    def __init__(self, path: Path, budget: Budget):
+        self.path, self.budget, self.size = path, budget, 0
+        self.kept = False
+        self.file = open(path, "x+b")  # noqa: SIM115 - lives as long as the request's FileStorage
+
+    def write(self, data: bytes) -> int:
+        self.budget.spend(len(data))
+        self.size += len(data)
+        return self.file.write(data)
+
+    def seek(self, *args):
+        return self.file.seek(*args)
+
+    def read(self, *args):
+        return self.file.read(*args)
+
+    def tell(self):
+        return self.file.tell()
+
+    def close(self):
+        self.file.close()
+
+    def keep(self, name: str) -> Path:
+        """Close the part and give it its final name in the same folder (a rename, not a copy)."""
+        self.file.close()
+        final = self.path.with_name(name)
+        os.replace(self.path, final)
+        self.path, self.kept = final, True
+        return final
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class DiscardSink(UploadSink):
+    """Counts and drops the bytes of an upload nobody may store (logged out, unconfirmed)."""
+
+    def __init__(self, budget: Budget):
+        self.budget, self.size, self.kept, self.path = budget, 0, False, None
+
+    def write(self, data: bytes) -> int:
+        self.budget.spend(len(data))
+        self.size += len(data)
+        return len(data)
+
+    def seek(self, *args):
+        return 0
+
+    def read(self, *args):
+        return b""
+
+    def tell(self):
+        return self.size
+
+    def close(self):
+        pass
+
+    def discard(self):
+        pass
+
+
+class CountingStream:
+    """Wraps the request body to count what actually arrived.
+
+    Under gunicorn a body that ends early (client gone) reads as a short stream, not an error.
+    """
+
+    def __init__(self, stream):
+        self.stream, self.count = stream, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
+class UploadRequest(Request):
+    """Flask's request, with file parts of upload forms streamed into place as they arrive."""
+
+    upload_item_id: str | None = None
+
+    @property
+    def is_upload(self) -> bool:
+        return self.method == "POST" and self.endpoint in UPLOAD_ENDPOINTS
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self.is_upload:
+            return current_app.config["MAX_UPLOAD_SIZE"] + FORM_OVERHEAD
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value):
+        Request.max_content_length.fset(self, value)
+
+    @property
+    def sinks(self) -> list[UploadSink]:
+        return self.__dict__.setdefault("_upload_sinks", [])
+
+    def _load_form_data(self) -> None:
+        if not self.is_upload or "form" in self.__dict__:
+            return super()._load_form_data()
+        # Whatever happens below, the form counts as parsed: nobody may re-read a half-read body.
+        self.__dict__["form"] = self.parameter_storage_class()
+        self.__dict__["files"] = self.parameter_storage_class()
+        # The size limits are ours to check (with a reason), so take the body without werkzeug's.
+        body = CountingStream(get_input_stream(self.environ, max_content_length=None))
+        self.__dict__["stream"] = body
+        # Checked before reading: a declared length that cannot fit is refused with its reason.
+        self.__dict__["_upload_budget"] = self._make_budget(self.content_length)
+        parser = self.make_form_data_parser()
+        parser.silent = False
+        try:
+            _, form, files = parser.parse(body, self.mimetype, self.content_length, self.mimetype_params)
+        except ValueError as error:
+            raise UploadInterrupted() from error
+        if self.content_length is not None and body.count < self.content_length:
+            raise UploadInterrupted()
+        self.__dict__["form"], self.__dict__["files"] = form, files
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        if not self.is_upload:
+            return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+        budget = self.__dict__["_upload_budget"]
+        if not (current_user.is_authenticated and current_user.confirmed):
+            sink = DiscardSink(budget)
+        else:
+            if self.upload_item_id is None:
+                self.upload_item_id = new_item_id()
+            folder = user_dir(current_user.id) / self.upload_item_id
+            folder.mkdir(parents=True, exist_ok=True)
+            sink = UploadSink(folder / f".upload-{len(self.sinks)}.part", budget)
+        self.sinks.append(sink)
+        return sink
+
+    def _make_budget(self, total_content_length: int | None) -> Budget:
+        from webapp.helpers import filesize
+
+        max_size = current_app.config["MAX_UPLOAD_SIZE"]
+        if not current_user.is_authenticated:
+            return Budget(max_size, f"Uploads are limited to {filesize(max_size)}.")
+        left = max(current_user.quota - used_bytes(current_user.id), 0)
+        if left < max_size:
+            message = (
+                f"This upload does not fit in your space: you have {filesize(left)} left of "
+                f"{filesize(current_user.quota)}. Delete items you no longer need, then try again."
+            )
+            limit = left
+        else:
+            message = f"This file is larger than the {filesize(max_size)} upload limit."
+            limit = max_size
+        budget = Budget(limit, message)
+        # The declared length already tells us when it cannot fit; refuse before storing a byte.
+        if total_content_length and total_content_length > limit + FORM_OVERHEAD:
+            raise UploadTooLarge(message)
+        return budget
+
+    def discard_unkept_uploads(self) -> None:
+        for sink in self.sinks:
+            if not sink.kept:
+                sink.discard()
+        if self.upload_item_id and current_user.is_authenticated:
+            folder = user_dir(current_user.id) / self.upload_item_id
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    def drain(self) -> None:
+        """Read and drop the rest of an upload we refused, so a browser sees our page, not a reset.
+
+        At most the upload limit is drained; past that a reset costs the client less than reading.
+        """
+        body = self.__dict__.get("stream")
+        if not isinstance(body, CountingStream) or self.content_length is None:
+            return
+        remaining = min(self.content_length - body.count, self.max_content_length)
+        try:
+            while remaining > 0 and (chunk := body.read(min(remaining, 1024 * 1024))):
+                remaining -= len(chunk)
+        except ClientDisconnected:
+            pass
