@@ -55,7 +55,7 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Cutroom <cutroom@localhost>"),
-        "MAIL_OUTBOX": str(instance_path / "outbox"),
+        "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance_path / "outbox"),
         "DEFAULT_QUOTA": _int("DEFAULT_QUOTA", 5 * GiB),
         "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 4 * GiB),
         # Everything but the upload form is small; the upload endpoint raises its own limit.

@@ -33,7 +33,8 @@ def deliver(message: dict) -> None:
     msg["Subject"] = message["subject"]
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="cutroom")
-    msg.set_content(message["body"])
+    # No quoted-printable: its soft line breaks cut the links in two for anyone reading the .eml.
+    msg.set_content(message["body"], cte="7bit" if message["body"].isascii() else "8bit")
 
     if not config["MAIL_SERVER"]:
         outbox = Path(config["MAIL_OUTBOX"])

@@ -1,0 +1,30 @@
+"""Without MAIL_SERVER a first run still works offline: mail goes to instance/outbox/ as .eml files."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.test_auth import signup
+
+
+@pytest.fixture
+def app_env(app_env, tmp_path):
+    return {**app_env, "MAIL_SERVER": "", "MAIL_OUTBOX": str(tmp_path / "outbox")}
+
+
+def test_confirmation_mail_lands_in_the_outbox_with_a_working_link(app, client, tmp_path, run_worker):
+    assert signup(client, "offline@example.com").status_code == 200
+    run_worker("mail")
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    raw = eml.read_text()  # what a person opening the file sees, undecoded
+    assert "To: offline@example.com" in raw
+    (link,) = re.findall(r"http://\S+/confirm/\S+", raw)
+    response = client.get(urlsplit(link).path)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert client.get(response.headers["Location"]).status_code == 200
+    from webapp import db
+    from webapp.models import User
+
+    with app.app_context():
+        assert db.session.scalar(db.select(User)).confirmed
