@@ -11,12 +11,13 @@ STAMP  := $(VENV)/.installed
 SYSTEM_DEPS := ffmpeg espeak-ng chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format system-deps clean
+.PHONY: help install run test lint format bench system-deps clean
 
 help:
 	@echo "Cutroom make targets:"
 	@echo "  make run          create .venv, install, start Redis (if none answers), workers and web; prints the URL"
 	@echo "  make test         install, add system tools if possible, run the test suite"
+	@echo "  make bench        benchmarks against peer tools (installs them into bench/.venv)"
 	@echo "  make lint         ruff check + ruff format --check"
 	@echo "  make format       ruff format (rewrites files)"
 	@echo "  make install      only create/update .venv"
@@ -42,6 +43,10 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
+
+# Benchmarks against peer tools (not tests): see bench/run.py and the README's Performance section.
+bench: $(STAMP) system-deps
+	$(PY) bench/run.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -7,20 +7,27 @@ python worker.py --burst media                # drain the queue, then exit
 import argparse
 import logging
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 from webapp import create_app, db
 from webapp.pipeline import QUEUES, get_queue, redis_conn
 
 
-class CutroomWorker(Worker):
-    """RQ's forking worker, made safe for a shared SQLAlchemy engine."""
+class ForkingWorker(Worker):
+    """RQ's default worker (a forked work horse per job), made safe for a shared SQLAlchemy engine."""
 
     def main_work_horse(self, job, queue):
         # The work horse is a fork: drop the parent's pooled connections without closing
         # them, so parent and child never share a database socket.
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
+
+
+def worker_class(queues: list[str]) -> type[Worker]:
+    """Transcription runs in the worker process itself, so the model it loaded once serves every
+    job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork).
+    Everything else gets a fork per job, which a stop command or a timeout can kill cleanly."""
+    return SimpleWorker if "transcribe" in queues else ForkingWorker
 
 
 def main() -> None:
@@ -35,7 +42,7 @@ def main() -> None:
         from webapp import tasks
 
         tasks.preload(args.queues)
-        worker = CutroomWorker(
+        worker = worker_class(args.queues)(
             [get_queue(name) for name in args.queues], connection=redis_conn(), name=args.name
         )
         # The scheduler runs retries with intervals (mail) and scheduled jobs.

@@ -44,7 +44,14 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def task_label(kind: str) -> str:
+    from webapp.pipeline import TASK_KINDS
+
+    return TASK_KINDS[kind]["label"]
+
+
 def register_template_helpers(app: Flask) -> None:
+    app.add_template_global(task_label)
     app.add_template_filter(filesize)
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)

@@ -132,8 +132,13 @@ class Task(db.Model):
     params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     result: Mapped[dict | None] = mapped_column(sa.JSON)
     error: Mapped[str | None] = mapped_column(sa.Text)  # the human reason, shown to the owner
+    after: Mapped[list] = mapped_column(sa.JSON, default=list)  # ids of the tasks this one waits for
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Timings: waiting since it could run, running, and media seconds per second of work.
+    wait_seconds: Mapped[float | None]
+    run_seconds: Mapped[float | None]
+    realtime_factor: Mapped[float | None]
 
     item: Mapped[Item] = relationship(back_populates="tasks")

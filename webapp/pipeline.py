@@ -21,7 +21,32 @@ QUEUES = ("media", "transcribe", "mail")
 # What each kind of task is called in the interface, where it runs and how long it may take.
 TASK_KINDS = {
     "prepare": {"label": "Preparation", "queue": "media", "timeout": 30 * 60},
+    "sync": {"label": "Sync external audio", "queue": "media", "timeout": 2 * 3600},
+    "silence": {"label": "Remove silence", "queue": "media", "timeout": 4 * 3600},
+    "transcribe": {"label": "Transcribe", "queue": "transcribe", "timeout": 6 * 3600},
+    "fit_subtitles": {"label": "Fit subtitles to the cut", "queue": "media", "timeout": 10 * 60},
 }
+
+
+def plan(sync: dict | None, silence: dict | None, transcribe: dict | None) -> list[dict]:
+    """The task graph for a submission: each chosen job with its parameters and what it waits for.
+
+    Sync comes first, since the others work on its result. Transcription does not wait for
+    silence removal: it runs beside it on its own queue, and a last small step maps its
+    timings through the cut list once both are done, so subtitles match the cut video.
+    """
+    specs = [{"kind": "prepare"}]
+    first = ["sync"] if sync is not None else []
+    if sync is not None:
+        specs.append({"kind": "sync", "params": sync})
+    if silence is not None:
+        specs.append({"kind": "silence", "params": silence, "after": first})
+    if transcribe is not None:
+        specs.append({"kind": "transcribe", "params": transcribe, "after": first})
+    if silence is not None and transcribe is not None:
+        specs.append({"kind": "fit_subtitles", "after": ["silence", "transcribe"]})
+    return specs
+
 
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
@@ -66,8 +91,10 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
         db.session.add(task)
         tasks[spec["kind"]] = task
     db.session.flush()
-    for task in tasks.values():
+    for spec in specs:
+        task = tasks[spec["kind"]]
         task.rq_job_id = f"cutroom-{item.id}-{task.id}"
+        task.after = [tasks[kind].id for kind in spec.get("after", [])]
     db.session.commit()
 
     jobs = {}
@@ -124,13 +151,13 @@ def live_states(tasks: list[Task]) -> dict[int, LiveState]:
     return states
 
 
-def cancel_jobs(tasks: list[Task]) -> None:
+def cancel_jobs(tasks: list[Task], reason: str | None = None) -> None:
     """Stop the RQ jobs of these tasks: queued ones are cancelled, running ones stopped."""
     conn = redis_conn()
     for task in tasks:
         if task.status not in Task.ACTIVE or not task.rq_job_id:
             continue
-        task.status = Task.CANCELLED
+        task.status, task.error = Task.CANCELLED, reason
         try:
             job = Job.fetch(task.rq_job_id, connection=conn)
             if job.get_status() == JobStatus.STARTED:
@@ -139,3 +166,13 @@ def cancel_jobs(tasks: list[Task]) -> None:
                 job.cancel()
         except (NoSuchJobError, InvalidJobOperation):
             pass
+
+
+def dependants(task: Task) -> list[Task]:
+    """Every task of the same item that waits, directly or not, for `task`."""
+    found, frontier = [], {task.id}
+    while frontier:
+        step = [t for t in task.item.tasks if frontier & set(t.after or []) and t not in found]
+        found += step
+        frontier = {t.id for t in step}
+    return found

@@ -2,11 +2,66 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DecimalField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import NumberRange, Optional, Regexp
+
+LANGUAGES = [SelectChoice("", "Detect"), SelectChoice("en", "English")]
 
 
 class UploadForm(FlaskForm):
     media = FileField("Media file", validators=[FileRequired("Choose a video or audio file to upload.")])
     external = FileField("External audio")
+
+    silence = BooleanField("Remove silence")
+    threshold_db = StringField(
+        "Silence threshold (dBFS)",
+        default="auto",
+        validators=[
+            Optional(),
+            Regexp(r"^(auto|-?\d+(\.\d+)?)$", message="Use auto, or a level such as -40."),
+        ],
+    )
+    min_silence = DecimalField(
+        "Shortest pause to cut (seconds)",
+        default=0.5,
+        places=2,
+        validators=[Optional(), NumberRange(0.1, 10, "Between 0.1 and 10 seconds.")],
+    )
+    margin = DecimalField(
+        "Margin kept around speech (seconds)",
+        default=0.2,
+        places=2,
+        validators=[Optional(), NumberRange(0, 2, "Between 0 and 2 seconds.")],
+    )
+
+    sync = BooleanField("Sync external audio")
+    keep_camera_audio = BooleanField("Keep the camera sound as a second track")
+
+    transcribe = BooleanField("Transcribe")
+    language = SelectField("Language", choices=LANGUAGES, default="")
+    vad = BooleanField("Skip non-speech (voice activity filter)")
+
+    def validate_threshold_db(self, field):
+        if field.data and field.data != "auto" and not -90 <= float(field.data) < 0:
+            raise ValueError("A level between -90 and 0 dBFS, or auto.")
+
+    def job_choices(self) -> tuple[dict | None, dict | None, dict | None]:
+        """The chosen jobs' parameters (None for a job not chosen), as pipeline.plan takes them."""
+        sync = {"keep_camera_audio": self.keep_camera_audio.data} if self.sync.data else None
+        silence = None
+        if self.silence.data:
+            # Fields left out of the request (scripts, curl) take their defaults.
+            threshold = self.threshold_db.data or "auto"
+            silence = {
+                "threshold_db": threshold if threshold == "auto" else float(threshold),
+                "min_silence": float(self.min_silence.data if self.min_silence.data is not None else 0.5),
+                "margin": float(self.margin.data if self.margin.data is not None else 0.2),
+            }
+        transcribe = (
+            {"language": self.language.data or None, "vad": self.vad.data} if self.transcribe.data else None
+        )
+        return sync, silence, transcribe
 
 
 class DeleteForm(FlaskForm):

@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 from webapp import db
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, used_bytes
-from webapp.pipeline import cancel_jobs, live_states, submit
+from webapp.pipeline import cancel_jobs, live_states, plan, submit
 from webapp.storage import item_dir, remove_item_dir
 from webapp.uploads import UploadTooLarge
 from webapp.videos import bp
@@ -75,8 +75,13 @@ def new():
     from jobs.errors import MediaError
     from jobs.probe import probe  # reads headers only; needed to refuse a bad file in this response
 
+    has_external = isinstance(form.external.data, FileStorage) and bool(form.external.data.filename)
+    if form.sync.data and not has_external:
+        form.external.errors.append("To sync, add the External audio file as well.")
+        return render_template("videos/new.html", form=form), 400
+
     parts = {"original": form.media.data}
-    if isinstance(form.external.data, FileStorage) and form.external.data.filename:
+    if has_external:
         parts["external"] = form.external.data
     paths = {role: upload.stream.keep(role + _extension(upload.filename)) for role, upload in parts.items()}
     labels = {"original": "Media file", "external": "External audio"}
@@ -120,12 +125,12 @@ def new():
         item.files.append(MediaFile(role=role, name=path.name, size=path.stat().st_size))
     db.session.add(item)
     try:
-        submit(item, [{"kind": "prepare"}])
+        submit(item, plan(*form.job_choices()))
     except Exception:
         db.session.rollback()
         _discard(paths)
         raise
-    flash(f"“{item.title}” is uploaded and being prepared.", "success")
+    flash(f"“{item.title}” is uploaded; its jobs are queued.", "success")
     return redirect(url_for("videos.index"), code=303)
 
 
