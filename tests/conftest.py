@@ -154,15 +154,19 @@ def logged_in(auth, user):
 
 @pytest.fixture
 def run_worker(app_env):
-    """Run a real RQ worker (worker.py, burst mode) in its own process until its queues are empty."""
+    """Run a real RQ worker (worker.py, burst mode) in its own process until its queues are empty.
+
+    Returns its log, or with wait=False the running process.
+    """
 
     def run(*queues, wait=True, timeout=180):
         env = {**os.environ, **app_env}
         cmd = [sys.executable, str(ROOT / "worker.py"), "--burst", *queues]
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if wait:
-            out, _ = proc.communicate(timeout=timeout)
-            assert proc.returncode == 0, out.decode(errors="replace")
-        return proc
+        if not wait:
+            return proc
+        out, _ = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, out.decode(errors="replace")
+        return out.decode(errors="replace")
 
     return run

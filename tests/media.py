@@ -138,3 +138,242 @@ def _ffmpeg(*args: str, stdout: IO[bytes] | None = None) -> None:
         stdout=stdout,
         check=True,
     )
+
+
+# Audio-sync material: speech from espeak-ng turned into camera/recorder pairs with known offsets.
+
+SPEECH_RATE = 48000
+SENTENCES = (
+    "The meeting starts at nine, so please bring the quarterly figures with you.",
+    "Yesterday the river rose above the old stone bridge for the first time in years.",
+    "Could you check whether the second camera is still recording the interview?",
+    "Seven orange boxes were stacked beside the kitchen door.",
+    "After lunch we will walk through the new schedule, one item at a time.",
+    "Nobody expected the quiet violinist to win the competition.",
+    "Turn left at the bakery, then follow the tram line until you reach the park.",
+    "The battery lasts about four hours when the screen is dimmed.",
+)
+
+
+def espeak_exe() -> str | None:
+    """espeak-ng on PATH, or None when it is not installed."""
+    import shutil
+
+    return shutil.which("espeak-ng")
+
+
+def speak(text: str, voice: str = "en", speed: int = 165, pitch: int = 50):
+    """`text` spoken by espeak-ng, as float32 samples at SPEECH_RATE."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "speech.wav"
+        subprocess.run(
+            [espeak_exe(), "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text], check=True
+        )
+        return read_samples(wav)
+
+
+def speech_scene(seconds: float, seed: int = 1, sentences=SENTENCES):
+    """About `seconds` of sentences in shuffled order, voices and pauses, with faint room noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    # Every sentence is spoken once per voice variant: an exact repeat would match twice.
+    for variant in range(1000):
+        for index in rng.permutation(len(sentences)):
+            if total >= seconds * SPEECH_RATE:
+                break
+            speed, pitch = 140 + 7 * (variant % 9), 30 + 9 * (variant % 7)
+            clip = speak(sentences[index], voice="en" if variant % 2 else "en-us", speed=speed, pitch=pitch)
+            pause = np.zeros(int(rng.uniform(0.3, 1.5) * SPEECH_RATE), dtype=np.float32)
+            parts += [clip * rng.uniform(0.5, 1.0), pause]
+            total += clip.size + pause.size
+    scene = np.concatenate(parts)[: int(seconds * SPEECH_RATE)].astype(np.float32)
+    scene += rng.normal(0, 0.002, scene.size).astype(np.float32)
+    return scene
+
+
+def read_samples(path: str | Path, sample_rate: int = SPEECH_RATE):
+    """The first audio track of `path` as mono float32 at `sample_rate`."""
+    import numpy as np
+
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)]
+        + ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    return np.frombuffer(result.stdout, dtype=np.float32).copy()
+
+
+def derive_track(
+    scene,
+    start: float,
+    seconds: float,
+    *,
+    gain_db: float = 0.0,
+    snr_db: float | None = None,
+    lowpass: float | None = None,
+    drift_ppm: float = 0.0,
+    sample_rate: int = SPEECH_RATE,
+    seed: int = 2,
+):
+    """What a recorder starting at scene time `start` (may be negative) would capture.
+
+    A recorder whose clock runs `drift_ppm` fast takes that many more samples per real second.
+    Filters are zero-phase so the sound's timing stays the truth the tests compare against.
+    """
+    import numpy as np
+    from scipy import signal
+
+    count = int(round(seconds * SPEECH_RATE))
+    # Scene time of each output sample at the recorder's nominal rate.
+    times = start * SPEECH_RATE + np.arange(count, dtype=np.float64) / (1 + drift_ppm * 1e-6)
+    track = np.interp(times, np.arange(scene.size), scene, left=0.0, right=0.0).astype(np.float32)
+    if lowpass:
+        track = signal.sosfiltfilt(signal.butter(4, lowpass, fs=SPEECH_RATE, output="sos"), track)
+        # A presence bump as well, like a different microphone.
+        presence = signal.butter(2, [800, 1500], "bandpass", fs=SPEECH_RATE, output="sos")
+        bump = signal.sosfiltfilt(presence, track)
+        track = (track + 1.5 * bump).astype(np.float32)
+    track *= 10 ** (gain_db / 20)
+    if snr_db is not None:
+        rms = float(np.sqrt(np.mean(track.astype(np.float64) ** 2)))
+        noise = np.random.default_rng(seed).normal(0, rms / 10 ** (snr_db / 20), track.size)
+        track = (track + noise).astype(np.float32)
+    if sample_rate != SPEECH_RATE:
+        divisor = np.gcd(sample_rate, SPEECH_RATE)
+        track = signal.resample_poly(track, sample_rate // divisor, SPEECH_RATE // divisor).astype(np.float32)
+    return track.astype(np.float32)
+
+
+def write_track(
+    path: str | Path,
+    samples,
+    sample_rate: int = SPEECH_RATE,
+    video: bool = False,
+    fps: int = 25,
+) -> Path:
+    """Encode mono float samples to `path` (codec from the extension); with `video`, add a picture."""
+    import numpy as np
+
+    path = Path(path)
+    peak = float(np.max(np.abs(samples))) or 1.0
+    data = (samples * (0.7 / peak) if peak > 0.95 else samples).astype(np.float32).tobytes()
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    args += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
+    if video:
+        seconds = len(samples) / sample_rate
+        args += ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={fps}:duration={seconds}"]
+        args += ["-map", "1:v", "-map", "0:a", "-c:v", "libx264", *VIDEO_CODEC_OPTIONS["libx264"]]
+        args += ["-g", str(fps)]
+    args += ["-c:a", AUDIO_CODECS[path.suffix.lower()]]
+    if path.suffix.lower() == ".mp3":
+        args += ["-b:a", "128k"]
+    args.append(str(path))
+    subprocess.run(args, input=data, check=True)
+    return path
+
+
+# Transcription material: known sentences with pauses of known length between them.
+
+
+TRIM_START = "silenceremove=start_periods=1:start_threshold=-50dB"
+
+
+def make_spoken(
+    path: str | Path,
+    sentences: list[str] | tuple[str, ...],
+    pause: float = 1.0,
+    video: bool = False,
+    voice: str = "en-us",
+    speed: int = 150,
+) -> tuple[Path, list[tuple[float, float]]]:
+    """`sentences` spoken by espeak-ng with `pause` seconds of silence around each one.
+
+    Returns the file (codec from the extension; with `video`, a test picture as well) and the
+    (start, end) seconds of each sentence in it.
+    """
+    import numpy as np
+
+    gap = np.zeros(int(pause * SPEECH_RATE), dtype=np.float32)
+    parts, spans, at = [gap], [], gap.size
+    for sentence in sentences:
+        clip = speak(sentence, voice=voice, speed=speed)
+        spans.append((at / SPEECH_RATE, (at + clip.size) / SPEECH_RATE))
+        parts += [clip, gap]
+        at += clip.size + gap.size
+    return write_track(path, np.concatenate(parts), video=video), spans
+
+
+def make_talk(
+    path: str | Path,
+    pattern: list[tuple[float, bool]],
+    level_db: float = -20.0,
+    video: bool = True,
+    gop_seconds: float = 1.0,
+    fps: int = 25,
+    size: str = "320x240",
+) -> Path:
+    """A "talk": voice-like tone bursts and digital silence, `pattern` being (seconds, sounding).
+
+    The sound's RMS while sounding is `level_db` dBFS; with `video` a test pattern runs under it,
+    H.264 with a keyframe every `gop_seconds` (and B-frames, as cameras and phones make).
+    """
+    path = Path(path)
+    seconds = sum(length for length, _ in pattern)
+    spans, cursor = [], 0.0
+    for length, sounding in pattern:
+        if sounding:
+            spans.append(f"between(t,{cursor:.4f},{cursor + length:.4f})")
+        cursor += length
+    # Two partials under a syllable-rate swell: RMS of the tone pair at full swell ≈ amplitude.
+    amplitude = 10 ** (level_db / 20)
+    voice = f"{amplitude:.6f}*(0.7+0.3*sin(2*PI*4*t))*(sin(2*PI*180*t)+sin(2*PI*410*t))"
+    args = ["-f", "lavfi", "-i", f"aevalsrc='{voice}*gte({'+'.join(spans) or '0'},1)':s=48000:d={seconds}"]
+    if video:
+        args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}", *args]
+        gop = str(round(gop_seconds * fps))
+        args += [
+            "-c:v",
+            "libx264",
+            *VIDEO_CODEC_OPTIONS["libx264"],
+            "-bf",
+            "2",
+            "-g",
+            gop,
+            "-keyint_min",
+            gop,
+        ]
+        args += ["-sc_threshold", "0"]
+    args += ["-c:a", AUDIO_CODECS.get(path.suffix.lower(), "aac")]
+    if path.suffix.lower() in MP4_FAMILY:
+        args += ["-movflags", "+faststart"]
+    _ffmpeg(*args, str(path))
+    return path
+
+
+def make_phrases(path: str | Path, phrases: list[str], pause: float) -> list[tuple[float, float]]:
+    """`phrases` spoken by espeak-ng with exactly `pause` s of digital silence between their voices.
+
+    espeak's own leading and trailing silence is trimmed, so the returned (start, end) seconds
+    of each pause are where the voice really stops and starts again.
+    """
+    import numpy as np
+
+    parts, pauses, at = [], [], 0
+    gap = np.zeros(round(pause * SPEECH_RATE), dtype=np.float32)
+    for phrase in phrases:
+        clip = speak(phrase)
+        voiced = np.flatnonzero(np.abs(clip) > 0.01)
+        clip = clip[voiced[0] : voiced[-1] + 1]
+        if parts:
+            pauses.append((at / SPEECH_RATE, (at + gap.size) / SPEECH_RATE))
+            parts.append(gap)
+            at += gap.size
+        parts.append(clip)
+        at += clip.size
+    write_track(path, np.concatenate(parts))
+    return pauses

@@ -44,6 +44,44 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def time_left(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
+def queue_noun(queue: str) -> str:
+    from webapp.pipeline import QUEUE_NOUNS
+
+    return QUEUE_NOUNS.get(queue, queue)
+
+
+FILE_LABELS = {
+    "original": "Original",
+    "external": "External audio",
+    "poster": "Poster image",
+    "waveform": "Waveform image",
+    "synced": "Synced recording",
+    "cut": "Silence removed",
+    "cutlist": "Cut list",
+    "transcript_srt": "Subtitles",
+    "transcript_vtt": "Subtitles",
+    "transcript_txt": "Transcript text",
+    "transcript_json": "Transcript with word timings",
+    "cut_srt": "Subtitles for the cut",
+    "cut_vtt": "Subtitles for the cut",
+    "cut_txt": "Transcript text of the cut",
+    "cut_json": "Word timings for the cut",
+}
+
+
+def file_label(role: str) -> str:
+    return FILE_LABELS.get(role, role)
+
+
 def task_label(kind: str) -> str:
     from webapp.pipeline import TASK_KINDS
 
@@ -52,6 +90,9 @@ def task_label(kind: str) -> str:
 
 def register_template_helpers(app: Flask) -> None:
     app.add_template_global(task_label)
+    app.add_template_global(file_label)
+    app.add_template_global(queue_noun)
+    app.add_template_filter(time_left)
     app.add_template_filter(filesize)
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)

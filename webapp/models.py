@@ -98,6 +98,17 @@ class Item(db.Model):
         return sum(f.size for f in self.files)
 
     @property
+    def current_tasks(self) -> list["Task"]:
+        """The latest task of each kind: what "Run again" replaced is history."""
+        latest = {t.kind: t for t in self.tasks}
+        return sorted(latest.values(), key=lambda t: t.id)
+
+    def result(self, kind: str) -> dict | None:
+        """The figures of the latest finished task of `kind`."""
+        done = [t for t in self.tasks if t.kind == kind and t.status == Task.DONE]
+        return done[-1].result if done else None
+
+    @property
     def busy(self) -> bool:
         return any(t.status in Task.ACTIVE for t in self.tasks)
 

@@ -14,9 +14,11 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from webapp import db
-from webapp.models import Item, Task
+from webapp.models import Item, Task, utcnow
 
 QUEUES = ("media", "transcribe", "mail")
+# How a queue is named to the person waiting in it: "2nd in line for transcription".
+QUEUE_NOUNS = {"media": "processing", "transcribe": "transcription", "mail": "sending"}
 
 # What each kind of task is called in the interface, where it runs and how long it may take.
 TASK_KINDS = {
@@ -122,6 +124,7 @@ class LiveState:
     stage: str | None = None
     position: int | None = None  # 1-based place in its queue while waiting
     waiting_for: str | None = None
+    seconds_left: float | None = None  # estimated from the progress rate so far
 
 
 def live_states(tasks: list[Task]) -> dict[int, LiveState]:
@@ -142,6 +145,9 @@ def live_states(tasks: list[Task]) -> dict[int, LiveState]:
             state.status = Task.RUNNING
             state.percent = progress.get("percent", 0.0)
             state.stage = progress.get("stage")
+            if task.started_at and state.percent >= 2:
+                elapsed = (utcnow() - task.started_at).total_seconds()
+                state.seconds_left = elapsed * (100 - state.percent) / state.percent
         elif status == JobStatus.DEFERRED:
             waiting = [t for t in tasks if t.rq_job_id in (job.dependency_ids or [])]
             state.waiting_for = ", ".join(TASK_KINDS[t.kind]["label"] for t in waiting) or None

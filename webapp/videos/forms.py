@@ -9,9 +9,8 @@ from wtforms.validators import NumberRange, Optional, Regexp
 LANGUAGES = [SelectChoice("", "Detect"), SelectChoice("en", "English")]
 
 
-class UploadForm(FlaskForm):
-    media = FileField("Media file", validators=[FileRequired("Choose a video or audio file to upload.")])
-    external = FileField("External audio")
+class JobsForm(FlaskForm):
+    """The job choices with their parameters; also the "Run again" form."""
 
     silence = BooleanField("Remove silence")
     threshold_db = StringField(
@@ -62,6 +61,11 @@ class UploadForm(FlaskForm):
             {"language": self.language.data or None, "vad": self.vad.data} if self.transcribe.data else None
         )
         return sync, silence, transcribe
+
+
+class UploadForm(JobsForm):
+    media = FileField("Media file", validators=[FileRequired("Choose a video or audio file to upload.")])
+    external = FileField("External audio")
 
 
 class DeleteForm(FlaskForm):

@@ -1,5 +1,6 @@
 """Routes of the videos area."""
 
+import json
 import mimetypes
 import re
 
@@ -15,7 +16,7 @@ from webapp.pipeline import cancel_jobs, live_states, plan, submit
 from webapp.storage import item_dir, remove_item_dir
 from webapp.uploads import UploadTooLarge
 from webapp.videos import bp
-from webapp.videos.forms import DeleteForm, UploadForm
+from webapp.videos.forms import DeleteForm, JobsForm, UploadForm
 
 
 def owned_item(item_id: str) -> Item:
@@ -34,32 +35,73 @@ def home():
 @bp.get("/videos")
 @login_required
 def index():
+    return render_template("videos/index.html", **_library())
+
+
+@bp.get("/videos/live")
+@login_required
+def live():
+    """The library's item list alone, polled by the page while work runs."""
+    return render_template("videos/_library.html", **_library())
+
+
+def _library() -> dict:
     items = db.session.scalars(
         sa.select(Item).where(Item.user_id == current_user.id).order_by(Item.created_at.desc())
     ).all()
-    states = live_states([t for item in items for t in item.tasks])
-    return render_template("videos/index.html", items=items, states=states, used=used_bytes(current_user.id))
+    return {"items": items, "states": live_states([t for item in items for t in item.current_tasks])}
 
 
 @bp.get("/videos/<item_id>/progress")
 @login_required
 def progress(item_id):
+    """The item page's task list, polled while work runs."""
     item = owned_item(item_id)
-    states = live_states(item.tasks)
-    if request.args.get("part") == "tasks":
-        html = render_template("videos/_tasks.html", item=item, states=states, poll_tasks=True)
-        # Once the work is over, reload the item page so its new outputs show.
-        return html, {"HX-Refresh": "true"} if not item.busy else {}
-    return render_template("videos/_item_row.html", item=item, states=states)
+    html = render_template(
+        "videos/_tasks.html", item=item, states=live_states(item.current_tasks), poll_tasks=True
+    )
+    # Once the work is over, the item page reloads so its new outputs show.
+    return html, {"HX-Refresh": "true"} if not item.busy and "HX-Request" in request.headers else {}
 
 
 @bp.get("/videos/<item_id>")
 @login_required
 def show(item_id):
     item = owned_item(item_id)
+    players = _players(item)
     return render_template(
-        "videos/show.html", item=item, states=live_states(item.tasks), delete_form=DeleteForm()
+        "videos/show.html",
+        item=item,
+        states=live_states(item.current_tasks),
+        delete_form=DeleteForm(),
+        players=players,
+        seek_player=f"player-{players[0]['role']}" if players else None,
+        silence=item.result("silence"),
+        sync=item.result("sync"),
+        transcript=_paragraphs(item),
     )
+
+
+@bp.route("/videos/<item_id>/again", methods=["GET", "POST"])
+@login_required
+def again(item_id):
+    """Run jobs again on the uploaded file with other settings."""
+    item = owned_item(item_id)
+    form = JobsForm()
+    if form.validate_on_submit():
+        sync, silence, transcribe = form.job_choices()
+        if sync is not None and item.file("external") is None:
+            sync = None
+        if item.busy:
+            form.form_errors.append("Wait until the running jobs have finished, then run again.")
+        elif not any((sync, silence, transcribe)):
+            form.form_errors.append("Tick at least one job.")
+        else:
+            submit(item, plan(sync, silence, transcribe)[1:])  # the preparation is already done
+            flash(f"Running again on “{item.title}”.", "success")
+            return _go(url_for("videos.show", item_id=item.id))
+        return render_template("videos/again.html", item=item, form=form), 400
+    return render_template("videos/again.html", item=item, form=form), 400 if form.errors else 200
 
 
 @bp.route("/videos/new", methods=["GET", "POST"])
@@ -131,7 +173,7 @@ def new():
         _discard(paths)
         raise
     flash(f"“{item.title}” is uploaded; its jobs are queued.", "success")
-    return redirect(url_for("videos.index"), code=303)
+    return _go(url_for("videos.index"))
 
 
 @bp.get("/videos/<item_id>/files/<name>")
@@ -164,6 +206,44 @@ def delete(item_id):
     remove_item_dir(user_id, item_id)
     flash(f"“{title}” is deleted and its space is free.", "success")
     return redirect(url_for("videos.index"), code=303)
+
+
+def _players(item: Item) -> list[dict]:
+    """The players of the item page, the final result first, each with its subtitles."""
+    views = [
+        ("cut", "Result: silence removed", "cut_vtt"),
+        ("synced", "With the external audio", "transcript_vtt"),
+        ("original", "Original", None if item.file("synced") else "transcript_vtt"),
+    ]
+    players = []
+    for role, heading, track in views:
+        if media := item.file(role):
+            players.append({"role": role, "heading": heading, "file": media, "track": track and item.file(track)})
+    return players
+
+
+def _paragraphs(item: Item) -> list[dict]:
+    """The transcript as readable paragraphs, each with its start time on the main player."""
+    stored = item.file("cut_json") or item.file("transcript_json")
+    if stored is None:
+        return []
+    segments = json.loads((item_dir(item) / stored.name).read_text()).get("segments", [])
+    paragraphs, current, last_end = [], None, None
+    for segment in segments:
+        # A new paragraph after a pause or once one grows long.
+        if current is None or segment["start"] - last_end > 1.5 or len(current["text"]) > 400:
+            current = {"start": segment["start"], "text": ""}
+            paragraphs.append(current)
+        current["text"] = (current["text"] + " " + segment["text"].strip()).strip()
+        last_end = segment["end"]
+    return paragraphs
+
+
+def _go(url: str):
+    """Redirect; an htmx request (the upload with its progress bar) is told to navigate instead."""
+    if "HX-Request" in request.headers:
+        return "", 200, {"HX-Redirect": url}
+    return redirect(url, code=303)
 
 
 def _extension(filename: str | None) -> str:

@@ -1,0 +1,224 @@
+"""Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from jobs.cutlist import CutList
+from jobs.errors import MediaError
+from jobs.probe import probe
+from jobs.smartrender import pcm_chunks, render_cut, temp_beside
+
+NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
+TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."
+ALL_SILENT = (
+    "This recording is silent from start to end, so removing the pauses would leave nothing. "
+    "Check that the microphone was on, or upload a recording with speech in it."
+)
+NOTHING_LOUD = (
+    "Nothing in this recording is louder than the {threshold:g} dBFS threshold, so removing the "
+    "pauses would leave nothing. Choose a lower threshold or use automatic detection."
+)
+
+# Loudness is measured on a modest mono copy of the sound: plenty for telling speech from pauses.
+DETECT_RATE = 16000
+FRAME_SECONDS = 0.01
+FRAME_SAMPLES = int(DETECT_RATE * FRAME_SECONDS)
+CHUNK_FRAMES = 1000  # 10 s of sound per read, whatever the length of the recording
+FLOOR_DB = -100.0  # the level given to digital silence
+SHORTEST_INPUT = 0.5
+# A kept clip shorter than this between two pauses is a click or a breath, not speech.
+SHORTEST_KEEP = 0.2
+# A cut shorter than this saves nothing worth a join.
+SHORTEST_CUT = 0.05
+# "auto": the noise floor and the speech level are percentiles of the frame loudness.
+NOISE_PERCENTILE = 10
+SPEECH_PERCENTILE = 95
+# Speech quieter than this (dBFS) at its loudest is no speech at all.
+SILENT_SPEECH_DB = -60.0
+# With less contrast than this between floor and speech there are no pauses to find.
+LEAST_CONTRAST_DB = 10.0
+# The threshold sits halfway (in dB) between floor and speech, but never closer than this to speech.
+SPEECH_HEADROOM_DB = 15.0
+# Share of remove_silence's progress bar given to detection.
+DETECT_SHARE = 20.0
+
+Progress = Callable[[float, str], None]
+
+
+def remove_silence(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    threshold_db: float | str = "auto",
+    min_silence: float = 0.5,
+    margin: float = 0.2,
+    on_progress: Progress | None = None,
+) -> dict:
+    """Cut the pauses out of `src` and write the result to `dst`; return the figures of the edit.
+
+    `dst` appears only when complete. Raises MediaError with a sentence for the person when
+    the file has no sound, is too short, or is silent throughout.
+    """
+    src, dst = Path(src), Path(dst)
+    report = on_progress or (lambda percent, stage: None)
+    cutlist = detect_silence(
+        src,
+        threshold_db=threshold_db,
+        min_silence=min_silence,
+        margin=margin,
+        on_progress=lambda percent, stage: report(percent * DETECT_SHARE / 100, stage),
+    )
+    if not cutlist.removed:
+        render = _copy(src, dst)
+    else:
+        render = render_cut(
+            src,
+            dst,
+            cutlist,
+            on_progress=lambda percent, stage: report(
+                DETECT_SHARE + percent * (100 - DETECT_SHARE) / 100, stage
+            ),
+        )
+    report(100.0, "Done")
+    figures = cutlist.to_dict()
+    return {
+        "cutlist": figures,
+        "original_duration": figures["duration"],
+        "kept_duration": figures["kept_duration"],
+        "removed_seconds": figures["removed_seconds"],
+        "removed_share": figures["removed_share"],
+        "render": render,
+    }
+
+
+def detect_silence(
+    src: str | Path,
+    *,
+    threshold_db: float | str = "auto",
+    min_silence: float = 0.5,
+    margin: float = 0.2,
+    on_progress: Progress | None = None,
+) -> CutList:
+    """The ranges of `src` to keep: everything but pauses of `min_silence` s or more, less `margin`.
+
+    The sound is decoded once, as a stream, so memory stays flat whatever the length.
+    """
+    info = probe(src)
+    if info.audio is None:
+        raise MediaError(NO_AUDIO)
+    if info.duration < SHORTEST_INPUT:
+        raise MediaError(TOO_SHORT)
+    report = on_progress or (lambda percent, stage: None)
+    report(0.0, "Detecting pauses")
+    levels = frame_levels(src, info.duration, lambda fraction: report(100 * fraction, "Detecting pauses"))
+    frames = int(np.ceil(info.duration / FRAME_SECONDS))
+    # Sound that ends before the picture leaves the rest silent.
+    levels = np.concatenate([levels[:frames], np.full(max(0, frames - len(levels)), FLOOR_DB, np.float32)])
+    threshold, floor, speech = choose_threshold(levels, threshold_db)
+    if not (levels >= threshold).any():
+        raise MediaError(NOTHING_LOUD.format(threshold=threshold) if threshold_db != "auto" else ALL_SILENT)
+    keep = keep_ranges(levels < threshold, info.duration, min_silence, margin)
+    if not keep:
+        raise MediaError(ALL_SILENT)
+    report(100.0, "Detecting pauses")
+    details = {
+        "threshold_db": round(threshold, 2),
+        "noise_floor_db": round(floor, 2),
+        "speech_db": round(speech, 2),
+        "min_silence": min_silence,
+        "margin": margin,
+    }
+    return CutList(info.duration, keep, details)
+
+
+def frame_levels(src: str | Path, duration: float, on_fraction: Callable[[float], None]) -> np.ndarray:
+    """Loudness in dBFS of every FRAME_SECONDS of the sound, read in chunks."""
+    parts = []
+    carry = np.zeros(0, np.float32)
+    done = 0
+    for chunk in _mono_chunks(src):
+        samples = np.concatenate([carry, chunk]) if len(carry) else chunk
+        whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
+        parts.append(_levels(samples[:whole]))
+        carry = samples[whole:]
+        done += len(chunk)
+        on_fraction(min(1.0, done / DETECT_RATE / duration) if duration else 0.0)
+    if len(carry):
+        parts.append(_levels(np.pad(carry, (0, FRAME_SAMPLES - len(carry)))))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _mono_chunks(src: str | Path) -> Iterator[np.ndarray]:
+    for chunk in pcm_chunks(src, DETECT_RATE, 1, CHUNK_FRAMES * FRAME_SAMPLES):
+        yield chunk[:, 0]
+
+
+def _levels(samples: np.ndarray) -> np.ndarray:
+    frames = samples.reshape(-1, FRAME_SAMPLES).astype(np.float64)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    return np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), FLOOR_DB).astype(np.float32)
+
+
+def choose_threshold(levels: np.ndarray, threshold_db: float | str) -> tuple[float, float, float]:
+    """(threshold, noise floor, speech level) in dBFS; "auto" places it from the recording itself.
+
+    Halfway in dB between the floor and the speech level suits both a quiet and a loud
+    recording; it never comes within SPEECH_HEADROOM_DB of speech, so soft syllables stay.
+    """
+    floor = float(np.percentile(levels, NOISE_PERCENTILE))
+    speech = float(np.percentile(levels, SPEECH_PERCENTILE))
+    if threshold_db != "auto":
+        try:
+            return float(threshold_db), floor, speech
+        except (TypeError, ValueError):
+            message = f"The silence threshold must be a number of dBFS or auto, not {threshold_db!r}."
+            raise MediaError(message) from None
+    if speech < SILENT_SPEECH_DB:
+        raise MediaError(ALL_SILENT)
+    if speech - floor < LEAST_CONTRAST_DB:
+        return floor - 1.0, floor, speech  # evenly loud throughout: nothing to cut
+    return min((floor + speech) / 2, speech - SPEECH_HEADROOM_DB), floor, speech
+
+
+def keep_ranges(
+    quiet: np.ndarray, duration: float, min_silence: float, margin: float
+) -> list[tuple[float, float]]:
+    """The ranges between the quiet runs of at least `min_silence` s, each widened by `margin`.
+
+    A pause at either end of the recording is cut to the very end; margins that overlap
+    simply leave the pause; a kept clip too short to be speech goes with its pauses.
+    """
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    cuts = []
+    for start, end in zip(starts, ends, strict=True):
+        if (end - start) * FRAME_SECONDS < min_silence:
+            continue
+        cut_start = 0.0 if start == 0 else start * FRAME_SECONDS + margin
+        cut_end = duration if end >= len(quiet) else min(duration, end * FRAME_SECONDS - margin)
+        if cut_end - cut_start >= SHORTEST_CUT:
+            cuts.append((cut_start, cut_end))
+    keep, cursor = [], 0.0
+    for cut_start, cut_end in cuts:
+        if cut_start > cursor:
+            keep.append((cursor, cut_start))
+        cursor = max(cursor, cut_end)
+    if cursor < duration:
+        keep.append((cursor, duration))
+    return [(a, b) for a, b in keep if b - a >= SHORTEST_KEEP]
+
+
+def _copy(src: Path, dst: Path) -> dict:
+    """Nothing to cut: the output is the input, byte for byte."""
+    temp = temp_beside(dst)
+    try:
+        shutil.copyfile(src, temp)
+        os.replace(temp, dst)
+    finally:
+        temp.unlink(missing_ok=True)
+    info = probe(dst)
+    return {"mode": "copy", "segments": 1, "copied_seconds": round(info.duration, 6), "encoded_seconds": 0.0}

@@ -1,0 +1,705 @@
+"""Render a cut list: copy whole GOPs where the codec allows, re-encode only the clip edges, else all.
+
+Video is cut at frame boundaries and the sound at the very same instants, re-encoded whole
+from the keep list with short fades at every join. For H.264 the GOPs that lie wholly inside
+a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
+the source's profile, level, size and frame rate; each re-encoded piece carries its own
+SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. Every smart
+render is decoded in full afterwards; any error falls back to a plain re-encode.
+"""
+
+import contextlib
+import logging
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from jobs.cutlist import CutList
+from jobs.errors import MediaError
+from jobs.ffmpeg import _failure, _tail, ffmpeg_exe, run_ffmpeg
+from jobs.probe import MediaInfo, probe
+
+Progress = Callable[[float, str], None]
+log = logging.getLogger(__name__)
+
+FADE_SECONDS = 0.008  # long enough to hide a click, too short to hear
+AUDIO_CHUNK_FRAMES = 65536
+# Full re-encode: quick, good-looking, and plays in every browser.
+REENCODE_VIDEO = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p")
+VIDEO_AUDIO = ("-c:a", "aac", "-b:a", "160k")
+EDGE_PRESET = "veryfast"
+EDGE_BITRATE_FACTOR = 1.2
+# Copying a frame costs about this fraction of encoding one (auto-editor's estimate).
+COPY_COST = 1 / 32
+SMART_CONTAINERS = {"mp4", "mov", "m4v", "mkv", "matroska"}
+X264_PROFILES = {"Baseline": "baseline", "Constrained Baseline": "baseline", "Main": "main", "High": "high"}
+MP4_FAMILY = {".mp4", ".m4v", ".mov", ".m4a"}
+# Audio-only output: the encoder that keeps the input's codec family.
+AUDIO_ENCODERS = {
+    "mp3": ("-c:a", "libmp3lame", "-q:a", "2"),
+    "aac": ("-c:a", "aac", "-b:a", "160k"),
+    "flac": ("-c:a", "flac"),
+    "vorbis": ("-c:a", "libvorbis", "-q:a", "5"),
+    "opus": ("-c:a", "libopus", "-b:a", "96k"),
+}
+DEFAULT_AUDIO_BY_SUFFIX = {
+    ".mp3": "mp3",
+    ".wav": "pcm_s16le",
+    ".flac": "flac",
+    ".ogg": "vorbis",
+    ".opus": "opus",
+    ".m4a": "aac",
+    ".aac": "aac",
+}
+
+
+def render_cut(
+    src: str | Path, dst: str | Path, cutlist: CutList, *, on_progress: Progress | None = None
+) -> dict:
+    """Write to `dst` the parts of `src` that `cutlist` keeps; return how the work was done.
+
+    The result: {"mode": "smart"|"reencode"|"audio", "segments", "copied_seconds",
+    "encoded_seconds"}. `dst` appears only when complete.
+    """
+    src, dst = Path(src), Path(dst)
+    report = monotonic(on_progress)
+    info = probe(src)
+    if not cutlist.keep:
+        raise MediaError("The cut would leave nothing of this recording.")
+    temp = temp_beside(dst)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cutroom-render-", dir=dst.parent) as work:
+            if info.video is None:
+                result = _render_audio_only(src, temp, info, cutlist, report)
+            else:
+                result = _render_video(src, temp, info, cutlist, Path(work), report)
+        os.replace(temp, dst)
+    finally:
+        temp.unlink(missing_ok=True)
+    report(100.0, "Done")
+    return result
+
+
+def monotonic(on_progress: Progress | None) -> Progress:
+    """`on_progress`, but never moving backwards (a fallback starts its own count from zero)."""
+    highest = [0.0]
+
+    def report(percent: float, stage: str) -> None:
+        highest[0] = max(highest[0], min(100.0, percent))
+        if on_progress:
+            on_progress(highest[0], stage)
+
+    return report
+
+
+def temp_beside(dst: Path) -> Path:
+    """A hidden name in dst's folder with dst's extension, so ffmpeg picks the same format."""
+    return dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:8]}.part{dst.suffix}")
+
+
+# ---------------------------------------------------------------- sound
+
+
+def pcm_chunks(src: str | Path, rate: int, channels: int, chunk_frames: int) -> Iterator[np.ndarray]:
+    """The first audio stream of `src` as float32 arrays (frames × channels), starting at time 0.
+
+    ffmpeg decodes and resamples; the samples arrive through a pipe a chunk at a time.
+    """
+    command = [
+        ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(src)),
+        *("-map", "0:a:0", "-vn", "-sn", "-dn", "-af", "aresample=async=1:first_pts=0"),
+        *("-ac", str(channels), "-ar", str(rate), "-f", "f32le", "pipe:1"),
+    ]
+    chunk_bytes = chunk_frames * channels * 4
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        try:
+            pending = b""
+            while data := process.stdout.read(chunk_bytes):
+                data = pending + data
+                whole = len(data) // (4 * channels) * 4 * channels
+                pending = data[whole:]
+                if whole:
+                    yield np.frombuffer(data[:whole], np.float32).reshape(-1, channels)
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            process.stdout.close()
+        if returncode != 0:
+            raise _failure(command, returncode, _tail(stderr), None)
+
+
+def write_cut_audio(
+    src: Path,
+    dst: Path,
+    ranges: list[tuple[float, float]],
+    rate: int,
+    channels: int,
+    encode: tuple[str, ...],
+    on_fraction: Callable[[float], None] | None = None,
+) -> int:
+    """Encode the kept `ranges` (seconds) of src's sound into `dst`, fading in and out at each join.
+
+    Sample-exact: each range is cut at round(t × rate). Sound missing at the end is
+    filled with silence so the result is exactly as long as the ranges. Returns the sample count.
+    """
+    bounds = [(round(a * rate), round(b * rate)) for a, b in ranges]
+    fade = max(1, round(FADE_SECONDS * rate))
+    last = bounds[-1][1]
+    command = [
+        ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+        *("-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0"),
+        *encode,
+        str(dst),
+    ]
+    written = 0
+    with tempfile.TemporaryFile() as stderr:
+        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            chunks = pcm_chunks(src, rate, channels, AUDIO_CHUNK_FRAMES)
+            with contextlib.closing(chunks), contextlib.suppress(BrokenPipeError):  # the encoder failed
+                for piece, position in _kept_samples(chunks, bounds, fade):
+                    encoder.stdin.write(piece.tobytes())
+                    written += len(piece)
+                    if on_fraction:
+                        on_fraction(min(1.0, position / last))
+                # Sound that ends early: silence, so sound and picture stay the same length.
+                missing = sum(b - a for a, b in bounds) - written
+                if missing > 0:
+                    encoder.stdin.write(np.zeros((missing, channels), np.float32).tobytes())
+                    written += missing
+                encoder.stdin.close()
+            returncode = encoder.wait()
+        finally:
+            if encoder.poll() is None:
+                encoder.kill()
+            encoder.wait()
+            with contextlib.suppress(BrokenPipeError):
+                encoder.stdin.close()
+        if returncode != 0:
+            raise _failure(command, returncode, _tail(stderr), None)
+    return written
+
+
+def _kept_samples(
+    chunks: Iterator[np.ndarray], bounds: list[tuple[int, int]], fade: int
+) -> Iterator[tuple[np.ndarray, int]]:
+    """The kept stretches of a stream of sample chunks, faded at the joins, with the read position."""
+    position, index = 0, 0
+    for chunk in chunks:
+        end = position + len(chunk)
+        while index < len(bounds) and bounds[index][0] < end:
+            start, stop = bounds[index]
+            lo, hi = max(start, position), min(stop, end)
+            if hi > lo:
+                piece = chunk[lo - position : hi - position]
+                yield _faded(piece, lo - start, stop - start, fade, index, len(bounds)), hi
+            if stop > end:
+                break
+            index += 1
+        position = end
+        if index >= len(bounds):
+            return
+
+
+def _faded(piece: np.ndarray, offset: int, length: int, fade: int, index: int, count: int) -> np.ndarray:
+    """`piece` (starting `offset` samples into a kept range of `length`) with the join fades applied."""
+    fade_in = index > 0 and offset < fade
+    fade_out = index < count - 1 and offset + len(piece) > length - fade
+    if not (fade_in or fade_out):
+        return piece
+    position = np.arange(offset, offset + len(piece), dtype=np.float32)
+    gain = np.ones(len(piece), np.float32)
+    if fade_in:
+        gain = np.minimum(gain, (position + 0.5) / fade)
+    if fade_out:
+        gain = np.minimum(gain, (length - position - 0.5) / fade)
+    return piece * np.clip(gain, 0.0, 1.0)[:, None]
+
+
+def _render_audio_only(src: Path, temp: Path, info: MediaInfo, cutlist: CutList, report: Progress) -> dict:
+    codec = info.audio.codec
+    encode = AUDIO_ENCODERS.get(codec)
+    if encode is None and codec.startswith("pcm_"):
+        encode = ("-c:a", codec)
+    if encode is None:
+        fallback = DEFAULT_AUDIO_BY_SUFFIX.get(temp.suffix.lower(), "aac")
+        encode = AUDIO_ENCODERS.get(fallback, ("-c:a", fallback))
+    if temp.suffix.lower() in MP4_FAMILY:
+        encode = (*encode, "-movflags", "+faststart")
+    report(0.0, f"Joining {len(cutlist.keep)} segments")
+    write_cut_audio(
+        src,
+        temp,
+        cutlist.keep,
+        info.audio.sample_rate,
+        max(1, info.audio.channels),
+        (*encode, "-map_metadata", "-1", "-vn"),
+        lambda f: report(99 * f, f"Joining {len(cutlist.keep)} segments"),
+    )
+    return _figures("audio", len(cutlist.keep), 0.0, cutlist.kept_duration)
+
+
+# ---------------------------------------------------------------- picture
+
+
+@dataclass
+class Piece:
+    """Frames [start, stop) of the source, copied as packets or re-encoded."""
+
+    start: int
+    stop: int
+    copy: bool
+
+
+@dataclass
+class SmartPlan:
+    pieces: list[Piece] = field(default_factory=list)
+    encode_frames: int = 0
+    copy_frames: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class VideoIndex:
+    """Every video packet of the source in decode order: where it shows, whether it starts a GOP."""
+
+    time_base: Fraction
+    frame_ticks: int
+    first_pts: int
+    shown: np.ndarray  # presentation frame number of each packet
+    keyframes: np.ndarray  # presentation frame numbers of the GOP starts, ascending
+    key_positions: np.ndarray  # where each GOP starts in decode order
+    reorder: int  # how many frames the source's decode order runs ahead of its display order
+    bit_rate: int
+
+
+def _render_video(
+    src: Path, temp: Path, info: MediaInfo, cutlist: CutList, work: Path, report: Progress
+) -> dict:
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        length = float(stream.duration * stream.time_base) if stream.duration else info.duration
+    if not rate:
+        raise MediaError("Cutroom could not tell the frame rate of this video. Export it again and retry.")
+    rate = Fraction(rate)
+    index = _index_video(src, info, rate, report)
+    frames = _frame_ranges(cutlist, rate, len(index.shown) if index else round(length * rate))
+    plan = _plan_smart(frames, index) if index else None
+    kept_frames = sum(b - a for a, b in frames)
+    audio = work / "sound.m4a" if info.audio else None
+    # The sound is cut and encoded in a thread while the picture is worked on.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sound = None
+        if audio:
+            ranges = [(float(a / rate), float(b / rate)) for a, b in frames]
+            channels = max(1, min(info.audio.channels, 2))
+            sound = pool.submit(
+                write_cut_audio, src, audio, ranges, info.audio.sample_rate, channels, VIDEO_AUDIO
+            )
+        fallback = None
+        if plan and plan.copy_frames and _smart_work(plan, index) < kept_frames:
+            try:
+                _write_smart_video(src, work / "picture.mp4", index, plan, report)
+                _join(work / "picture.mp4", audio, temp, sound, report)
+                report(92.0, "Checking the result")
+                fallback = _verify(temp, kept_frames / rate, audio is not None, rate)
+            except Exception as exc:  # any failure here still has the plain re-encode below
+                log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
+                fallback = f"smart render failed: {exc}"
+            if fallback is None:
+                copied, encoded = plan.copy_frames / rate, (kept_frames - plan.copy_frames) / rate
+                return _figures("smart", len(frames), float(copied), float(encoded))
+            temp.unlink(missing_ok=True)
+        _reencode(src, work / "encoded.mp4", frames, rate, report)
+        _join(work / "encoded.mp4", audio, temp, sound, report)
+    result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
+    if fallback:
+        result["fallback_reason"] = fallback
+    return result
+
+
+def _frame_ranges(cutlist: CutList, rate: Fraction, total: int) -> list[tuple[int, int]]:
+    """The kept ranges as frame numbers [start, stop) of the `total` there are, joined where they touch."""
+    ranges: list[tuple[int, int]] = []
+    for a, b in cutlist.keep:
+        start, stop = round(a * rate), min(round(b * rate), total)
+        if stop <= start:
+            continue
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(stop, ranges[-1][1]))
+        else:
+            ranges.append((start, stop))
+    if not ranges:
+        raise MediaError("The cut would leave less than one frame of this video.")
+    return ranges
+
+
+def _index_video(src: Path, info: MediaInfo, rate: Fraction, report: Progress) -> VideoIndex | None:
+    """Read the packet headers (no decoding); None where smart rendering cannot be trusted."""
+    if info.video.codec != "h264" or info.container not in SMART_CONTAINERS:
+        return None
+    if info.video.pix_fmt not in ("yuv420p", "yuvj420p"):
+        return None
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        if X264_PROFILES.get(context.profile) is None or not context.extradata:
+            return None
+        time_base = stream.time_base
+        ticks = 1 / (rate * time_base)
+        if ticks.denominator != 1:
+            return None
+        pts, keys, size = [], [], 0
+        report(0.0, "Reading the video's structure")
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            pts.append(packet.pts)
+            keys.append(packet.is_keyframe)
+            size += packet.size
+            if packet.is_keyframe and not _starts_with_idr(
+                bytes(packet), _nal_length_size(context.extradata)
+            ):
+                return None  # open GOP: a copied I-frame would show frames from before the cut
+    if not pts:
+        return None
+    pts_array = np.asarray(pts, np.int64)
+    first = int(pts_array.min())
+    steps = (pts_array - first) / int(ticks)
+    shown = np.rint(steps).astype(np.int64)
+    if np.abs(steps - shown).max() > 0.01 or len(np.unique(shown)) != len(shown):
+        return None  # variable frame rate
+    if shown.max() + 1 != len(shown):
+        return None  # frames missing
+    key_positions = np.flatnonzero(np.asarray(keys))
+    if not len(key_positions) or key_positions[0] != 0:
+        return None
+    # Closed GOPs only: each GOP, in decode order, holds exactly the frames it shows.
+    bounds = [*key_positions, len(shown)]
+    for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+        group = shown[begin:end]
+        if group.min() != shown[begin] or group.max() != shown[begin] + (end - begin) - 1:
+            return None
+    reorder = int(max(0, (np.arange(len(shown)) - shown).max()))
+    duration = len(shown) / rate
+    return VideoIndex(
+        time_base=time_base,
+        frame_ticks=int(ticks),
+        first_pts=first,
+        shown=shown,
+        keyframes=shown[key_positions],
+        key_positions=key_positions,
+        reorder=reorder,
+        bit_rate=int(size * 8 / float(duration)) if duration else 0,
+    )
+
+
+def _plan_smart(frames: list[tuple[int, int]], index: VideoIndex) -> SmartPlan:
+    """Per kept clip: encode up to the first GOP start inside it, copy whole GOPs, encode the rest."""
+    plan = SmartPlan()
+    keys = index.keyframes
+    total = len(index.shown)
+    ends = [*keys[1:], total]  # where each GOP ends
+    for start, stop in frames:
+        stop = min(stop, total)
+        if stop <= start:
+            continue
+        first = int(np.searchsorted(keys, start, side="left"))
+        # Past the last GOP that still ends before `stop`.
+        last = first
+        while last < len(keys) and ends[last] <= stop:
+            last += 1
+        if last == first:
+            plan.pieces.append(Piece(start, stop, copy=False))
+            continue
+        copy_from, copy_to = int(keys[first]), int(ends[last - 1])
+        if copy_from > start:
+            plan.pieces.append(Piece(start, copy_from, copy=False))
+        plan.pieces.append(Piece(copy_from, copy_to, copy=True))
+        if copy_to < stop:
+            plan.pieces.append(Piece(copy_to, stop, copy=False))
+    for piece in plan.pieces:
+        if piece.copy:
+            plan.copy_frames += piece.stop - piece.start
+        else:
+            plan.encode_frames += piece.stop - piece.start
+            plan.restarts += 1
+    return plan
+
+
+def _smart_work(plan: SmartPlan, index: VideoIndex) -> float:
+    """auto-editor's estimate: frames encoded + frames copied / 32 + one GOP per encoder restart."""
+    gop = len(index.shown) / max(1, len(index.keyframes))
+    return plan.encode_frames + plan.copy_frames * COPY_COST + plan.restarts * gop
+
+
+def _write_smart_video(
+    src: Path, out_path: Path, index: VideoIndex, plan: SmartPlan, report: Progress
+) -> None:
+    """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line."""
+    encoded_pieces = sum(1 for piece in plan.pieces if not piece.copy)
+    with av.open(str(src)) as reader, av.open(str(src)) as decoder, av.open(str(out_path), "w") as out:
+        source = reader.streams.video[0]
+        decoding = decoder.streams.video[0]
+        decoding.thread_type = "AUTO"
+        target = out.add_stream_from_template(source)
+        target.time_base = index.time_base
+        length_size = _nal_length_size(source.codec_context.extradata)
+        parameter_sets = _parameter_sets(source.codec_context.extradata, length_size)
+        packets = _PacketCursor(reader, source, index)
+        shown_out = 0  # frames written so far, in display order
+        decoded_out = 0  # packets written so far, in decode order
+        done_encoding = 0
+        for piece in plan.pieces:
+            if piece.copy:
+                first = True
+                for packet, shown in packets.take(piece.start, piece.stop):
+                    data = bytes(packet)
+                    if first:
+                        data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
+                        first = False
+                    _mux(
+                        out,
+                        target,
+                        data,
+                        shown_out + shown - piece.start,
+                        decoded_out,
+                        index,
+                        packet.is_keyframe,
+                    )
+                    decoded_out += 1
+            else:
+                done_encoding += 1
+                report(
+                    90 * done_encoding / max(1, encoded_pieces),
+                    f"Encoding {done_encoding} of {encoded_pieces} segments",
+                )
+                for offset, data, key in _encode_edge(decoder, decoding, index, piece, length_size):
+                    _mux(out, target, data, shown_out + offset, decoded_out, index, key)
+                    decoded_out += 1
+            shown_out += piece.stop - piece.start
+
+
+def _mux(out, stream, data: bytes, shown: int, decoded: int, index: VideoIndex, keyframe: bool) -> None:
+    # One line of decode times for the whole output, `reorder` frames behind display, keeps
+    # every dts rising and every pts at or after its dts, whichever piece a packet came from.
+    packet = av.Packet(data)
+    packet.stream = stream
+    packet.time_base = index.time_base
+    packet.pts = shown * index.frame_ticks
+    packet.dts = (decoded - index.reorder) * index.frame_ticks
+    packet.duration = index.frame_ticks
+    packet.is_keyframe = keyframe
+    out.mux(packet)
+
+
+class _PacketCursor:
+    """Walks the source's video packets once, in decode order, handing out runs of whole GOPs."""
+
+    def __init__(self, container, stream, index: VideoIndex):
+        self.packets = (p for p in container.demux(stream) if p.pts is not None)
+        self.index = index
+        self.position = 0
+
+    def take(self, start: int, stop: int) -> Iterator[tuple[av.Packet, int]]:
+        """The packets of the GOPs that start at frame `start` and end at frame `stop`, with their frames."""
+        begin, end = self._position_of(start), self._position_of(stop)
+        while self.position < begin:
+            next(self.packets)
+            self.position += 1
+        while self.position < end:
+            yield next(self.packets), int(self.index.shown[self.position])
+            self.position += 1
+
+    def _position_of(self, key: int) -> int:
+        """Where in decode order the GOP starting at frame `key` begins (the end for the last frame)."""
+        found = int(np.searchsorted(self.index.keyframes, key))
+        if found == len(self.index.keyframes):
+            return len(self.index.shown)
+        return int(self.index.key_positions[found])
+
+
+def _encode_edge(
+    container, stream, index: VideoIndex, piece: Piece, length_size: int
+) -> Iterator[tuple[int, bytes, bool]]:
+    """Decode frames [piece.start, piece.stop) and encode them as one closed, B-frame-free GOP."""
+    context = stream.codec_context
+    rate = 1 / (index.time_base * index.frame_ticks)
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height = context.width, context.height
+    encoder.pix_fmt = context.pix_fmt
+    encoder.time_base = 1 / rate
+    encoder.framerate = rate
+    encoder.bit_rate = int(max(index.bit_rate, 200_000) * EDGE_BITRATE_FACTOR)
+    level = context.level
+    options = {
+        "preset": EDGE_PRESET,
+        "profile": X264_PROFILES[context.profile],
+        "x264-params": "bframes=0:scenecut=0:keyint=infinite:repeat-headers=1",
+    }
+    if level and level > 0:
+        options["level"] = f"{level // 10}.{level % 10}"
+    encoder.options = options
+    keys = index.keyframes
+    gop_start = int(keys[np.searchsorted(keys, piece.start, side="right") - 1])
+    container.seek(index.first_pts + gop_start * index.frame_ticks, stream=stream, backward=True)
+    wanted = piece.stop - piece.start
+    fed = 0
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            shown = round((frame.pts - index.first_pts) / index.frame_ticks)
+            if shown < piece.start or fed >= wanted:
+                continue
+            frame.pts = fed
+            frame.time_base = encoder.time_base
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for out in encoder.encode(frame):
+                yield from _edge_packet(out, length_size)
+            fed += 1
+        if fed >= wanted:
+            break
+    if fed != wanted:
+        raise MediaError(f"Could only decode {fed} of {wanted} frames at a cut.")
+    for out in encoder.encode(None):
+        yield from _edge_packet(out, length_size)
+
+
+def _edge_packet(packet: av.Packet, length_size: int) -> Iterator[tuple[int, bytes, bool]]:
+    yield int(packet.pts), _annexb_to_length_prefixed(bytes(packet), length_size), packet.is_keyframe
+
+
+def _split_annexb(data: bytes) -> list[bytes]:
+    units, start = [], None
+    i = data.find(b"\x00\x00\x01")
+    while i != -1:
+        if start is not None:
+            units.append(data[start:i].rstrip(b"\x00"))
+        start = i + 3
+        i = data.find(b"\x00\x00\x01", start)
+    if start is not None:
+        units.append(data[start:])
+    return [unit for unit in units if unit]
+
+
+def _annexb_to_length_prefixed(data: bytes, length_size: int) -> bytes:
+    return b"".join(len(unit).to_bytes(length_size, "big") + unit for unit in _split_annexb(data))
+
+
+def _nal_length_size(extradata: bytes) -> int:
+    if not extradata or extradata[0] != 1:
+        raise ValueError("H.264 without avcC extradata")
+    return (extradata[4] & 3) + 1
+
+
+def _parameter_sets(extradata: bytes, length_size: int) -> bytes:
+    """The SPS and PPS of an avcC record, as length-prefixed NAL units to put in a packet."""
+    units, pos = [], 5
+    for count_mask in (0x1F, 0xFF):
+        count = extradata[pos] & count_mask
+        pos += 1
+        for _ in range(count):
+            size = int.from_bytes(extradata[pos : pos + 2], "big")
+            units.append(extradata[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+    return b"".join(len(unit).to_bytes(length_size, "big") + unit for unit in units)
+
+
+def _starts_with_idr(data: bytes, length_size: int) -> bool:
+    pos = 0
+    while pos + length_size <= len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        if pos + length_size >= len(data):
+            break
+        kind = data[pos + length_size] & 0x1F
+        if kind in (1, 5):
+            return kind == 5
+        pos += length_size + size
+    return False
+
+
+def _join(picture: Path, audio: Path | None, temp: Path, sound: Future | None, report: Progress) -> None:
+    """Mux the picture and the finished sound into `temp`, index first for browsers."""
+    if sound:
+        sound.result()
+    report(90.0, "Joining")
+    args = ["-y", "-i", str(picture)]
+    if audio:
+        args += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"]
+    args += ["-c", "copy", *_container_flags(temp), str(temp)]
+    run_ffmpeg(args)
+
+
+def _container_flags(path: Path) -> tuple[str, ...]:
+    return ("-movflags", "+faststart") if path.suffix.lower() in MP4_FAMILY else ()
+
+
+def _verify(path: Path, expected: Fraction, with_audio: bool, rate: Fraction) -> str | None:
+    """None if `path` decodes without a single error and its tracks last as planned, else what is wrong."""
+    check = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    if check.returncode != 0 or check.stderr.strip():
+        return "decoding errors: " + check.stderr.decode("utf-8", "replace").strip()[-300:]
+    video, audio = stream_durations(path)
+    frame = float(1 / rate)
+    if video is None or abs(video - float(expected)) > frame:
+        return f"picture lasts {video} s instead of {float(expected):.3f} s"
+    if with_audio and (audio is None or abs(audio - video) > frame):
+        return f"sound lasts {audio} s, picture {video} s"
+    return None
+
+
+def stream_durations(path: str | Path) -> tuple[float | None, float | None]:
+    """How long the first video and the first audio track of `path` last, in seconds, as stored."""
+    with av.open(str(path)) as container:
+        found = []
+        for streams in (container.streams.video, container.streams.audio):
+            stream = streams[0] if streams else None
+            if stream is None or not stream.duration:
+                found.append(None)
+            else:
+                found.append(float(stream.duration * stream.time_base))
+    return found[0], found[1]
+
+
+def _reencode(
+    src: Path, picture: Path, frames: list[tuple[int, int]], rate: Fraction, report: Progress
+) -> None:
+    """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
+    half = 1 / (2 * rate)
+    # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
+    terms = "+".join(
+        f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
+    )
+    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *REENCODE_VIDEO]
+    args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
+    kept = float(sum(b - a for a, b in frames) / rate)
+    label = f"Encoding {len(frames)} segments"
+    run_ffmpeg(args, duration=kept, on_progress=lambda f: report(88 * f, label))
+
+
+def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:
+    return {
+        "mode": mode,
+        "segments": segments,
+        "copied_seconds": round(copied, 3),
+        "encoded_seconds": round(encoded, 3),
+    }

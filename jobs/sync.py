@@ -1,0 +1,512 @@
+"""Line up a separately recorded soundtrack with a camera's own sound, correct clock drift, swap it in.
+
+Method, in short:
+
+1. Both files are decoded by the same ffmpeg, in parallel, through a pipe to mono float32 at
+   ANALYSIS_RATE (8 kHz): about 115 MB per hour per side. Full-rate audio is never held.
+2. Coarse stage: up to COARSE_WINDOWS windows of COARSE_WINDOW seconds from the shorter recording,
+   averaged down to COARSE_RATE (1 kHz), are each located in the whole of the longer one by FFT
+   cross-correlation with PHAT weighting (the cross-spectrum keeps only its phase, so gain, EQ and
+   low-pass differences cannot move the peak). Each window's score is the standard score of its
+   peak: (peak − mean) / std of the whole correlation. Chance peaks of unrelated sound score about
+   4–7; real matches score tens to hundreds. A line through the windows' positions (pairs of windows
+   vote, weighted by score) gives a first offset and drift; `confidence` is the median score of the
+   windows on that line, and below MIN_CONFIDENCE (10) the pair is refused.
+3. Fine stage: FINE_WINDOWS windows of FINE_WINDOW seconds spread over the overlap are correlated
+   (PHAT, 8 kHz) against the camera sound within FINE_MARGIN of the predicted place; the correlation
+   is interpolated UPSAMPLE times by zero-padding its spectrum and the peak refined with a parabola
+   (precision well under 0.1 ms). A least-squares line with outlier rejection through these points
+   gives the offset (the intercept) and the clock rate (the slope).
+4. Swap: ffmpeg resamples the external sound by the fitted rate (a relabel-resample-relabel chain,
+   since ffmpeg's rates are integers), shifts it by the offset, pads or trims it to the picture's
+   length, encodes AAC and copies the video stream untouched.
+
+Time convention: `offset_seconds` is the time in the primary (from the start of its container) at
+which the external recording's first sample plays; negative when the external started first.
+`drift_ppm` is positive when the external recorder's clock runs fast (its recording of the same
+span is longer); `rate` = 1 / (1 + drift_ppm·1e-6) is the factor its length is multiplied by.
+"""
+
+import math
+import os
+import subprocess
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import av
+import numpy as np
+from scipy import fft as sfft
+
+from jobs.errors import MediaError
+from jobs.ffmpeg import ffmpeg_exe, run_ffmpeg
+from jobs.probe import MediaInfo, probe
+
+ProgressCallback = Callable[[float, str], None]
+
+ANALYSIS_RATE = 8000
+COARSE_DECIMATION = 8
+COARSE_RATE = ANALYSIS_RATE // COARSE_DECIMATION
+COARSE_WINDOW = 20.0
+COARSE_WINDOWS = 6
+FINE_WINDOW = 4.0
+FINE_WINDOWS = 24
+FINE_MARGIN = 0.05
+UPSAMPLE = 16
+# Standard score a match needs: chance peaks of unrelated recordings stay around 4-7 (different
+# espeak texts in the same voice reach ~7), real matches score in the tens to hundreds.
+MIN_CONFIDENCE = 10.0
+# How far a window may sit from the fitted line and still count as agreeing with it.
+COARSE_TOLERANCE = 0.004
+# Clock errors beyond this are not drift but a different recording (or a wrong sample rate).
+MAX_DRIFT = 2000e-6
+# Below this overlap the drift cannot be measured usefully and is taken as zero.
+MIN_DRIFT_SPAN = 60.0
+# Windows quieter than this share of the recording's RMS are treated as silence and skipped.
+QUIET_SHARE = 0.05
+# ffmpeg's sample rates are integers, so the drift ratio is expressed between rates relabelled many
+# times higher. libswresample keeps in_rate · 2^phase_shift in an int; past ~2^31 it overflows and
+# refuses some ratios, so the scale is chosen to stay under 2^30 with 256 filter phases (linearly
+# interpolated). At 48 kHz that is ×87: steps of 0.24 ppm, at most 0.12 ppm (0.43 ms an hour) off.
+RESAMPLER_PHASE_SHIFT = 8
+RESAMPLER_LIMIT = 1 << 30
+OUTPUT_RATE = 48000
+AUDIO_BITRATE = "192k"
+READ_CHUNK = 1 << 20
+MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
+
+# Share of the progress each stage takes in find_offset, and of find_offset in sync_audio.
+READ_SHARE = 60.0
+MATCH_SHARE = 20.0
+FIND_SHARE = 70.0
+
+MISMATCH = (
+    "These two recordings do not seem to be of the same sound (match confidence {found:.1f}, "
+    "needs {needed:g}).{why} Nothing was changed."
+)
+NO_SOUND = "The {role} has no sound track, so there is nothing to match it by."
+UNREADABLE = "Cutroom could not read the sound of the {role}: {reason}"
+NO_OVERLAP = "The two recordings do not overlap in time, so there is nothing to swap. Nothing was changed."
+
+
+def find_offset(
+    primary: str | Path, external: str | Path, *, on_progress: ProgressCallback | None = None
+) -> dict:
+    """Measure where `external` starts in `primary`, how well they match and the clock drift.
+
+    Returns {"offset_seconds", "confidence", "drift_ppm", "rate", "sample_rate", "windows"}
+    (see the module docstring for the conventions). Raises MediaError, quoting the confidence
+    found, when the two do not hold the same sound.
+    """
+    report = on_progress or _ignore
+    report(0.0, "Reading camera audio")
+    primary_info, external_info = (
+        _probe_audio(primary, "camera recording"),
+        _probe_audio(external, "external"),
+    )
+    cam, ext = _decode_pair(primary, primary_info, external, external_info, report)
+    cam_start = _audio_start(primary)
+
+    report(READ_SHARE, "Matching")
+    for samples, role in ((cam, "camera recording"), (ext, "external recording")):
+        if not samples.size or not np.any(samples):
+            raise MediaError(MISMATCH.format(found=0.0, needed=MIN_CONFIDENCE, why=f" The {role} is silent."))
+    _normalise(cam)
+    _normalise(ext)
+    coarse = _coarse_match(cam, ext)
+    if coarse["confidence"] < MIN_CONFIDENCE:
+        raise MediaError(MISMATCH.format(found=coarse["confidence"], needed=MIN_CONFIDENCE, why=""))
+
+    report(READ_SHARE + MATCH_SHARE, "Measuring drift")
+    fine = _fine_match(
+        cam,
+        ext,
+        coarse["offset"],
+        coarse["rate"],
+        lambda fraction: report(
+            READ_SHARE + MATCH_SHARE + (100 - READ_SHARE - MATCH_SHARE) * fraction, "Measuring drift"
+        ),
+    )
+    report(100.0, "Measuring drift")
+    rate = fine["rate"]
+    return {
+        "offset_seconds": fine["offset"] + cam_start,
+        "confidence": round(coarse["confidence"], 2),
+        "drift_ppm": (1.0 / rate - 1.0) * 1e6,
+        "rate": rate,
+        "sample_rate": ANALYSIS_RATE,
+        "windows": fine["windows"],
+    }
+
+
+def swap_audio(
+    primary: str | Path,
+    external: str | Path,
+    dst: str | Path,
+    sync: dict,
+    *,
+    keep_camera_audio: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> dict:
+    """Write `dst`: the primary's video copied as is, with the external sound lined up by `sync`.
+
+    The external sound is resampled by sync["rate"], shifted by sync["offset_seconds"], padded
+    with silence or trimmed to the primary's length and encoded AAC as the first (default) audio
+    track; with `keep_camera_audio` the camera's sound follows as a second track. An audio-only
+    primary gives an audio file (name `dst` .m4a). `dst` appears only complete: it is written
+    under a temporary name in its folder and renamed at the end.
+    Returns {"output_duration", "audio_tracks"}.
+    """
+    report = on_progress or _ignore
+    primary, external, dst = Path(primary), Path(external), Path(dst)
+    info = probe(primary)
+    ext_info = _probe_audio(external, "external")
+    keep_camera_audio = keep_camera_audio and info.audio is not None
+    length = round(info.duration * OUTPUT_RATE)
+    if length <= 0:
+        raise MediaError(NO_OVERLAP)
+    chain = _alignment_filter(ext_info.audio.sample_rate, sync["rate"], sync["offset_seconds"], length)
+
+    args = ["-i", str(primary), "-i", str(external), "-filter_complex", f"[1:a:0]{chain}[ext]"]
+    if info.video:
+        args += ["-map", "0:v:0", "-c:v", "copy"]
+    args += ["-map", "[ext]"]
+    if keep_camera_audio:
+        args += ["-map", "0:a:0"]
+    args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(OUTPUT_RATE)]
+    args += ["-disposition:a:0", "default", "-metadata:s:a:0", "title=External audio"]
+    if keep_camera_audio:
+        args += ["-disposition:a:1", "0", "-metadata:s:a:1", "title=Camera audio"]
+    if dst.suffix.lower() in MP4_FAMILY:
+        args += ["-movflags", "+faststart"]
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    partial = dst.with_name(f".{dst.stem}.partial-{uuid.uuid4().hex[:8]}{dst.suffix}")
+    report(0.0, "Writing synced file")
+    try:
+        run_ffmpeg(
+            [*args, "-y", str(partial)],
+            duration=info.duration,
+            on_progress=lambda fraction: report(100.0 * fraction, "Writing synced file"),
+        )
+        written = probe(partial)
+        os.replace(partial, dst)
+    finally:
+        partial.unlink(missing_ok=True)
+    report(100.0, "Writing synced file")
+    return {"output_duration": written.duration, "audio_tracks": 2 if keep_camera_audio else 1}
+
+
+def sync_audio(
+    primary: str | Path,
+    external: str | Path,
+    dst: str | Path,
+    *,
+    keep_camera_audio: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> dict:
+    """find_offset, then swap_audio; returns both results merged."""
+    report = on_progress or _ignore
+    found = find_offset(
+        primary, external, on_progress=lambda percent, stage: report(percent * FIND_SHARE / 100, stage)
+    )
+    written = swap_audio(
+        primary,
+        external,
+        dst,
+        found,
+        keep_camera_audio=keep_camera_audio,
+        on_progress=lambda percent, stage: report(FIND_SHARE + percent * (100 - FIND_SHARE) / 100, stage),
+    )
+    return {**found, **written}
+
+
+def _ignore(percent: float, stage: str) -> None:
+    """Progress sink for callers that do not follow progress."""
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def _probe_audio(path: str | Path, role: str) -> MediaInfo:
+    info = probe(path)
+    if info.audio is None:
+        raise MediaError(NO_SOUND.format(role=role))
+    return info
+
+
+def _audio_start(path: str | Path) -> float:
+    """Where the first audio sample sits on the container's timeline, in seconds (usually 0)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        if stream.start_time is None:
+            return 0.0
+        start = float(stream.start_time * stream.time_base)
+        return start - (container.start_time or 0) / av.time_base
+
+
+def _decode_pair(
+    primary: str | Path,
+    primary_info: MediaInfo,
+    external: str | Path,
+    external_info: MediaInfo,
+    report: ProgressCallback,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode both files at once (two ffmpeg processes), reporting their combined progress."""
+    fractions = [0.0, 0.0]
+    stop = threading.Event()
+
+    def follow(index: int) -> Callable[[float], None]:
+        return lambda fraction: fractions.__setitem__(index, fraction)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_decode, primary, primary_info.duration, "camera recording", follow(0), stop),
+            pool.submit(_decode, external, external_info.duration, "external recording", follow(1), stop),
+        ]
+        try:
+            while True:
+                done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
+                stage = "Reading camera audio" if not futures[0].done() else "Reading external audio"
+                report(READ_SHARE * min(1.0, sum(fractions) / 2), stage)
+                if not pending or any(future.exception() for future in done):
+                    break
+            return futures[0].result(), futures[1].result()
+        finally:
+            stop.set()
+
+
+def _decode(
+    path: str | Path,
+    duration: float,
+    role: str,
+    on_fraction: Callable[[float], None],
+    stop: threading.Event,
+) -> np.ndarray:
+    """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe."""
+    command = [
+        ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)),
+        *("-map", "0:a:0", "-ac", "1", "-ar", str(ANALYSIS_RATE), "-f", "f32le", "pipe:1"),
+    ]
+    expected = max(1, int((duration + 1.0) * ANALYSIS_RATE))
+    samples = np.empty(expected, dtype=np.float32)
+    filled = 0
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        try:
+            leftover = b""
+            while not stop.is_set():
+                chunk = process.stdout.read(READ_CHUNK)
+                if not chunk:
+                    break
+                chunk = leftover + chunk
+                usable = len(chunk) - len(chunk) % 4
+                leftover = chunk[usable:]
+                values = np.frombuffer(chunk[:usable], dtype=np.float32)
+                if filled + values.size > samples.size:
+                    samples = np.resize(samples, max(filled + values.size, int(samples.size * 1.25)))
+                samples[filled : filled + values.size] = values
+                filled += values.size
+                on_fraction(min(1.0, filled / expected))
+            returncode = process.wait() if not stop.is_set() else 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            process.stdout.close()
+        if returncode != 0:
+            stderr.seek(0)
+            lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            raise MediaError(UNREADABLE.format(role=role, reason=lines[-1] if lines else "ffmpeg failed."))
+    on_fraction(1.0)
+    return samples[:filled]
+
+
+def _normalise(samples: np.ndarray) -> None:
+    samples -= samples.mean(dtype=np.float64)
+    rms = math.sqrt(float(np.dot(samples, samples)) / samples.size)
+    if rms > 0:
+        samples /= rms
+
+
+# Matching --------------------------------------------------------------------------------------
+
+
+def _phat(cross: np.ndarray) -> np.ndarray:
+    """Keep only the phase of a cross-spectrum (GCC-PHAT), so EQ and gain cannot shift the peak."""
+    magnitude = np.abs(cross)
+    magnitude += magnitude.max() * 1e-6 + 1e-20
+    return cross / magnitude
+
+
+def _window_starts(length: int, window: int, count: int) -> np.ndarray:
+    count = max(1, min(count, math.ceil(length / window)))
+    return np.linspace(0, max(0, length - window), count).round().astype(int)
+
+
+def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> dict:
+    """Locate windows of the shorter recording in the whole longer one; fit a line; score it."""
+    cam_c, ext_c = _decimate(cam), _decimate(ext)
+    short, long = (ext_c, cam_c) if ext_c.size <= cam_c.size else (cam_c, ext_c)
+    window = min(short.size, int(COARSE_WINDOW * COARSE_RATE))
+    size = sfft.next_fast_len(long.size + window, real=True)
+    long_spectrum = sfft.rfft(long, size, workers=-1)
+    quiet = QUIET_SHARE * math.sqrt(float(np.dot(short, short)) / short.size)
+    points = []  # (external time, camera time, score) of each window's centre
+    for start in _window_starts(short.size, window, COARSE_WINDOWS):
+        piece = short[start : start + window]
+        if math.sqrt(float(np.dot(piece, piece)) / piece.size) < quiet:
+            continue
+        correlation = sfft.irfft(
+            _phat(long_spectrum * np.conj(sfft.rfft(piece, size, workers=-1))), size, workers=-1
+        )
+        peak = int(np.argmax(correlation))
+        spread = float(correlation.std())
+        score = (float(correlation[peak]) - float(correlation.mean())) / spread if spread > 0 else 0.0
+        lag = peak + _parabola(correlation, peak)
+        if lag > size - window:
+            lag -= size
+        short_centre = (start + window / 2) / COARSE_RATE
+        long_centre = (lag + window / 2) / COARSE_RATE
+        if short is ext_c:
+            points.append((short_centre, long_centre, score))
+        else:
+            points.append((long_centre, short_centre, score))
+    if not points:
+        return {"confidence": 0.0, "offset": 0.0, "rate": 1.0}
+    return _vote(np.array(points))
+
+
+def _decimate(samples: np.ndarray) -> np.ndarray:
+    """Averages of COARSE_DECIMATION samples: crude anti-aliasing, but the coarse stage only has
+    to land within a few milliseconds, and it is ten times cheaper than a polyphase filter."""
+    usable = samples.size - samples.size % COARSE_DECIMATION
+    return samples[:usable].reshape(-1, COARSE_DECIMATION).mean(axis=1, dtype=np.float32)
+
+
+def _vote(points: np.ndarray) -> dict:
+    """The line camera_time = offset + rate · external_time that the windows agree on most."""
+    ext_t, cam_t, score = points.T
+    candidates = [(cam_t[i] - ext_t[i], 1.0) for i in range(len(points))]
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            if abs(ext_t[j] - ext_t[i]) > 1.0:
+                rate = (cam_t[j] - cam_t[i]) / (ext_t[j] - ext_t[i])
+                if abs(rate - 1.0) <= MAX_DRIFT:
+                    candidates.append((cam_t[i] - rate * ext_t[i], rate))
+    best, best_weight = None, -1.0
+    for offset, rate in candidates:
+        inliers = np.abs(cam_t - (offset + rate * ext_t)) <= COARSE_TOLERANCE
+        weight = float(score[inliers].sum())
+        if weight > best_weight:
+            best, best_weight = (offset, rate, inliers), weight
+    offset, rate, inliers = best
+    if inliers.sum() >= 2 and np.ptp(ext_t[inliers]) > 1.0:
+        rate, offset = np.polyfit(ext_t[inliers], cam_t[inliers], 1)
+    return {"confidence": float(np.median(score[inliers])), "offset": float(offset), "rate": float(rate)}
+
+
+def _fine_match(
+    cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
+) -> dict:
+    """Refine offset and rate with short full-rate windows spread over the overlap."""
+    sr = ANALYSIS_RATE
+    window, margin = int(FINE_WINDOW * sr), int(FINE_MARGIN * sr)
+    # The part of the external recording that plays while the camera records.
+    first = max(0.0, -offset / rate) * sr
+    last = min(ext.size / sr, (cam.size / sr - offset) / rate) * sr - window
+    if last < first:
+        # Shorter overlap than one window: use what there is.
+        window = int(max(0.0, min(ext.size / sr, (cam.size / sr - offset) / rate) * sr - first)) - 2 * margin
+        last = first
+        if window < sr // 4:
+            raise MediaError(NO_OVERLAP)
+    count = max(1, min(FINE_WINDOWS, int((last - first) // window) + 1))
+    starts = np.linspace(first, last, count).astype(int)
+    size = sfft.next_fast_len(window + 2 * margin + window, real=True)
+    points = []
+    for number, start in enumerate(starts):
+        on_fraction(number / len(starts))
+        piece = ext[start : start + window]
+        centre = (start + window / 2) / sr
+        predicted = (offset + rate * centre) * sr - window / 2
+        cam_start = int(round(predicted)) - margin
+        if cam_start < 0 or cam_start + window + 2 * margin > cam.size:
+            continue
+        target = cam[cam_start : cam_start + window + 2 * margin]
+        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < QUIET_SHARE:
+            continue
+        cross = _phat(sfft.rfft(target, size) * np.conj(sfft.rfft(piece, size)))
+        correlation = sfft.irfft(cross, size * UPSAMPLE) * UPSAMPLE
+        search = correlation[: 2 * margin * UPSAMPLE + 1]
+        peak = int(np.argmax(search))
+        lag = (peak + _parabola(search, peak)) / UPSAMPLE
+        points.append((centre, (cam_start + lag + window / 2) / sr, float(search[peak])))
+    on_fraction(1.0)
+    if not points:
+        return {"offset": offset, "rate": rate, "windows": []}
+    ext_t, cam_t, strength = np.array(points).T
+    used = np.ones(len(points), dtype=bool)
+    fit_rate, fit_offset = rate, offset
+    for _ in range(4):
+        if used.sum() >= 2 and np.ptp(ext_t[used]) >= MIN_DRIFT_SPAN:
+            fit_rate, fit_offset = np.polyfit(ext_t[used], cam_t[used], 1)
+        else:
+            fit_rate = 1.0
+            fit_offset = float(np.median(cam_t[used] - ext_t[used]))
+        residual = cam_t - (fit_offset + fit_rate * ext_t)
+        deviation = 1.4826 * float(np.median(np.abs(residual[used])))
+        keep = np.abs(residual) <= max(4 * deviation, 0.0003)
+        if keep.sum() < 1 or np.array_equal(keep, used):
+            break
+        used = keep
+    windows = [
+        {
+            "external_seconds": round(float(e), 3),
+            "camera_seconds": round(float(c), 6),
+            "residual_ms": round(float(r) * 1000, 4),
+            "strength": round(float(s), 4),
+            "used": bool(u),
+        }
+        for e, c, r, s, u in zip(ext_t, cam_t, residual, strength, used, strict=True)
+    ]
+    return {"offset": float(fit_offset), "rate": float(fit_rate), "windows": windows}
+
+
+def _parabola(values: np.ndarray, peak: int) -> float:
+    """Sub-sample position of a peak from its two neighbours, in samples (−0.5..0.5)."""
+    if peak <= 0 or peak >= len(values) - 1:
+        return 0.0
+    left, centre, right = float(values[peak - 1]), float(values[peak]), float(values[peak + 1])
+    curvature = left - 2 * centre + right
+    return 0.0 if curvature >= 0 else 0.5 * (left - right) / curvature
+
+
+# Writing ---------------------------------------------------------------------------------------
+
+
+def _alignment_filter(in_rate: int, rate: float, offset: float, length: int) -> str:
+    """ffmpeg filters that resample by `rate`, shift by `offset` and fit `length` samples."""
+    if abs(rate - 1.0) < 1e-9:
+        steps = [f"aresample={OUTPUT_RATE}"]
+    else:
+        # Resample by OUTPUT_RATE/in_rate·rate: relabel, resample between scaled rates, relabel back.
+        scale = max(1, RESAMPLER_LIMIT // ((1 << RESAMPLER_PHASE_SHIFT) * max(in_rate, OUTPUT_RATE)))
+        scaled_out = round(OUTPUT_RATE * scale * rate)
+        steps = [
+            f"asetrate={in_rate * scale}",
+            f"aresample={scaled_out}:phase_shift={RESAMPLER_PHASE_SHIFT}",
+            f"asetrate={OUTPUT_RATE}",
+        ]
+    steps.append("asetpts=N/SR/TB")
+    shift = round(offset * OUTPUT_RATE)
+    if shift > 0:
+        steps.append(f"adelay=delays={shift}S:all=1")
+    elif shift < 0:
+        steps += [f"atrim=start_sample={-shift}", "asetpts=N/SR/TB"]
+    steps += [f"apad=whole_len={length}", f"atrim=end_sample={length}"]
+    return ",".join(steps)

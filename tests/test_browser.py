@@ -1,0 +1,240 @@
+"""The whole user flow in a real browser (Playwright driving Debian's chromium) against gunicorn
+and real RQ workers: sign up, confirm from the mail, log in, upload with all three jobs, watch
+them run, open the item, play and seek, read the subtitles, download, delete.
+
+Screenshots land in test-artifacts/ (git-ignored): they are how a person sees Cutroom.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.media import derive_track, espeak_exe, speech_scene, write_track
+from webapp.localredis import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (make test installs it on Debian)"
+    ),
+    pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech"),
+]
+ARTIFACTS = ROOT / "test-artifacts"
+EMAIL, PASSWORD = "grace@example.com", "a long enough passphrase"
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("talk")
+    scene = speech_scene(22, seed=11)
+    camera = write_track(folder / "Team talk.mp4", derive_track(scene, 1.0, 20, snr_db=30), video=True)
+    mic = write_track(
+        folder / "mic.wav", derive_track(scene, 0.6, 21, gain_db=-3, sample_rate=44100), sample_rate=44100
+    )
+    return camera, mic
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def site(app, app_env):
+    """gunicorn plus a media/mail worker and a transcription worker, as `make run` starts them."""
+    port = free_port()
+    env = {**os.environ, **app_env}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "-b",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "worker.py", "media", "mail"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        ),
+        subprocess.Popen(
+            [sys.executable, "worker.py", "transcribe"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        ),
+    ]
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_overflow(page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"{page.url}: content is {width} px wide on a {viewport} px screen"
+
+
+def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
+    camera, mic = talk
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+
+    # Sign up, then confirm from the mail the real SMTP server received.
+    page.goto(f"{site}/signup")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    assert page.get_by_text("Check your inbox").is_visible()
+    (message,) = mailbox.wait_for(1)
+    link = re.search(r"https?://\S+/confirm/\S+", message.get_payload(decode=True).decode()).group(0)
+    page.goto(site + urlsplit(link).path)
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    assert page.get_by_text("No recordings yet").is_visible()
+
+    # Upload with all three jobs; the parameters show only once a job is ticked.
+    page.get_by_role("link", name="Upload", exact=True).first.click()
+    assert not page.get_by_label("Shortest pause to cut (seconds)").is_visible()
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_label("External audio", exact=True).set_input_files(str(mic))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_label("Remove silence").check()
+    assert page.get_by_label("Shortest pause to cut (seconds)").is_visible()
+    page.get_by_label("Transcribe").check()
+    shot(page, "upload")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    assert page.get_by_text("Team talk.mp4").first.is_visible()
+
+    # Watch the jobs: a progress bar moves, then every job is done and polling stops.
+    seen, shot_taken = set(), False
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        values = page.eval_on_selector_all("progress.task-progress", "bars => bars.map(b => b.value)")
+        seen.update(round(v, 1) for v in values)
+        if values and not shot_taken:
+            shot(page, "library-running")
+            shot_taken = True
+        chips = page.eval_on_selector_all(".tasks .chip", "chips => chips.map(c => c.className)")
+        if chips and all("done" in c for c in chips):
+            break
+        if any("failed" in c for c in chips):
+            pytest.fail(page.inner_text("#library"))
+        time.sleep(0.1)
+    else:
+        pytest.fail("the jobs did not finish: " + page.inner_text("#library"))
+    assert any(0 < v < 100 for v in seen), f"no progress seen in between: {sorted(seen)}"
+    assert shot_taken
+    assert page.eval_on_selector("#library", "el => el.hasAttribute('hx-trigger')") is False
+
+    # The item: players stream with Range, play, and carry the subtitles.
+    ranges = []
+    page.on("response", lambda r: "/files/" in r.url and ranges.append(r.status))
+    page.get_by_role("link", name="Team talk.mp4").first.click()
+    player = page.locator("#player-cut")
+    player.wait_for()
+    assert page.get_by_text("Silence removed").first.is_visible()
+    assert page.get_by_text("Offset", exact=True).is_visible()
+    page.wait_for_function("() => document.querySelector('#player-cut').readyState >= 1")
+    cues = page.wait_for_function(
+        "() => { const t = document.querySelector('#player-cut').textTracks[0];"
+        " t.mode = 'showing'; return t.cues && t.cues.length; }"
+    ).json_value()
+    assert cues > 0
+    page.evaluate(
+        "() => { const v = document.querySelector('#player-cut'); v.muted = true; v.currentTime = 4; }"
+    )
+    page.wait_for_function("() => document.querySelector('#player-cut').currentTime >= 4")
+    page.evaluate("() => document.querySelector('#player-cut').play()")
+    page.wait_for_function("() => document.querySelector('#player-cut').currentTime > 4.5", timeout=15000)
+    assert 206 in ranges, ranges
+    # A transcript timestamp seeks the player.
+    page.locator("#transcript .timestamp").last.click()
+    page.wait_for_function("() => document.querySelector('#player-cut').currentTime > 1")
+    shot(page, "item")
+
+    # Downloads work.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download Subtitles for the cut").first.click()
+    saved = tmp_path / "cut.srt"
+    download.value.save_as(saved)
+    assert "-->" in saved.read_text()
+
+    # Phone width: nothing overflows.
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    for name, path in (("library", "/videos"), ("upload", "/videos/new"), ("item", urlsplit(page.url).path)):
+        phone.goto(site + path)
+        no_overflow(phone)
+        shot(phone, f"phone-{name}")
+
+    # Delete frees the space.
+    page.goto(f"{site}/account")
+    used_before = page.inner_text(".usage")
+    page.go_back()
+    page.get_by_text("Delete this recording").click()
+    page.get_by_role("button", name="Yes, delete it").click()
+    page.wait_for_url(f"{site}/videos")
+    assert page.get_by_text("is deleted").is_visible()
+    assert page.get_by_text("No recordings yet").is_visible()
+    page.goto(f"{site}/account")
+    assert "0 bytes of" in page.inner_text("main"), used_before
+    assert not errors, errors

@@ -1,0 +1,215 @@
+"""All three jobs through real workers: sync, then silence removal and transcription side by side,
+then the subtitles fitted to the cut. Failures cancel what waits for them, with the reason."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rq.job import Job, JobStatus
+
+from tests.conftest import csrf_from
+from tests.media import derive_track, espeak_exe, speech_scene, write_track
+from webapp import db
+from webapp.models import Item, Task, used_bytes
+from webapp.pipeline import redis_conn
+
+pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
+
+OFFSET = -0.75  # the microphone started 0.75 s before the camera
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """A camera video and a separate microphone's recording of the same 24 s of speech."""
+    folder = tmp_path_factory.mktemp("pair")
+    scene = speech_scene(26, seed=7)
+    camera = write_track(folder / "camera.mp4", derive_track(scene, 1.0, 24, snr_db=25), video=True)
+    mic = derive_track(scene, 1.0 + OFFSET, 25, gain_db=-4, sample_rate=44100, seed=3)
+    external = write_track(folder / "mic.wav", mic, sample_rate=44100)
+    return camera, external
+
+
+def submit(client, media: Path, external: Path | None = None, **jobs):
+    token = csrf_from(client.get("/videos/new"))
+    data = {"csrf_token": token, **{name: "y" for name, on in jobs.items() if on}}
+    with open(media, "rb") as m:
+        data["media"] = (m, media.name)
+        if external:
+            data["external"] = (open(external, "rb"), external.name)  # noqa: SIM115 - closed by the client
+        response = client.post("/videos/new", data=data, content_type="multipart/form-data")
+    response.request.input_stream.close()
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def item_files(app, item) -> Path:
+    return Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+
+
+def duration_of(path: Path) -> float:
+    from jobs.probe import probe
+
+    return probe(path).duration
+
+
+def test_sync_silence_and_transcription_run_in_order_on_real_workers(
+    app, client, logged_in, recording, run_worker
+):
+    camera, external = recording
+    submit(client, camera, external, sync=True, silence=True, transcribe=True)
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        kinds = [t.kind for t in item.tasks]
+        assert kinds == ["prepare", "sync", "silence", "transcribe", "fit_subtitles"]
+        jobs = {t.kind: Job.fetch(t.rq_job_id, connection=redis_conn()) for t in item.tasks}
+        # Only what waits for nothing may start; the rest is held back by depends_on.
+        assert jobs["sync"].get_status() == JobStatus.QUEUED
+        assert jobs["silence"].get_status() == JobStatus.DEFERRED
+        assert jobs["transcribe"].get_status() == JobStatus.DEFERRED
+    page = client.get("/videos").get_data(as_text=True)
+    assert "waiting for Sync external audio" in page
+
+    run_worker("media")  # preparation, sync, silence removal
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        states = {t.kind: t.status for t in item.tasks}
+        assert states["silence"] == Task.DONE and states["transcribe"] == Task.QUEUED
+        assert states["fit_subtitles"] == Task.QUEUED
+    run_worker("transcribe")
+    run_worker("media")  # the subtitles, once both are done
+
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        tasks = {t.kind: t for t in item.tasks}
+        assert all(t.status == Task.DONE for t in tasks.values()), {
+            k: (t.status, t.error) for k, t in tasks.items()
+        }
+        folder = item_files(app, item)
+
+        sync = tasks["sync"].result
+        assert abs(sync["offset_seconds"] - OFFSET) < 0.001, sync
+        synced = folder / item.file("synced").name
+        assert abs(duration_of(synced) - duration_of(camera)) < 0.05
+
+        silence = tasks["silence"].result
+        assert silence["removed_seconds"] > 3, silence
+        cut = folder / item.file("cut").name
+        assert abs(duration_of(cut) - silence["kept_duration"]) < 0.1  # stream-exact checks: test_silence
+        assert json.loads((folder / "cutlist.json").read_text())["keep"] == silence["cutlist"]["keep"]
+
+        transcript = json.loads((folder / item.file("transcript_json").name).read_text())
+        text = " ".join(s["text"] for s in transcript["segments"]).lower()
+        words = (
+            "meeting",
+            "figures",
+            "river",
+            "bridge",
+            "camera",
+            "boxes",
+            "lunch",
+            "schedule",
+            "bakery",
+            "tram",
+            "battery",
+            "screen",
+        )
+        assert sum(w in text for w in words) >= 4, text
+
+        cut_vtt = (folder / item.file("cut_vtt").name).read_text()
+        assert cut_vtt.startswith("WEBVTT")
+        ends = [
+            float(h) * 3600 + float(m) * 60 + float(s)
+            for h, m, s in re.findall(r"--> (\d+):(\d+):([\d.]+)", cut_vtt)
+        ]
+        assert ends and max(ends) <= silence["kept_duration"] + 0.05
+        original_ends = [s["end"] for s in transcript["segments"]]
+        assert max(original_ends) > max(ends)  # the timings moved with the cut
+
+        for task in tasks.values():
+            assert task.run_seconds is not None and task.wait_seconds is not None and task.wait_seconds >= 0
+            assert task.realtime_factor and task.realtime_factor > 0
+        assert used_bytes(item.user_id) == sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        item_id = item.id
+
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert f"{OFFSET * 1000:+.1f} ms" in page
+    assert "Silence removed" in page and 'class="removed"' in page
+    assert 'kind="subtitles"' in page and "cut.vtt" in page
+    assert "data-seek=" in page
+
+
+def test_a_failed_sync_cancels_what_waits_for_it_with_the_reason(
+    app, client, logged_in, recording, tmp_path, run_worker
+):
+    camera, _ = recording
+    other = write_track(
+        tmp_path / "other.wav", speech_scene(20, seed=99, sentences=("Completely different words here.",))
+    )
+    submit(client, camera, other, sync=True, silence=True, transcribe=True)
+    run_worker("media", "transcribe")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        tasks = {t.kind: t for t in item.tasks}
+        assert tasks["prepare"].status == Task.DONE
+        assert tasks["sync"].status == Task.FAILED
+        assert "confidence" in tasks["sync"].error
+        for kind in ("silence", "transcribe", "fit_subtitles"):
+            assert tasks[kind].status == Task.CANCELLED, kind
+            assert tasks[kind].error == "Not run, because “Sync external audio” failed."
+            assert (
+                Job.fetch(tasks[kind].rq_job_id, connection=redis_conn()).get_status() == JobStatus.CANCELED
+            )
+        assert item.file("synced") is None
+    page = client.get("/videos").get_data(as_text=True)
+    assert "Not run, because “Sync external audio” failed." in page
+
+
+def test_bad_inputs_fail_with_a_clear_reason(app, client, logged_in, tmp_path, run_worker):
+    from tests.media import make_video
+
+    silent_film = make_video(tmp_path / "film.mp4", seconds=3, audio=False)
+    submit(client, silent_film, silence=True, transcribe=True)
+    short = make_video(tmp_path / "blink.mp4", seconds=0.2)
+    submit(client, short, silence=True)
+    run_worker("media", "transcribe")
+    with app.app_context():
+        film, blink = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
+        reasons = {t.kind: t.error for t in film.tasks if t.status == Task.FAILED}
+        assert "sound" in reasons["silence"] and "sound" in reasons["transcribe"]
+        (failed,) = [t for t in blink.tasks if t.kind == "silence"]
+        assert failed.status == Task.FAILED and "short" in failed.error
+
+
+def test_one_transcription_worker_loads_the_model_once_for_many_jobs(
+    app, client, logged_in, recording, run_worker
+):
+    camera, _ = recording
+    submit(client, camera, transcribe=True)
+    submit(client, camera, transcribe=True)
+    out = run_worker("transcribe")
+    assert out.count("Loading Whisper model") == 1, out
+    with app.app_context():
+        assert all(
+            t.status == Task.DONE for t in db.session.scalars(db.select(Task).filter_by(kind="transcribe"))
+        )
+
+
+def test_run_again_reuses_the_upload(app, client, logged_in, recording, run_worker):
+    camera, _ = recording
+    submit(client, camera)
+    run_worker("media")
+    with app.app_context():
+        item_id = db.session.scalar(db.select(Item)).id
+    token = csrf_from(client.get(f"/videos/{item_id}/again"))
+    response = client.post(
+        f"/videos/{item_id}/again", data={"csrf_token": token, "silence": "y", "margin": "0.3"}
+    )
+    assert response.status_code == 303
+    run_worker("media")
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        (silence,) = [t for t in item.tasks if t.kind == "silence"]
+        assert silence.status == Task.DONE and silence.params["margin"] == 0.3
+        assert (
+            item.file("cut") is not None and len(item.files) == 5
+        )  # original, poster, waveform, cut, cut list

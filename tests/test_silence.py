@@ -1,0 +1,268 @@
+"""Silence removal against real ffmpeg on generated talks: detection, cutting, smart rendering, errors."""
+
+import shutil
+import subprocess
+
+import av
+import numpy as np
+import pytest
+
+from jobs.cutlist import CutList
+from jobs.errors import MediaError
+from jobs.ffmpeg import ffmpeg_exe
+from jobs.probe import probe
+from jobs.silence import detect_silence, remove_silence
+from jobs.smartrender import render_cut, stream_durations
+from tests.media import make_phrases, make_talk, make_video
+
+# (seconds, sounding): pauses of 1.5 s and 1.0 s, and a short 0.3 s one that must stay.
+PATTERN = [(3.0, True), (1.5, False), (2.5, True), (0.3, False), (2.0, True), (1.0, False), (3.2, True)]
+PAUSES = [(3.0, 4.5), (9.3, 10.3)]
+MARGIN = 0.2
+TOLERANCE = 0.25
+# A longer talk for smart rendering: speech runs long enough to hold whole 2-second GOPs.
+LONG_PATTERN = [(7.0, True), (1.4, False), (9.0, True), (2.0, False), (6.6, True)]
+
+
+def expected_cuts(pauses, margin=MARGIN):
+    return [(start + margin, end - margin) for start, end in pauses]
+
+
+def assert_cuts_match(removed, pauses):
+    assert len(removed) == len(pauses), removed
+    for (start, end), (want_start, want_end) in zip(removed, expected_cuts(pauses), strict=True):
+        assert start == pytest.approx(want_start, abs=TOLERANCE)
+        assert end == pytest.approx(want_end, abs=TOLERANCE)
+
+
+def decode_errors(path):
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stderr.strip()
+
+
+def top_level_boxes(path):
+    """The kinds of an MP4 file's top-level boxes, in file order."""
+    kinds = []
+    with open(path, "rb") as file:
+        while header := file.read(8):
+            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(file.read(8), "big") - 8
+            kinds.append(kind)
+            file.seek(size - 8, 1)
+    return kinds
+
+
+def frame_duration(path):
+    with av.open(str(path)) as container:
+        return float(1 / container.streams.video[0].average_rate)
+
+
+def assert_lengths_hold(path, kept_duration):
+    video, audio = stream_durations(path)
+    frame = frame_duration(path)
+    assert abs(video - audio) <= frame
+    assert abs(video - kept_duration) <= frame
+
+
+@pytest.fixture(scope="module")
+def talk_wav(tmp_path_factory):
+    return make_talk(tmp_path_factory.mktemp("talk") / "talk.wav", PATTERN, video=False)
+
+
+@pytest.fixture(scope="module")
+def smart_talk(tmp_path_factory):
+    return make_talk(tmp_path_factory.mktemp("smart") / "talk.mp4", LONG_PATTERN, gop_seconds=2.0)
+
+
+def test_detection_finds_the_inserted_pauses(talk_wav):
+    cutlist = detect_silence(talk_wav)
+
+    assert_cuts_match(cutlist.removed, PAUSES)
+    assert cutlist.details["threshold_db"] < cutlist.details["speech_db"]
+
+
+@pytest.mark.parametrize("level_db", [-35.0, -12.0])
+def test_auto_threshold_works_for_quiet_and_loud_recordings(tmp_path, level_db):
+    talk = make_talk(tmp_path / "talk.wav", PATTERN, level_db=level_db, video=False)
+
+    cutlist = detect_silence(talk)
+
+    assert_cuts_match(cutlist.removed, PAUSES)
+    assert cutlist.details["speech_db"] == pytest.approx(level_db, abs=4)
+
+
+def test_a_fixed_threshold_above_everything_is_explained(talk_wav):
+    with pytest.raises(MediaError, match="threshold"):
+        detect_silence(talk_wav, threshold_db=-3)
+
+
+def test_detection_finds_pauses_between_spoken_phrases(tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed, so no speech can be generated")
+    phrases = ["the quarterly figures look good", "seven orange boxes stood by the door", "thank you all"]
+    pauses = make_phrases(tmp_path / "speech.wav", phrases, pause=1.2)
+
+    cutlist = detect_silence(tmp_path / "speech.wav")
+
+    assert_cuts_match(cutlist.removed, pauses)
+
+
+def test_smart_render_copies_whole_gops_and_decodes_cleanly(smart_talk, tmp_path):
+    out = tmp_path / "out.mp4"
+
+    result = remove_silence(smart_talk, out)
+
+    assert result["render"]["mode"] == "smart"
+    assert result["render"]["copied_seconds"] > 0
+    assert decode_errors(out) == ""
+    assert top_level_boxes(out).index("moov") < top_level_boxes(out).index("mdat")  # plays while loading
+    assert_lengths_hold(out, result["kept_duration"])
+    assert_cuts_match([tuple(r) for r in result["cutlist"]["removed"]], [(7.0, 8.4), (17.4, 19.4)])
+
+
+def test_smart_render_shows_the_right_frame_everywhere(smart_talk, tmp_path):
+    out = tmp_path / "out.mp4"
+    cutlist = CutList(probe(smart_talk).duration, [(0.0, 3.3), (5.1, 12.7), (14.02, 24.0)])
+
+    result = render_cut(smart_talk, out, cutlist)
+
+    assert result["mode"] == "smart"
+    source, output = gray_frames(smart_talk), gray_frames(out)
+    wanted = [n for a, b in cutlist.keep for n in range(round(a * 25), round(b * 25))]
+    assert len(output) == len(wanted)
+    differences = [np.abs(output[j] - source[n]).mean() for j, n in enumerate(wanted)]
+    assert max(differences) < 6  # re-encoded edges differ by compression noise only
+
+
+def gray_frames(path):
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="gray").astype(np.float32) for frame in container.decode(video=0)]
+
+
+def test_long_gops_with_dense_cuts_are_fully_re_encoded(tmp_path):
+    pattern = [(1.6, True), (0.8, False)] * 6 + [(1.6, True)]
+    talk = make_talk(tmp_path / "talk.mp4", pattern, gop_seconds=8.0)
+    out = tmp_path / "out.mp4"
+
+    result = remove_silence(talk, out)
+
+    assert result["render"]["mode"] == "reencode"
+    assert result["render"]["copied_seconds"] == 0
+    assert result["cutlist"]["removed_seconds"] > 1.0
+    assert decode_errors(out) == ""
+    assert_lengths_hold(out, result["kept_duration"])
+    assert probe(out).video.pix_fmt == "yuv420p"
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp3", "mp3"), (".wav", "pcm_s16le"), (".m4a", "aac")])
+def test_audio_only_comes_out_in_the_same_format(tmp_path, suffix, codec):
+    talk = make_talk(tmp_path / f"talk{suffix}", PATTERN, video=False)
+    out = tmp_path / f"out{suffix}"
+
+    result = remove_silence(talk, out)
+
+    info = probe(out)
+    assert result["render"]["mode"] == "audio"
+    assert info.video is None and info.audio.codec == codec
+    assert info.duration == pytest.approx(result["kept_duration"], abs=0.06)
+    assert_cuts_match([tuple(r) for r in result["cutlist"]["removed"]], PAUSES)
+
+
+def test_joins_have_no_clicks(tmp_path):
+    tone = make_talk(tmp_path / "tone.wav", [(4.0, True)], video=False)
+    out = tmp_path / "cut.wav"
+    # Cut in the middle of the tone, where a hard join would jump between unrelated phases.
+    cutlist = CutList(4.0, [(0.0, 1.0131), (2.5077, 3.0), (3.3333, 4.0)])
+
+    render_cut(tone, out, cutlist)
+
+    with av.open(str(out)) as container:
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    samples = samples.astype(np.float64) / 32768
+    natural = np.abs(np.diff(samples[: 48000 // 2])).max()
+    for join in (1.0131, 1.0131 + 0.4923):
+        at = round(join * 48000)
+        around = samples[at - 480 : at + 480]
+        assert np.abs(np.diff(around)).max() <= natural * 1.5
+
+
+def test_nothing_to_cut_gives_a_copy(tmp_path):
+    talk = make_talk(tmp_path / "talk.wav", [(2.0, True), (0.2, False), (2.0, True)], video=False)
+    out = tmp_path / "out.wav"
+
+    result = remove_silence(talk, out)
+
+    assert result["removed_seconds"] == 0
+    assert out.read_bytes() == talk.read_bytes()
+
+
+def test_video_without_sound_is_refused(tmp_path):
+    video = make_video(tmp_path / "mute.mp4", seconds=2, audio=False)
+
+    with pytest.raises(MediaError, match="no sound to find pauses in"):
+        remove_silence(video, tmp_path / "out.mp4")
+
+
+def test_a_clip_too_short_is_refused(tmp_path):
+    clip = make_talk(tmp_path / "blip.mp4", [(0.2, True)])
+
+    with pytest.raises(MediaError, match="too short"):
+        remove_silence(clip, tmp_path / "out.mp4")
+
+
+def test_a_silent_recording_is_refused_and_leaves_no_file(tmp_path):
+    silent = make_talk(tmp_path / "silent.mp4", [(3.0, False)])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    with pytest.raises(MediaError, match="silent"):
+        remove_silence(silent, out_dir / "out.mp4")
+
+    assert list(out_dir.iterdir()) == []
+
+
+def test_a_failed_render_leaves_no_partial_file(talk_wav, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    cutlist = CutList(12.0, [(0.0, 3.0), (5.0, 8.0)])
+    # An extension no muxer knows: ffmpeg fails after the work has started.
+    with pytest.raises(MediaError):
+        render_cut(talk_wav, out_dir / "out.nosuchformat", cutlist)
+
+    assert list(out_dir.iterdir()) == []
+
+
+def test_progress_is_continuous_and_named(smart_talk, tmp_path):
+    seen = []
+
+    remove_silence(
+        smart_talk, tmp_path / "out.mp4", on_progress=lambda percent, stage: seen.append((percent, stage))
+    )
+
+    percents = [percent for percent, _ in seen]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    stages = {stage for _, stage in seen}
+    assert "Detecting pauses" in stages and "Joining" in stages
+    assert any(stage.startswith("Encoding 1 of") for stage in stages)
+
+
+def test_a_smart_render_that_fails_its_check_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
+    from jobs import smartrender
+
+    # Stand-in for a player-breaking stream: the check is the one thing that can reject it.
+    monkeypatch.setattr(smartrender, "_verify", lambda *args: "decoding errors: simulated")
+    out = tmp_path / "out.mp4"
+
+    result = remove_silence(smart_talk, out)
+
+    assert result["render"]["mode"] == "reencode"
+    assert result["render"]["fallback_reason"] == "decoding errors: simulated"
+    assert decode_errors(out) == ""
+    assert_lengths_hold(out, result["kept_duration"])
+    assert [path.name for path in tmp_path.iterdir()] == ["out.mp4"]

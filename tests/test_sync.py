@@ -1,0 +1,189 @@
+"""Audio sync on generated speech: offsets to the millisecond, drift, refusals and the swapped file."""
+
+import av
+import numpy as np
+import pytest
+
+from jobs.errors import MediaError
+from jobs.sync import MIN_CONFIDENCE, find_offset, swap_audio, sync_audio
+from tests.media import derive_track, espeak_exe, make_text_file, speech_scene, write_track
+
+pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is not installed: no speech to sync")
+
+# Where the camera starts in the scene, and how long it records.
+CAMERA_START, CAMERA_SECONDS = 6.0, 30.0
+TOLERANCE = 0.001
+FPS = 25
+DIFFERENT_TEXT = (
+    "Tomatoes need sun, water and patience before the first fruit appears in the garden.",
+    "The library closes early on Sundays, so return your books before noon.",
+    "Our cat sleeps on the warm windowsill every afternoon when the sun comes round.",
+)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return speech_scene(48, seed=1)
+
+
+@pytest.fixture(scope="module")
+def camera(scene, tmp_path_factory):
+    """The camera's file: a video with its own, slightly noisy, sound."""
+    folder = tmp_path_factory.mktemp("camera")
+    track = derive_track(scene, CAMERA_START, CAMERA_SECONDS, snr_db=25, seed=5)
+    return write_track(folder / "camera.mp4", track, video=True, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def camera_wav(scene, tmp_path_factory):
+    track = derive_track(scene, CAMERA_START, CAMERA_SECONDS, snr_db=25, seed=5)
+    return write_track(tmp_path_factory.mktemp("camera") / "camera.wav", track)
+
+
+# name: (external's start in the scene, recorder options, file name)
+PAIRS = {
+    "starts_after_camera": (9.217, {}, "ext.wav"),
+    "starts_before_camera": (2.503, {}, "ext.wav"),
+    "quieter_by_20db": (7.1, {"gain_db": -20}, "ext.wav"),
+    "noise_10db_snr": (7.3, {"snr_db": 10}, "ext.wav"),
+    "lowpass_and_eq": (6.61, {"lowpass": 3000}, "ext.wav"),
+    "44100_hz": (8.77, {"sample_rate": 44100}, "ext.wav"),
+    "mp3": (4.9, {"snr_db": 30}, "ext.mp3"),
+    "aac_in_m4a": (10.05, {"snr_db": 30}, "ext.m4a"),
+}
+
+
+@pytest.mark.parametrize("primary_kind", ["video", "wav"])
+@pytest.mark.parametrize("kind", PAIRS)
+def test_offset_within_a_millisecond(kind, primary_kind, scene, camera, camera_wav, tmp_path):
+    start, options, name = PAIRS[kind]
+    sample_rate = options.get("sample_rate", 48000)
+    external = write_track(tmp_path / name, derive_track(scene, start, 26, **options), sample_rate)
+
+    result = find_offset(camera if primary_kind == "video" else camera_wav, external)
+
+    assert abs(result["offset_seconds"] - (start - CAMERA_START)) < TOLERANCE
+    assert result["confidence"] >= MIN_CONFIDENCE
+    assert result["drift_ppm"] == 0.0  # too short to measure: taken as none
+    assert result["sample_rate"] == 8000
+
+
+@pytest.mark.parametrize("drift_ppm", [150, -80])
+def test_drift_is_measured_and_corrected(drift_ppm, tmp_path):
+    scene = speech_scene(195, seed=3)
+    camera = write_track(tmp_path / "camera.wav", derive_track(scene, 10, 180, snr_db=20))
+    sample_rate = 44100 if drift_ppm < 0 else 48000
+    recorder = derive_track(scene, 7.5, 186, drift_ppm=drift_ppm, lowpass=4000, sample_rate=sample_rate)
+    external = write_track(tmp_path / "recorder.wav", recorder, sample_rate)
+
+    found = find_offset(camera, external)
+    assert abs(found["offset_seconds"] - (7.5 - 10)) < TOLERANCE
+    assert abs(found["drift_ppm"] - drift_ppm) < 10
+    assert found["rate"] == pytest.approx(1 / (1 + found["drift_ppm"] * 1e-6))
+
+    synced = tmp_path / "synced.m4a"
+    swap_audio(camera, external, synced, found)
+    again = find_offset(camera, synced)
+    used = [window for window in again["windows"] if window["used"]]
+    start, end = used[0], used[-1]
+    assert end["external_seconds"] - start["external_seconds"] > 150
+    for window in (start, end):
+        assert abs(window["camera_seconds"] - window["external_seconds"]) < TOLERANCE
+
+
+MISMATCHES = {
+    "different_text": lambda: speech_scene(30, seed=7, sentences=DIFFERENT_TEXT),
+    "noise_only": lambda: np.random.default_rng(3).normal(0, 0.1, 30 * 48000).astype(np.float32),
+    "silence": lambda: np.zeros(30 * 48000, dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("kind", MISMATCHES)
+def test_mismatch_is_refused_with_its_confidence(kind, camera, tmp_path):
+    external = write_track(tmp_path / "other.wav", MISMATCHES[kind]())
+    synced = tmp_path / "synced.mp4"
+
+    with pytest.raises(MediaError, match=r"match confidence \d+\.\d, needs 10\)\..*Nothing was changed"):
+        sync_audio(camera, external, synced)
+    assert list(tmp_path.iterdir()) == [external]
+
+
+def test_text_file_as_external_is_refused(camera, tmp_path):
+    notes = make_text_file(tmp_path / "notes.wav")
+    with pytest.raises(MediaError, match="not a video or audio recording"):
+        sync_audio(camera, notes, tmp_path / "synced.mp4")
+    assert list(tmp_path.iterdir()) == [notes]
+
+
+@pytest.mark.parametrize("keep_camera_audio", [False, True])
+def test_swap_copies_the_video_and_fits_its_length(keep_camera_audio, scene, camera, tmp_path):
+    external = write_track(tmp_path / "ext.wav", derive_track(scene, 3.0, 40, snr_db=30))
+    synced = tmp_path / "synced.mp4"
+    progress = []
+
+    result = sync_audio(
+        camera,
+        external,
+        synced,
+        keep_camera_audio=keep_camera_audio,
+        on_progress=lambda percent, stage: progress.append((percent, stage)),
+    )
+
+    assert abs(result["offset_seconds"] - (3.0 - CAMERA_START)) < TOLERANCE
+    assert result["audio_tracks"] == (2 if keep_camera_audio else 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ext.wav", "synced.mp4"]
+    source, output = _describe(camera), _describe(synced)
+    assert output["video"] == source["video"]  # same codec and the very same packets
+    assert abs(result["output_duration"] - source["duration"]) <= 1 / FPS
+    assert abs(output["audio"][0]["duration"] - source["duration"]) <= 1 / FPS
+    assert len(output["audio"]) == result["audio_tracks"]
+    assert output["audio"][0]["default"]
+    assert not any(track["default"] for track in output["audio"][1:])
+
+    percents = [percent for percent, _ in progress]
+    assert percents == sorted(percents) and percents[-1] == 100
+    stages = {stage for _, stage in progress}
+    assert {"Matching", "Measuring drift", "Writing synced file"} <= stages
+    assert stages & {"Reading camera audio", "Reading external audio"}
+
+
+def test_swapped_sound_lines_up_with_the_picture(scene, camera, tmp_path):
+    """The new track, decoded from the output, sits where the camera's sound was."""
+    external = write_track(tmp_path / "ext.m4a", derive_track(scene, 9.0, 20, snr_db=30))
+    synced = sync_audio(camera, external, tmp_path / "synced.mp4", keep_camera_audio=True)
+
+    again = find_offset(camera, tmp_path / "synced.mp4")
+    assert abs(again["offset_seconds"]) < TOLERANCE
+    assert synced["audio_tracks"] == 2
+
+
+def test_audio_only_primary_gives_an_audio_file(scene, camera_wav, tmp_path):
+    external = write_track(tmp_path / "ext.mp3", derive_track(scene, 4.0, 34))
+    result = sync_audio(camera_wav, external, tmp_path / "synced.m4a")
+
+    output = _describe(tmp_path / "synced.m4a")
+    assert output["video"] is None
+    assert len(output["audio"]) == 1
+    assert abs(result["output_duration"] - CAMERA_SECONDS) < 0.05
+
+
+def _describe(path):
+    """Video codec and packet fingerprint, audio tracks with their length and default flag."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = list(container.streams.audio)
+        packets = [bytes(packet) for packet in container.demux(video)] if video else []
+        tracks = [
+            {
+                "duration": float(stream.duration * stream.time_base),
+                "default": bool(stream.disposition & av.stream.Disposition.default),
+            }
+            for stream in audio
+        ]
+        return {
+            "duration": container.duration / av.time_base,
+            "video": (video.codec_context.name, len([p for p in packets if p]), hash(tuple(packets)))
+            if video
+            else None,
+            "audio": tracks,
+        }
