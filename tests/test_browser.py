@@ -149,8 +149,17 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     page.wait_for_url(f"{site}/videos")
     assert page.get_by_text("No recordings yet").is_visible()
 
-    # Upload with all three jobs; the parameters show only once a job is ticked.
+    # A file that is not media is refused, and the reason shows in the form, in place.
     page.get_by_role("link", name="Upload", exact=True).first.click()
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("meeting notes, not a video\n" * 100)
+    page.get_by_label("Media file", exact=True).set_input_files(str(notes))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("not a video or audio").wait_for()
+    assert page.url == f"{site}/videos/new"
+    errors.clear()  # the browser logs the refusal's 415 as a console error, as it should
+
+    # Upload with all three jobs; the parameters show only once a job is ticked.
     assert not page.get_by_label("Shortest pause to cut (seconds)").is_visible()
     page.get_by_label("Media file", exact=True).set_input_files(str(camera))
     page.get_by_label("External audio", exact=True).set_input_files(str(mic))

@@ -218,7 +218,9 @@ def _players(item: Item) -> list[dict]:
     players = []
     for role, heading, track in views:
         if media := item.file(role):
-            players.append({"role": role, "heading": heading, "file": media, "track": track and item.file(track)})
+            players.append(
+                {"role": role, "heading": heading, "file": media, "track": track and item.file(track)}
+            )
     return players
 
 
