@@ -1,9 +1,11 @@
 """Shared fixtures: a private Redis and SMTP server per session, an app per test, users, a real worker."""
 
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from email import message_from_bytes
 from pathlib import Path
 
@@ -150,6 +152,53 @@ def logged_in(auth, user):
     response = auth.login()
     assert response.status_code == 302, response.get_data(as_text=True)
     return user
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@pytest.fixture
+def start(app_env):
+    """Start project processes (gunicorn, workers) with the app's environment; stopped after the test."""
+    procs = []
+
+    def start(*args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={**os.environ, **app_env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def gunicorn_server(app, start) -> str:
+    """The app served by gunicorn with the production settings, as host:port."""
+    port = free_port()
+    start("-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", "1", "wsgi:app")
+    wait_for_port(port)
+    return f"127.0.0.1:{port}"
 
 
 @pytest.fixture

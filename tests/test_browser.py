@@ -5,12 +5,8 @@ them run, open the item, play and seek, read the subtitles, download, delete.
 Screenshots land in test-artifacts/ (git-ignored): they are how a person sees Cutroom.
 """
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from urllib.parse import urlsplit
 
@@ -18,7 +14,6 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.media import derive_track, espeak_exe, speech_scene, write_track
-from webapp.localredis import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -43,56 +38,12 @@ def talk(tmp_path_factory):
     return camera, mic
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 @pytest.fixture
-def site(app, app_env):
+def site(gunicorn_server, start):
     """gunicorn plus a media/mail worker and a transcription worker, as `make run` starts them."""
-    port = free_port()
-    env = {**os.environ, **app_env}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "gunicorn.conf.py",
-                "-b",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [sys.executable, "worker.py", "media", "mail"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-        ),
-        subprocess.Popen(
-            [sys.executable, "worker.py", "transcribe"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-        ),
-    ]
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    start("worker.py", "media", "mail")
+    start("worker.py", "transcribe")
+    return f"http://{gunicorn_server}"
 
 
 @pytest.fixture

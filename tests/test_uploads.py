@@ -5,8 +5,6 @@ import http.client
 import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ROOT, csrf_from, make_user
+from tests.conftest import csrf_from, make_user
 from tests.media import make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port
@@ -216,40 +214,6 @@ def live_server(app):
     thread.start()
     yield f"127.0.0.1:{server.port}"
     server.shutdown()
-
-
-@pytest.fixture
-def gunicorn_server(app, app_env, tmp_path):
-    port = free_port()
-    env = {**os.environ, **app_env}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "gunicorn.conf.py",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
 
 
 class Browser:
