@@ -3,6 +3,7 @@ then the subtitles fitted to the cut. Failures cancel what waits for them, with 
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,27 @@ def test_run_again_reuses_the_upload(app, client, logged_in, recording, run_work
         assert (
             item.file("cut") is not None and len(item.files) == 5
         )  # original, poster, waveform, cut, cut list
+
+
+def test_deleting_an_item_stops_its_running_transcription(app, client, logged_in, tmp_path, start):
+    long_talk = write_track(tmp_path / "long.wav", speech_scene(150, seed=5), sample_rate=48000)
+    submit(client, long_talk, transcribe=True)
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        item_id, folder = item.id, item_files(app, item)
+        job = Job.fetch(
+            next(t for t in item.tasks if t.kind == "transcribe").rq_job_id, connection=redis_conn()
+        )
+    worker = start("worker.py", "transcribe")
+    deadline = time.monotonic() + 60
+    while job.get_meta(refresh=True).get("progress", {}).get("percent", 0) < 10:
+        assert time.monotonic() < deadline, "transcription did not start"
+        time.sleep(0.05)
+    token = csrf_from(client.get(f"/videos/{item_id}"))
+    assert client.post(f"/videos/{item_id}/delete", data={"csrf_token": token}).status_code == 303
+    while job.get_status(refresh=True) == JobStatus.STARTED:
+        assert time.monotonic() < deadline + 30, "the job kept running after its item was deleted"
+        time.sleep(0.1)
+    assert job.get_meta(refresh=True)["progress"]["percent"] < 90  # stopped early, not finished
+    assert not folder.exists()
+    assert worker.poll() is None  # the worker lives on for the next job

@@ -157,13 +157,23 @@ def live_states(tasks: list[Task]) -> dict[int, LiveState]:
     return states
 
 
+def cancel_flag(job_id: str) -> str:
+    """The Redis key that tells a running job to stop at its next progress report."""
+    return f"cutroom:cancel:{job_id}"
+
+
 def cancel_jobs(tasks: list[Task], reason: str | None = None) -> None:
-    """Stop the RQ jobs of these tasks: queued ones are cancelled, running ones stopped."""
+    """Stop the RQ jobs of these tasks: queued ones are cancelled, running ones stopped.
+
+    A forked work horse is killed (with its ffmpeg); a job in a non-forking worker
+    (transcription) sees the cancel flag at its next progress report and stops itself.
+    """
     conn = redis_conn()
     for task in tasks:
         if task.status not in Task.ACTIVE or not task.rq_job_id:
             continue
         task.status, task.error = Task.CANCELLED, reason
+        conn.set(cancel_flag(task.rq_job_id), 1, ex=FAILURE_TTL)
         try:
             job = Job.fetch(task.rq_job_id, connection=conn)
             if job.get_status() == JobStatus.STARTED:

@@ -18,7 +18,7 @@ from rq.timeouts import JobTimeoutException
 
 from webapp import db
 from webapp.models import Item, MediaFile, Task, utcnow
-from webapp.pipeline import TASK_KINDS, cancel_jobs, dependants
+from webapp.pipeline import TASK_KINDS, cancel_flag, cancel_jobs, dependants
 from webapp.storage import item_dir
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,13 @@ def preload(queues: list[str]) -> None:
         load_model(current_app.config["TRANSCRIBE_MODEL"] or None)
 
 
+class TaskCancelled(Exception):
+    """The task was cancelled (its item deleted, or a job it waited for failed) while it ran."""
+
+
 class Progress:
-    """Writes percent and stage into job.meta, at most once per PROGRESS_INTERVAL."""
+    """Writes percent and stage into job.meta, at most once per PROGRESS_INTERVAL, and stops
+    the job there if it has been cancelled meanwhile."""
 
     def __init__(self, job):
         self.job = job
@@ -45,9 +50,12 @@ class Progress:
         if percent < 100 and now - self.last < self.interval:
             return
         self.last = now
-        if self.job is not None:
-            self.job.meta["progress"] = {"percent": round(min(max(percent, 0), 100), 1), "stage": stage}
-            self.job.save_meta()
+        if self.job is None:
+            return
+        if self.job.connection.exists(cancel_flag(self.job.id)):
+            raise TaskCancelled(self.job.id)
+        self.job.meta["progress"] = {"percent": round(min(max(percent, 0), 100), 1), "stage": stage}
+        self.job.save_meta()
 
 
 def human_reason(error: Exception) -> str:
@@ -77,6 +85,11 @@ def run_task(task_id: int) -> dict | None:
         clock = time.monotonic()
         try:
             result = RUNNERS[task.kind](task, progress)
+        except TaskCancelled:
+            # Whoever cancelled it has recorded why (or deleted the item); just stop.
+            db.session.rollback()
+            log.info("task %s was cancelled while running; stopped", task_id)
+            return None
         except Exception as error:
             db.session.rollback()
             _record_failure(task, human_reason(error))
@@ -210,9 +223,8 @@ def run_transcribe(task: Task, progress: Progress) -> dict:
 
 
 def run_fit_subtitles(task: Task, progress: Progress) -> dict:
-    from jobs.subtitles import fit_to_cut, write_outputs
-
     from jobs.cutlist import CutList
+    from jobs.subtitles import fit_to_cut, write_outputs
 
     item = task.item
     progress(10, "Fitting subtitles to the cut")
