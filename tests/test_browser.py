@@ -186,6 +186,13 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
         no_overflow(phone)
         shot(phone, f"phone-{name}")
 
+    # Dark mode follows the system setting.
+    dark = browser.new_page(color_scheme="dark", storage_state=page.context.storage_state())
+    dark.goto(page.url)
+    background = dark.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 21, 24)", background
+    shot(dark, "item-dark")
+
     # Delete frees the space.
     page.goto(f"{site}/account")
     used_before = page.inner_text(".usage")

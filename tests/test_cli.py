@@ -1,0 +1,54 @@
+"""The command line over the engine: results on good input, one-line reasons and exit 1 on bad."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.media import make_talk, make_text_file
+
+
+def jobs_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_silence_on_the_command_line(tmp_path):
+    talk = make_talk(
+        tmp_path / "talk.mp4", [(1.0, True), (2.0, False), (1.5, True), (1.0, False), (1.0, True)]
+    )
+    result = jobs_cli("silence", str(talk), str(tmp_path / "cut.mp4"), "--json", str(tmp_path / "cuts.json"))
+    assert result.returncode == 0, result.stderr
+    assert "removed" in result.stdout and "s of 6.5 s" in result.stdout
+    cuts = json.loads((tmp_path / "cuts.json").read_text())
+    assert 2.0 < cuts["removed_seconds"] < 3.0 and (tmp_path / "cut.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["silence", "{text}", "{out}/cut.mp4"],
+        ["sync", "{talk}", "{text}", "{out}/synced.mp4"],
+        ["transcribe", "{text}", "--out-dir", "{out}/t"],
+        ["silence", "{out}/missing.mp4", "{out}/cut.mp4"],
+    ],
+    ids=["silence-text", "sync-text-external", "transcribe-text", "missing-file"],
+)
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, args):
+    text = make_text_file(tmp_path / "notes.mp4")
+    talk = make_talk(tmp_path / "talk.mp4", [(2.0, True), (1.0, False)])
+    values = {"text": str(text), "talk": str(talk), "out": str(tmp_path)}
+    result = jobs_cli(*[a.format(**values) for a in args])
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("cut*")) and not list(tmp_path.glob("synced*"))
+
+
+def test_bad_option_is_a_usage_error():
+    result = jobs_cli("silence", "a.mp4", "b.mp4", "--threshold-db", "loud")
+    assert result.returncode == 2 and "dBFS" in result.stderr
