@@ -13,24 +13,20 @@ import json
 import os
 import subprocess
 import sys
-import time
 import wave
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-CACHE = HERE / ".cache"
-OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
-PEER_VENV = HERE / ".venv"
+# First: it puts the repository on sys.path, for `jobs` and `tests`.
+from common import CACHE, OUR_PYTHON, cached, measure, peer_venv, print_table
+
+from jobs.ffmpeg import ffmpeg_exe
+from jobs.probe import probe
+
 PEERS = ("unsilence==1.0.9", "smartcut==1.7")
 RATE = 48000
 GOPS = (2, 8)
-
-sys.path.insert(0, str(ROOT))
-from jobs.ffmpeg import ffmpeg_exe  # noqa: E402
-from jobs.probe import probe  # noqa: E402
 
 
 def talk_sound(path: Path, seconds: float, seed: int = 7) -> None:
@@ -58,51 +54,35 @@ def talk_sound(path: Path, seconds: float, seed: int = 7) -> None:
 
 
 def talk_video(minutes: float, gop: int) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"talk-{minutes:g}min-gop{gop}s.mp4"
-    if path.exists():
-        return path
     seconds = minutes * 60
-    sound = CACHE / f"talk-{minutes:g}min.wav"
-    if not sound.exists():
-        talk_sound(sound, seconds)
-    print(f"generating {path.name} …", flush=True)
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
-            *("-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}", "-i", str(sound)),
-            *("-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-bf", "2", "-pix_fmt", "yuv420p"),
-            *("-g", str(gop * 30), "-keyint_min", str(gop * 30), "-sc_threshold", "0"),
-            *("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(path.with_suffix(".part.mp4"))),
-        ],
-        check=True,
-    )
-    path.with_suffix(".part.mp4").rename(path)
+    name = f"talk-{minutes:g}min-gop{gop}s.mp4"
+
+    def encode(part: Path) -> None:
+        [sound] = cached(lambda wav: talk_sound(wav, seconds), f"talk-{minutes:g}min.wav")
+        print(f"generating {name} …", flush=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+                *("-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}"),
+                *("-i", str(sound)),
+                *("-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-bf", "2", "-pix_fmt", "yuv420p"),
+                *("-g", str(gop * 30), "-keyint_min", str(gop * 30), "-sc_threshold", "0"),
+                *("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(part)),
+            ],
+            check=True,
+        )
+
+    [path] = cached(encode, name)
     return path
 
 
-def ensure_peers() -> None:
-    if not (PEER_VENV / "bin" / "python").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    missing = [peer for peer in PEERS if not (PEER_VENV / "bin" / peer.split("==")[0]).exists()]
-    if missing:
-        subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", *missing], check=True)
-
-
-def measure(command: list[str]) -> tuple[float, float, int]:
+def run(command: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MB, exit status) of `command` and the processes it starts."""
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    if process.returncode:
-        print(f"  ! {command[0]} failed: {stderr.decode(errors='replace')[-400:]}", file=sys.stderr)
-    return seconds, usage.ru_maxrss / 1024, process.returncode
+    result = measure(command)
+    if result["status"]:
+        print(f"  ! {command[0]} failed: {result['stderr'][-400:]}", file=sys.stderr)
+    return result["seconds"], result["rss_mb"], result["status"]
 
 
 def between_terms(keep: list[list[float]]) -> str:
@@ -110,21 +90,21 @@ def between_terms(keep: list[list[float]]) -> str:
 
 
 def tools(
-    source: Path, out: Path, keep: list[list[float]], threshold: float
+    peers: Path, source: Path, out: Path, keep: list[list[float]], threshold: float
 ) -> dict[str, tuple[list[str], Path]]:
     flat = ",".join(f"{value:.3f}" for pair in keep for value in pair)
     select = between_terms(keep)
     return {
         "unsilence": (
             [
-                str(PEER_VENV / "bin" / "unsilence"),
+                str(peers / "unsilence"),
                 *(str(source), str(out / "unsilence.mp4"), "-y", "-t", str(os.cpu_count() or 2)),
                 *("-sl", f"{threshold:.1f}", "-ss", "1000", "-st", "0.2", "-sit", "0.2"),
             ],
             out / "unsilence.mp4",
         ),
         "smartcut": (
-            [str(PEER_VENV / "bin" / "smartcut"), str(source), str(out / "smartcut.mp4"), "-k", flat],
+            [str(peers / "smartcut"), str(source), str(out / "smartcut.mp4"), "-k", flat],
             out / "smartcut.mp4",
         ),
         "ffmpeg re-encode": (
@@ -152,7 +132,7 @@ def main() -> int:
     parser.add_argument("--gops", default=",".join(map(str, GOPS)), help="keyframe intervals, s (2,8)")
     args = parser.parse_args()
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
-    ensure_peers()
+    peers = peer_venv(PEERS)
     rows = []
     for gop in (int(value) for value in args.gops.split(",")):
         source = talk_video(args.minutes, gop)
@@ -170,7 +150,7 @@ def main() -> int:
             str(cuts),
         ]
         print(f"cutroom on {source.name} …", flush=True)
-        seconds, peak, status = measure(ours)
+        seconds, peak, status = run(ours)
         if status:
             return 1
         figures = json.loads(cuts.read_text())
@@ -183,21 +163,33 @@ def main() -> int:
             f"  {seconds:.1f} s, {peak:.0f} MB; {render}, removed {cutlist['removed_share']:.0%}", flush=True
         )
         ours_seconds = seconds
-        for name, (command, output) in tools(source, out, cutlist["keep"], cutlist["threshold_db"]).items():
+        for name, (command, output) in tools(
+            peers, source, out, cutlist["keep"], cutlist["threshold_db"]
+        ).items():
             if name in skip:
                 continue
             print(f"{name} on {source.name} …", flush=True)
             output.unlink(missing_ok=True)
-            seconds, peak, status = measure(command)
+            seconds, peak, status = run(command)
             rows.append((name, source, seconds, peak, output if not status else None, ours_seconds))
             print(f"  {seconds:.1f} s, {peak:.0f} MB, {seconds / ours_seconds:.2f}× ours", flush=True)
     print()
-    print(f"{'tool':<18} {'input':<24} {'seconds':>8} {'peak MB':>8} {'out s':>8} {'× ours':>7}")
-    for name, source, seconds, peak, output, ours_seconds in rows:
-        length = f"{probe(output).duration:8.1f}" if output and output.exists() else "  failed"
-        print(
-            f"{name:<18} {source.name:<24} {seconds:8.1f} {peak:8.0f} {length} {seconds / ours_seconds:7.2f}"
-        )
+    print_table(
+        ("tool", "input", "seconds", "peak MB", "out s", "× ours"),
+        [
+            (
+                name,
+                source.name,
+                f"{seconds:.1f}",
+                f"{peak:.0f}",
+                f"{probe(output).duration:.1f}" if output and output.exists() else "failed",
+                f"{seconds / ours_seconds:.2f}",
+            )
+            for name, source, seconds, peak, output, ours_seconds in rows
+        ],
+        (18, 24, 8, 8, 8, 7),
+        left=2,
+    )
     return 0
 
 

@@ -12,23 +12,34 @@ the truth, with ratios against Cutroom. The peers are installed into bench/.venv
 import argparse
 import ast
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-CACHE = HERE / ".cache"
-PEER_VENV = HERE / ".venv"
+# First: it puts the repository on sys.path, for `jobs` and `tests`.
+from common import OUR_PYTHON, cached, measure, peer_venv, print_table
+
+from tests.media import derive_track, speech_scene, write_track
+
 PEERS = ("audio-offset-finder==0.5.5", "syncstart==1.1.1")
-OURS = ROOT / ".venv" / "bin" / "python"
 CAMERA_START = 20.0  # scene time at which the camera starts
 RECORDER_LEAD = 12.345  # the recorder started this much earlier
 DRIFT_PPM = 50.0
+HEADERS = (
+    "tool",
+    "wall s",
+    "x ours",
+    "peak MB",
+    "x ours",
+    "realtime",
+    "offset ms",
+    "error ms",
+    "drift ppm",
+    "score",
+)
+WIDTHS = (22, 8, 7, 8, 7, 9, 11, 10, 10, 7)
 FIND_OFFSET = (
     "import json, sys; from jobs.sync import find_offset; r = find_offset(sys.argv[1], sys.argv[2]); "
     "print(json.dumps({k: r[k] for k in ('offset_seconds', 'confidence', 'drift_ppm')}))"
@@ -37,19 +48,19 @@ FIND_OFFSET = (
 
 def make_pair(minutes: float) -> tuple[Path, Path]:
     """The cached camera/recorder pair for `minutes` of recording."""
-    folder = CACHE / f"sync-{minutes:g}min"
-    camera, recorder = folder / "camera.m4a", folder / "recorder.wav"
-    if camera.exists() and recorder.exists():
-        return camera, recorder
-    sys.path.insert(0, str(ROOT))
-    from tests.media import derive_track, speech_scene, write_track
+    folder = f"sync-{minutes:g}min"
+    camera, recorder = cached(
+        lambda *parts: generate_pair(minutes, *parts), f"{folder}/camera.m4a", f"{folder}/recorder.wav"
+    )
+    return camera, recorder
 
-    folder.mkdir(parents=True, exist_ok=True)
+
+def generate_pair(minutes: float, camera: Path, recorder: Path) -> None:
     seconds = minutes * 60
-    print(f"generating a {minutes:g}-minute scene with espeak-ng (cached in {folder})...", flush=True)
+    print(f"generating a {minutes:g}-minute scene with espeak-ng (cached in {camera.parent})...", flush=True)
     scene = speech_scene(CAMERA_START + seconds + 30, seed=11)
     cam = derive_track(scene, CAMERA_START, seconds, snr_db=15, seed=12)
-    write_track(folder / "camera.tmp.m4a", cam)
+    write_track(camera, cam)
     del cam
     rec = derive_track(
         scene,
@@ -62,37 +73,7 @@ def make_pair(minutes: float) -> tuple[Path, Path]:
         snr_db=30,
         seed=13,
     )
-    write_track(folder / "recorder.tmp.wav", rec, 44100)
-    os.replace(folder / "camera.tmp.m4a", camera)
-    os.replace(folder / "recorder.tmp.wav", recorder)
-    return camera, recorder
-
-
-def ensure_peers() -> Path:
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
-    return PEER_VENV / "bin"
-
-
-def measure(command: list[str], cwd: Path = ROOT) -> dict:
-    """Run `command`; its wall time, peak RSS (MB), exit status and output."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return {
-            "seconds": wall,
-            "rss_mb": usage.ru_maxrss / 1024,
-            "status": process.returncode,
-            "stdout": out.read().decode("utf-8", "replace"),
-            "stderr": err.read().decode("utf-8", "replace")[-600:],
-        }
+    write_track(recorder, rec, 44100)
 
 
 def parse_ours(run: dict, json_path: Path | None = None) -> dict:
@@ -126,18 +107,18 @@ def main() -> int:
     # would report that memory as its own peak.
     subprocess.run([sys.executable, __file__, "--minutes", f"{args.minutes:g}", "--generate"], check=True)
     camera, recorder = make_pair(args.minutes)
-    peers = ensure_peers()
+    peers = peer_venv(PEERS)
     duration = args.minutes * 60
     truth = -RECORDER_LEAD
     out_dir = Path(tempfile.mkdtemp(prefix="cutroom-bench-sync-"))
     result_json = out_dir / "result.json"
     tools = {
         "cutroom find_offset": (
-            [str(OURS), "-c", FIND_OFFSET, str(camera), str(recorder)],
+            [str(OUR_PYTHON), "-c", FIND_OFFSET, str(camera), str(recorder)],
             parse_ours,
         ),
         "cutroom sync (+swap)": (
-            [str(OURS), "-m", "jobs", "sync", str(camera), str(recorder), str(out_dir / "synced.m4a")]
+            [str(OUR_PYTHON), "-m", "jobs", "sync", str(camera), str(recorder), str(out_dir / "synced.m4a")]
             + ["--json", str(result_json)],
             lambda run: parse_ours(run, result_json),
         ),
@@ -177,24 +158,25 @@ def main() -> int:
 
     ours = rows[0]
     print()
-    header = (
-        f"{'tool':<22} {'wall s':>8} {'x ours':>7} {'peak MB':>8} {'x ours':>7} {'realtime':>9} "
-        f"{'offset ms':>11} {'error ms':>10} {'drift ppm':>10} {'score':>7}"
-    )
-    print(header)
-    print("-" * len(header))
+    table = []
     for row in rows:
-        offset = f"{row['offset'] * 1000:+.2f}" if row["offset"] is not None else "failed"
-        error = f"{row['error_ms']:.3f}" if row["error_ms"] is not None else "-"
-        drift = f"{row['drift']:+.2f}" if row["drift"] is not None else "n/a"
-        score = f"{row['score']:.1f}" if row["score"] is not None else "n/a"
-        print(
-            f"{row['tool']:<22} {row['seconds']:>8.2f} {row['seconds'] / ours['seconds']:>6.1f}x "
-            f"{row['rss_mb']:>8.0f} {row['rss_mb'] / ours['rss_mb']:>6.1f}x "
-            f"{duration / row['seconds']:>8.0f}x {offset:>11} {error:>10} {drift:>10} {score:>7}"
+        table.append(
+            (
+                row["tool"],
+                f"{row['seconds']:.2f}",
+                f"{row['seconds'] / ours['seconds']:.1f}x",
+                f"{row['rss_mb']:.0f}",
+                f"{row['rss_mb'] / ours['rss_mb']:.1f}x",
+                f"{duration / row['seconds']:.0f}x",
+                f"{row['offset'] * 1000:+.2f}" if row["offset"] is not None else "failed",
+                f"{row['error_ms']:.3f}" if row["error_ms"] is not None else "-",
+                f"{row['drift']:+.2f}" if row["drift"] is not None else "n/a",
+                f"{row['score']:.1f}" if row["score"] is not None else "n/a",
+            )
         )
         if "failure" in row:
-            print(f"    {row['tool']} failed: {row['failure']}")
+            table.append(f"    {row['tool']} failed: {row['failure']}")
+    print_table(HEADERS, table, WIDTHS, rule=True)
     shutil.rmtree(out_dir)
     return 0
 

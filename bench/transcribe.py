@@ -11,30 +11,22 @@ generated once and kept in bench/.cache/ (which ignores itself in git).
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / ".cache"
+# First: it puts the repository on sys.path, for `jobs` and `tests`.
+from common import ROOT, cached, measure, print_table
+
+from jobs.ffmpeg import ffmpeg_exe
+from jobs.transcribe import default_model_path
+from tests import media
+
 PYTHON = sys.executable
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: bench/ is not a package
-
-from jobs.ffmpeg import ffmpeg_exe  # noqa: E402
-from jobs.transcribe import default_model_path  # noqa: E402
-
+# The test suites' sentences and two more, in the order the cached speech was made with.
 SENTENCES = (
-    "The meeting starts at nine, so please bring the quarterly figures with you.",
-    "Yesterday the river rose above the old stone bridge for the first time in years.",
-    "Could you check whether the second camera is still recording the interview?",
-    "Seven orange boxes were stacked beside the kitchen door.",
-    "After lunch we will walk through the new schedule, one item at a time.",
-    "Nobody expected the quiet violinist to win the competition.",
-    "Turn left at the bakery, then follow the tram line until you reach the park.",
-    "The battery lasts about four hours when the screen is dimmed.",
+    *media.SENTENCES,
     "The quick brown fox jumps over the lazy dog.",
     "We recorded the second take outside, because the light in the studio was too flat.",
 )
@@ -47,7 +39,6 @@ from jobs.transcribe import transcribe
 
 transcribe(sys.argv[1], sys.argv[2], model=sys.argv[3] or None)
 """
-ROW = "{:<22}{:>8}{:>13}{:>8}{:>14}{:>7}{:>12}{:>11}"
 BARE = """
 import sys
 from faster_whisper import WhisperModel
@@ -60,15 +51,14 @@ print(sum(len(segment.words) for segment in segments))
 
 def speech(minutes: float) -> Path:
     """A WAV of about `minutes` of speech with pauses, made with espeak-ng once and cached."""
-    path = CACHE / f"transcribe-speech-{minutes:g}min.wav"
-    if path.exists():
-        return path
-    espeak = shutil.which("espeak-ng")
+    [path] = cached(lambda part: make_speech(part, minutes), f"transcribe-speech-{minutes:g}min.wav")
+    return path
+
+
+def make_speech(path: Path, minutes: float) -> None:
+    espeak = media.espeak_exe()
     if espeak is None:
         sys.exit("espeak-ng is not installed: it makes the speech this benchmark transcribes")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    if not (CACHE / ".gitignore").exists():
-        (CACHE / ".gitignore").write_text("*\n")
     words = int(minutes * SPEED * 1.1)
     parts, count, n = [], 0, 0
     while count < words:
@@ -76,7 +66,7 @@ def speech(minutes: float) -> Path:
         parts.append(f"{sentence} <break time='{400 + 300 * (n % 5)}ms'/>")
         count += len(sentence.split())
         n += 1
-    with tempfile.TemporaryDirectory(dir=CACHE) as folder:
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
         raw = Path(folder) / "raw.wav"
         subprocess.run(
             [espeak, "-m", "-s", str(SPEED), "-w", str(raw), "<speak>" + " ".join(parts) + "</speak>"],
@@ -87,23 +77,14 @@ def speech(minutes: float) -> Path:
             [ffmpeg_exe(), "-v", "error", "-y", "-i", str(raw), "-t", str(minutes * 60), str(path)],
             check=True,
         )
-    return path
 
 
-def measure(command: list[str]) -> tuple[float, float, float, str]:
+def run(command: list[str]) -> tuple[float, float, float, str]:
     """Run `command`; return wall seconds, CPU seconds, peak RSS in MiB and what it printed."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryFile() as out:
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        printed = out.read().decode()
-    if process.returncode != 0:
-        sys.exit(f"failed ({process.returncode}): {' '.join(command)}\n{printed}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, printed
+    result = measure(command, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
+    if result["status"] != 0:
+        sys.exit(f"failed ({result['status']}): {' '.join(command)}\n{result['stdout']}")
+    return result["seconds"], result["cpu_seconds"], result["rss_mb"], result["stdout"]
 
 
 def main() -> None:
@@ -126,9 +107,9 @@ def main() -> None:
         if not (ROOT / "jobs" / "__main__.py").exists():
             job = [PYTHON, "-c", CALL, str(src), out_dir, args.model or ""]
         for _ in range(args.runs):  # interleaved, so a busy spell of the machine hits both
-            *figures, printed = measure([PYTHON, "-c", BARE, str(src), model])
+            *figures, printed = run([PYTHON, "-c", BARE, str(src), model])
             results["bare faster-whisper"].append((*figures, int(printed.split()[-1])))
-            *figures, _ = measure(job)
+            *figures, _ = run(job)
             transcript = json.loads((Path(out_dir) / "transcript.json").read_text())
             results["cutroom job"].append((*figures, sum(len(s["words"]) for s in transcript["segments"])))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
@@ -137,11 +118,13 @@ def main() -> None:
     best = {name: [min(r[i] for r in runs) for i in range(3)] for name, runs in results.items()}
     base_wall, base_cpu, base_rss = best["bare faster-whisper"]
     header = ("run", "wall s", "x real time", "CPU s", "peak RSS MiB", "words", "wall ratio", "CPU ratio")
-    print("\n" + ROW.format(*header))
+    rows = []
     for name, (wall, cpu, rss) in best.items():
         speed, words = args.minutes * 60 / wall, results[name][-1][3]
         cells = (f"{wall:.2f}", f"{speed:.1f}", f"{cpu:.2f}", f"{rss:.0f}", words)
-        print(ROW.format(name, *cells, f"{wall / base_wall:.3f}", f"{cpu / base_cpu:.3f}"))
+        rows.append((name, *cells, f"{wall / base_wall:.3f}", f"{cpu / base_cpu:.3f}"))
+    print()
+    print_table(header, rows, (22, 8, 13, 8, 14, 7, 12, 11), gap="")
     wall, cpu, _ = best["cutroom job"]
     print(
         f"\njob overhead over bare faster-whisper: {wall / base_wall - 1:+.1%} wall time, "

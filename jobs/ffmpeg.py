@@ -9,10 +9,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
 import imageio_ffmpeg
+import numpy as np
 
 from jobs.errors import MediaError
 
@@ -23,6 +24,8 @@ STDERR_TAIL_BYTES = 16 * 1024
 STATS_PERIOD = "0.25"
 # "[in#0 @ 0x55d1c0a3c2c0] " and the like: where in ffmpeg the message came from.
 LOG_CONTEXT = re.compile(r"^\[[^\]]*\]\s*")
+# An audio filter that puts the first sample at time 0 and fills gaps, so sample n is at n / rate.
+FROM_TIME_ZERO = "aresample=async=1:first_pts=0"
 
 
 @functools.cache
@@ -34,9 +37,10 @@ def ffmpeg_exe() -> str:
 class FFmpegError(MediaError):
     """ffmpeg failed: str() is for the user, `detail` (command, exit status, stderr) for logs."""
 
-    def __init__(self, message: str, detail: str = ""):
+    def __init__(self, message: str, detail: str = "", reason: str = ""):
         super().__init__(message)
         self.detail = detail
+        self.reason = reason  # ffmpeg's own last words, for a message that names the file's role
         if detail:
             # Notes are printed with the traceback, so RQ's failure record shows the detail.
             self.add_note(detail)
@@ -82,6 +86,53 @@ def run_ffmpeg(
         on_progress(1.0)
 
 
+def decode_pcm(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int,
+    channels: int = 1,
+    stream: str = "a:0",
+    chunk_seconds: float = 10.0,
+    extra_input_args: Sequence[str] = (),
+    filters: str | None = None,
+) -> Iterator[np.ndarray]:
+    """The sound of `path` as float32 arrays of shape (samples, channels), about `chunk_seconds` each.
+
+    ffmpeg decodes, mixes to `channels` and resamples to `sample_rate`; the samples arrive
+    through a pipe, so memory stays flat whatever the length. `stream` picks the input stream
+    (ffmpeg's `-map 0:<stream>`), `extra_input_args` go before `-i`, `filters` is an `-af` chain.
+    Raises FFmpegError if ffmpeg fails. Closing the generator early, or an exception in the
+    caller, stops ffmpeg; however it ends, ffmpeg is not left running.
+    """
+    command = [
+        ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-loglevel", "error"),
+        *extra_input_args,
+        *("-i", os.fspath(path), "-map", f"0:{stream}"),
+        *(("-af", filters) if filters else ()),
+        *("-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"),
+    ]
+    frame_bytes = 4 * channels
+    chunk_bytes = max(1, round(chunk_seconds * sample_rate)) * frame_bytes
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        try:
+            pending = b""
+            # A full read(n) of a pipe returns n bytes unless ffmpeg has finished.
+            while data := process.stdout.read(chunk_bytes):
+                if pending:
+                    data = pending + data
+                whole = len(data) - len(data) % frame_bytes
+                pending = data[whole:]
+                if whole:
+                    yield np.frombuffer(data, np.float32, whole // 4).reshape(-1, channels)
+            returncode = process.wait()
+        finally:
+            _stop(process)
+        if returncode != 0:
+            raise ffmpeg_error(command, returncode, stderr)
+
+
 def _follow_progress(
     stdout: Iterable[bytes],
     duration: float | None,
@@ -111,6 +162,11 @@ def _stop(process: subprocess.Popen) -> None:
     process.stdout.close()
 
 
+def ffmpeg_error(command: list[str], returncode: int, stderr: IO[bytes]) -> FFmpegError:
+    """The FFmpegError for a `command` that exited with `returncode`, from the log in file `stderr`."""
+    return _failure(command, returncode, _tail(stderr), None)
+
+
 def _tail(stderr: IO[bytes]) -> list[str]:
     """The last non-empty lines ffmpeg wrote to stderr, read without loading the whole log."""
     size = stderr.seek(0, os.SEEK_END)
@@ -130,4 +186,5 @@ def _failure(command: list[str], returncode: int, stderr: list[str], timeout: fl
         message = f"ffmpeg could not process this file: {LOG_CONTEXT.sub('', stderr[-1])}"
     else:
         message = f"ffmpeg stopped unexpectedly (exit status {returncode})."
-    return FFmpegError(message, detail)
+    reason = LOG_CONTEXT.sub("", stderr[-1]) if stderr else ""
+    return FFmpegError(message, detail, reason)

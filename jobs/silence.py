@@ -1,5 +1,6 @@
 """Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -9,8 +10,9 @@ import numpy as np
 
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
+from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
 from jobs.probe import probe
-from jobs.smartrender import pcm_chunks, render_cut, temp_beside
+from jobs.smartrender import render_cut, temp_beside
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
 TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."
@@ -153,8 +155,12 @@ def frame_levels(src: str | Path, duration: float, on_fraction: Callable[[float]
 
 
 def _mono_chunks(src: str | Path) -> Iterator[np.ndarray]:
-    for chunk in pcm_chunks(src, DETECT_RATE, 1, CHUNK_FRAMES * FRAME_SAMPLES):
-        yield chunk[:, 0]
+    chunks = decode_pcm(
+        src, sample_rate=DETECT_RATE, chunk_seconds=CHUNK_FRAMES * FRAME_SECONDS, filters=FROM_TIME_ZERO
+    )
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            yield chunk[:, 0]
 
 
 def _levels(samples: np.ndarray) -> np.ndarray:

@@ -5,12 +5,15 @@ from the keep list with short fades at every join. For H.264 the GOPs that lie w
 a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
 the source's profile, level, size and frame rate; each re-encoded piece carries its own
 SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. Every smart
-render is decoded in full afterwards; any error falls back to a plain re-encode.
+render is checked afterwards (index before media data, track lengths, and a decode of each
+re-encoded piece and of the first GOP after every join); any fault falls back to a plain re-encode.
 """
 
+import collections
 import contextlib
 import logging
 import os
+import queue
 import subprocess
 import tempfile
 import uuid
@@ -25,19 +28,20 @@ import numpy as np
 
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import _failure, _tail, ffmpeg_exe, run_ffmpeg
+from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, run_ffmpeg
 from jobs.probe import MediaInfo, probe
 
 Progress = Callable[[float, str], None]
 log = logging.getLogger(__name__)
 
 FADE_SECONDS = 0.008  # long enough to hide a click, too short to hear
-AUDIO_CHUNK_FRAMES = 65536
 # Full re-encode: quick, good-looking, and plays in every browser.
 REENCODE_VIDEO = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p")
 VIDEO_AUDIO = ("-c:a", "aac", "-b:a", "160k")
 EDGE_PRESET = "veryfast"
 EDGE_BITRATE_FACTOR = 1.2
+EDGE_WORKERS = 2  # edge pieces encoded at once
+EDGE_LOOKAHEAD = 4  # edge pieces encoded ahead of the muxer, at most (each a GOP or two of packets)
 # Copying a frame costs about this fraction of encoding one (auto-editor's estimate).
 COPY_COST = 1 / 32
 SMART_CONTAINERS = {"mp4", "mov", "m4v", "mkv", "matroska"}
@@ -109,38 +113,6 @@ def temp_beside(dst: Path) -> Path:
 # ---------------------------------------------------------------- sound
 
 
-def pcm_chunks(src: str | Path, rate: int, channels: int, chunk_frames: int) -> Iterator[np.ndarray]:
-    """The first audio stream of `src` as float32 arrays (frames × channels), starting at time 0.
-
-    ffmpeg decodes and resamples; the samples arrive through a pipe a chunk at a time.
-    """
-    command = [
-        ffmpeg_exe(),
-        *("-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(src)),
-        *("-map", "0:a:0", "-vn", "-sn", "-dn", "-af", "aresample=async=1:first_pts=0"),
-        *("-ac", str(channels), "-ar", str(rate), "-f", "f32le", "pipe:1"),
-    ]
-    chunk_bytes = chunk_frames * channels * 4
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
-        try:
-            pending = b""
-            while data := process.stdout.read(chunk_bytes):
-                data = pending + data
-                whole = len(data) // (4 * channels) * 4 * channels
-                pending = data[whole:]
-                if whole:
-                    yield np.frombuffer(data[:whole], np.float32).reshape(-1, channels)
-            returncode = process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            process.stdout.close()
-        if returncode != 0:
-            raise _failure(command, returncode, _tail(stderr), None)
-
-
 def write_cut_audio(
     src: Path,
     dst: Path,
@@ -169,7 +141,7 @@ def write_cut_audio(
     with tempfile.TemporaryFile() as stderr:
         encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            chunks = pcm_chunks(src, rate, channels, AUDIO_CHUNK_FRAMES)
+            chunks = decode_pcm(src, sample_rate=rate, channels=channels, filters=FROM_TIME_ZERO)
             with contextlib.closing(chunks), contextlib.suppress(BrokenPipeError):  # the encoder failed
                 for piece, position in _kept_samples(chunks, bounds, fade):
                     encoder.stdin.write(piece.tobytes())
@@ -190,7 +162,7 @@ def write_cut_audio(
             with contextlib.suppress(BrokenPipeError):
                 encoder.stdin.close()
         if returncode != 0:
-            raise _failure(command, returncode, _tail(stderr), None)
+            raise ffmpeg_error(command, returncode, stderr)
     return written
 
 
@@ -256,6 +228,9 @@ def _render_audio_only(src: Path, temp: Path, info: MediaInfo, cutlist: CutList,
 # ---------------------------------------------------------------- picture
 
 
+Window = tuple[int, int]  # output frames [start, stop)
+
+
 @dataclass
 class Piece:
     """Frames [start, stop) of the source, copied as packets or re-encoded."""
@@ -317,7 +292,8 @@ def _render_video(
                 _write_smart_video(src, work / "picture.mp4", index, plan, report)
                 _join(work / "picture.mp4", audio, temp, sound, report)
                 report(92.0, "Checking the result")
-                fallback = _verify(temp, kept_frames / rate, audio is not None, rate)
+                windows = join_windows(plan, index)
+                fallback = _verify(temp, kept_frames / rate, audio is not None, rate, windows)
             except Exception as exc:  # any failure here still has the plain re-encode below
                 log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
                 fallback = f"smart render failed: {exc}"
@@ -453,10 +429,8 @@ def _write_smart_video(
 ) -> None:
     """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line."""
     encoded_pieces = sum(1 for piece in plan.pieces if not piece.copy)
-    with av.open(str(src)) as reader, av.open(str(src)) as decoder, av.open(str(out_path), "w") as out:
+    with av.open(str(src)) as reader, av.open(str(out_path), "w") as out:
         source = reader.streams.video[0]
-        decoding = decoder.streams.video[0]
-        decoding.thread_type = "AUTO"
         target = out.add_stream_from_template(source)
         target.time_base = index.time_base
         length_size = _nal_length_size(source.codec_context.extradata)
@@ -465,34 +439,87 @@ def _write_smart_video(
         shown_out = 0  # frames written so far, in display order
         decoded_out = 0  # packets written so far, in decode order
         done_encoding = 0
-        for piece in plan.pieces:
-            if piece.copy:
-                first = True
-                for packet, shown in packets.take(piece.start, piece.stop):
-                    data = bytes(packet)
-                    if first:
-                        data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
-                        first = False
-                    _mux(
-                        out,
-                        target,
-                        data,
-                        shown_out + shown - piece.start,
-                        decoded_out,
-                        index,
-                        packet.is_keyframe,
+        with _EdgeEncoder(src, index, length_size, [p for p in plan.pieces if not p.copy]) as edges:
+            for piece in plan.pieces:
+                if piece.copy:
+                    first = True
+                    for packet, shown in packets.take(piece.start, piece.stop):
+                        data = bytes(packet)
+                        if first:
+                            data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
+                            first = False
+                        _mux(
+                            out,
+                            target,
+                            data,
+                            shown_out + shown - piece.start,
+                            decoded_out,
+                            index,
+                            packet.is_keyframe,
+                        )
+                        decoded_out += 1
+                else:
+                    done_encoding += 1
+                    report(
+                        90 * done_encoding / max(1, encoded_pieces),
+                        f"Encoding {done_encoding} of {encoded_pieces} segments",
                     )
-                    decoded_out += 1
-            else:
-                done_encoding += 1
-                report(
-                    90 * done_encoding / max(1, encoded_pieces),
-                    f"Encoding {done_encoding} of {encoded_pieces} segments",
-                )
-                for offset, data, key in _encode_edge(decoder, decoding, index, piece, length_size):
-                    _mux(out, target, data, shown_out + offset, decoded_out, index, key)
-                    decoded_out += 1
-            shown_out += piece.stop - piece.start
+                    for offset, data, key in edges.next():
+                        _mux(out, target, data, shown_out + offset, decoded_out, index, key)
+                        decoded_out += 1
+                shown_out += piece.stop - piece.start
+
+
+class _EdgeEncoder:
+    """Encodes the edge pieces, in order, EDGE_WORKERS at a time, a few pieces ahead of the muxer.
+
+    One piece is a short serial run (seek, decode up to the cut, start x264, encode a few dozen
+    frames, flush) that leaves cores idle; two at once keep them busy. PyAV lets go of the GIL
+    while it decodes and encodes. Each worker has its own source decoder.
+    """
+
+    def __init__(self, src: Path, index: VideoIndex, length_size: int, pieces: list[Piece]):
+        self.src, self.index, self.length_size = src, index, length_size
+        self.waiting = iter(pieces)
+        self.ahead: collections.deque[Future] = collections.deque()
+        self.decoders: queue.SimpleQueue = queue.SimpleQueue()
+        self.opened: list = []
+        self.pool = ThreadPoolExecutor(max_workers=EDGE_WORKERS, thread_name_prefix="edge")
+
+    def __enter__(self) -> "_EdgeEncoder":
+        try:
+            for _ in range(EDGE_WORKERS):
+                self.opened.append(av.open(str(self.src)))
+                self.opened[-1].streams.video[0].thread_type = "AUTO"
+                self.decoders.put(self.opened[-1])
+            self._fill()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for container in self.opened:
+            container.close()
+
+    def next(self) -> list[tuple[int, bytes, bool]]:
+        """The packets of the next edge piece: (frame offset in the piece, data, keyframe)."""
+        packets = self.ahead.popleft().result()
+        self._fill()
+        return packets
+
+    def _fill(self) -> None:
+        while len(self.ahead) < EDGE_LOOKAHEAD and (piece := next(self.waiting, None)) is not None:
+            self.ahead.append(self.pool.submit(self._encode, piece))
+
+    def _encode(self, piece: Piece) -> list[tuple[int, bytes, bool]]:
+        container = self.decoders.get()
+        try:
+            stream = container.streams.video[0]
+            return list(_encode_edge(container, stream, self.index, piece, self.length_size))
+        finally:
+            self.decoders.put(container)
 
 
 def _mux(out, stream, data: bytes, shown: int, decoded: int, index: VideoIndex, keyframe: bool) -> None:
@@ -648,22 +675,109 @@ def _container_flags(path: Path) -> tuple[str, ...]:
     return ("-movflags", "+faststart") if path.suffix.lower() in MP4_FAMILY else ()
 
 
-def _verify(path: Path, expected: Fraction, with_audio: bool, rate: Fraction) -> str | None:
-    """None if `path` decodes without a single error and its tracks last as planned, else what is wrong."""
-    check = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
-    if check.returncode != 0 or check.stderr.strip():
-        return "decoding errors: " + check.stderr.decode("utf-8", "replace").strip()[-300:]
+def _verify(
+    path: Path, expected: Fraction, with_audio: bool, rate: Fraction, windows: list[Window]
+) -> str | None:
+    """None if `path` is laid out, lasts and decodes as planned, else what is wrong.
+
+    Copied GOPs are the source's own packets; what can break is at the joins. So only the
+    `windows` (each re-encoded piece and the first GOP after every join) are decoded; every
+    frame in them must come out, and the decoder must report no error.
+    """
+    if path.suffix.lower() in MP4_FAMILY:
+        boxes = top_level_boxes(path)
+        if "moov" not in boxes or "mdat" not in boxes or boxes.index("moov") > boxes.index("mdat"):
+            return "the index (moov) does not come before the media data"
     video, audio = stream_durations(path)
     frame = float(1 / rate)
     if video is None or abs(video - float(expected)) > frame:
         return f"picture lasts {video} s instead of {float(expected):.3f} s"
     if with_audio and (audio is None or abs(audio - video) > frame):
         return f"sound lasts {audio} s, picture {video} s"
+    return decode_errors(path, windows, rate)
+
+
+def join_windows(plan: SmartPlan, index: VideoIndex) -> list[Window]:
+    """Output frames [start, stop) that can hold a fault: re-encoded pieces, the first GOP after a join."""
+    windows: list[Window] = []
+    position = 0
+    for piece in plan.pieces:
+        length = piece.stop - piece.start
+        if piece.copy:
+            after = int(np.searchsorted(index.keyframes, piece.start, side="right"))
+            gop_end = int(index.keyframes[after]) if after < len(index.keyframes) else piece.stop
+            length_checked = min(length, gop_end - piece.start)
+        else:
+            length_checked = length
+        if windows and windows[-1][1] >= position:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], position + length_checked))
+        else:
+            windows.append((position, position + length_checked))
+        position += length
+    return windows
+
+
+def decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | None:
+    """Decode the video frames of `windows` (output frame numbers), each from the keyframe before it.
+
+    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint.
+    """
+    complaints: list[str] = []
+    previous_level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            time_base = stream.time_base
+            first = stream.start_time or 0
+            for start, stop in windows:
+                complaint = _decode_window(container, stream, first, time_base, rate, start, stop)
+                if complaint:
+                    complaints.append(complaint)
+                    break
+                if logs:
+                    break
+            complaints += [
+                f"{name}: {message.strip()}" for level, name, message in logs if level <= av.logging.ERROR
+            ]
+    except av.error.FFmpegError as exc:
+        complaints.append(str(exc))
+    finally:
+        av.logging.set_level(previous_level)
+    return "decoding errors: " + "; ".join(complaints)[:300] if complaints else None
+
+
+def _decode_window(
+    container, stream, first: int, time_base: Fraction, rate: Fraction, start: int, stop: int
+) -> str | None:
+    """Decode frames [start, stop) of the output from the keyframe before `start`; None if all came."""
+    ticks = 1 / (rate * time_base)  # stream time-base units per frame
+    container.seek(first + int(start * ticks), stream=stream, backward=True)
+    seen = 0
+    for frame in container.decode(stream):
+        shown = round((frame.pts - first) / ticks)
+        if shown >= stop:
+            break
+        seen += shown >= start
+    if seen != stop - start:
+        return f"frames {start}-{stop}: {seen} of {stop - start} decoded"
     return None
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The kinds of an MP4 file's top-level boxes, in file order."""
+    kinds = []
+    with open(path, "rb") as file:
+        while len(header := file.read(8)) == 8:
+            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            kinds.append(kind)
+            if size == 0:
+                break  # the box runs to the end of the file
+            if size == 1:
+                size = int.from_bytes(file.read(8), "big") - 8
+            file.seek(size - 8, os.SEEK_CUR)
+    return kinds
 
 
 def stream_durations(path: str | Path) -> tuple[float | None, float | None]:

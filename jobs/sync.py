@@ -27,10 +27,9 @@ which the external recording's first sample plays; negative when the external st
 span is longer); `rate` = 1 / (1 + drift_ppm·1e-6) is the factor its length is multiplied by.
 """
 
+import contextlib
 import math
 import os
-import subprocess
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -42,7 +41,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from jobs.errors import MediaError
-from jobs.ffmpeg import ffmpeg_exe, run_ffmpeg
+from jobs.ffmpeg import FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
 
 ProgressCallback = Callable[[float, str], None]
@@ -75,7 +74,7 @@ RESAMPLER_PHASE_SHIFT = 8
 RESAMPLER_LIMIT = 1 << 30
 OUTPUT_RATE = 48000
 AUDIO_BITRATE = "192k"
-READ_CHUNK = 1 << 20
+READ_SECONDS = 30.0
 MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
 
 # Share of the progress each stage takes in find_offset, and of find_offset in sync_audio.
@@ -287,41 +286,24 @@ def _decode(
     stop: threading.Event,
 ) -> np.ndarray:
     """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe."""
-    command = [
-        ffmpeg_exe(),
-        *("-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)),
-        *("-map", "0:a:0", "-ac", "1", "-ar", str(ANALYSIS_RATE), "-f", "f32le", "pipe:1"),
-    ]
     expected = max(1, int((duration + 1.0) * ANALYSIS_RATE))
     samples = np.empty(expected, dtype=np.float32)
     filled = 0
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
-        try:
-            leftover = b""
-            while not stop.is_set():
-                chunk = process.stdout.read(READ_CHUNK)
-                if not chunk:
+    chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS)
+    try:
+        with contextlib.closing(chunks):
+            for chunk in chunks:
+                if stop.is_set():
                     break
-                chunk = leftover + chunk
-                usable = len(chunk) - len(chunk) % 4
-                leftover = chunk[usable:]
-                values = np.frombuffer(chunk[:usable], dtype=np.float32)
+                values = chunk[:, 0]
                 if filled + values.size > samples.size:
                     samples = np.resize(samples, max(filled + values.size, int(samples.size * 1.25)))
                 samples[filled : filled + values.size] = values
                 filled += values.size
                 on_fraction(min(1.0, filled / expected))
-            returncode = process.wait() if not stop.is_set() else 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            process.stdout.close()
-        if returncode != 0:
-            stderr.seek(0)
-            lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-            raise MediaError(UNREADABLE.format(role=role, reason=lines[-1] if lines else "ffmpeg failed."))
+    except FFmpegError as exc:
+        reason = exc.reason or "ffmpeg failed."
+        raise MediaError(UNREADABLE.format(role=role, reason=reason)) from exc
     on_fraction(1.0)
     return samples[:filled]
 

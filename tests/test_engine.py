@@ -11,11 +11,12 @@ import time
 import traceback
 
 import av
+import numpy as np
 import pytest
 
 from jobs import ffmpeg
 from jobs.errors import MediaError
-from jobs.ffmpeg import FFmpegError, ffmpeg_exe, run_ffmpeg
+from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
 from jobs.prepare import prepare
 from jobs.probe import MediaInfo, probe
 from tests.media import (
@@ -295,6 +296,45 @@ def test_exception_from_a_signal_handler_stops_ffmpeg(spawned):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    assert_all_gone(spawned)
+
+
+# --- decode_pcm ----------------------------------------------------------------------------
+
+
+def test_decode_pcm_streams_the_whole_sound_in_chunks(spawned):
+    # Two seconds of a tone (amplitude 1/8, halved by the filter) at 8 kHz: 16000 samples in chunks of 0.5 s.
+    chunks = list(
+        decode_pcm(
+            "sine=frequency=441:sample_rate=44100:duration=2",
+            sample_rate=8000,
+            chunk_seconds=0.5,
+            extra_input_args=["-f", "lavfi"],
+            filters="volume=0.5",
+        )
+    )
+
+    assert [(chunk.dtype, chunk.shape) for chunk in chunks] == [(np.float32, (4000, 1))] * 4
+    sound = np.concatenate(chunks)
+    assert np.sqrt(np.mean(sound**2)) == pytest.approx(0.0625 / np.sqrt(2), rel=0.05)
+    assert_all_gone(spawned)
+
+
+def test_decode_pcm_failure_is_an_ffmpeg_error_with_the_reason(tmp_path, spawned):
+    with pytest.raises(FFmpegError, match="No such file") as caught:
+        list(decode_pcm(tmp_path / "nothing.wav", sample_rate=8000))
+
+    assert "No such file" in caught.value.reason
+    assert "f32le" in caught.value.detail
+    assert_all_gone(spawned)
+
+
+def test_decode_pcm_stops_ffmpeg_when_the_reader_stops_early(spawned):
+    endless = decode_pcm("sine", sample_rate=8000, chunk_seconds=0.1, extra_input_args=["-f", "lavfi"])
+
+    assert next(endless).shape == (800, 1)
+    endless.close()
+
     assert_all_gone(spawned)
 
 

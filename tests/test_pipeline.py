@@ -35,7 +35,11 @@ def test_prepare_runs_on_a_real_worker_with_live_progress(app, client, logged_in
 
     seen = []
     worker = run_worker("media", wait=False)
+    deadline = time.monotonic() + 180
     while worker.poll() is None:
+        if time.monotonic() > deadline:
+            worker.kill()
+            pytest.fail("the worker did not finish within 3 minutes")
         meta = job.get_meta(refresh=True)
         if "progress" in meta:
             seen.append(meta["progress"]["percent"])

@@ -266,3 +266,42 @@ def test_a_smart_render_that_fails_its_check_is_redone_in_full(smart_talk, tmp_p
     assert decode_errors(out) == ""
     assert_lengths_hold(out, result["kept_duration"])
     assert [path.name for path in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_a_garbled_edge_fails_the_check_and_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
+    from jobs import smartrender
+
+    edge_packet = smartrender._edge_packet
+
+    def garbled(packet, length_size):
+        for shown, data, keyframe in edge_packet(packet, length_size):
+            if not keyframe:  # the slice data of every re-encoded frame after the first
+                data = data[:8] + bytes(byte ^ 0x5A for byte in data[8:])
+            yield shown, data, keyframe
+
+    monkeypatch.setattr(smartrender, "_edge_packet", garbled)
+    out = tmp_path / "out.mp4"
+
+    result = remove_silence(smart_talk, out)
+
+    assert result["render"]["mode"] == "reencode"
+    assert result["render"]["fallback_reason"].startswith("decoding errors")
+    assert decode_errors(out) == ""
+    assert_lengths_hold(out, result["kept_duration"])
+
+
+def test_a_broken_join_fails_the_check_and_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
+    from jobs import smartrender
+
+    # Every copied run after a join gets the parameter sets of another video (another size).
+    with av.open(str(make_video(tmp_path / "other.mp4", seconds=1, size="64x48", audio=False))) as other:
+        foreign = other.streams.video[0].codec_context.extradata
+    parameter_sets = smartrender._parameter_sets
+    monkeypatch.setattr(smartrender, "_parameter_sets", lambda extradata, size: parameter_sets(foreign, size))
+    out = tmp_path / "out.mp4"
+
+    result = remove_silence(smart_talk, out)
+
+    assert result["render"]["mode"] == "reencode"
+    assert result["render"]["fallback_reason"].startswith("decoding errors")
+    assert decode_errors(out) == ""

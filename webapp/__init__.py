@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 
 from flask import Flask, render_template, request, request_finished
+from flask_caching import Cache
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -21,6 +22,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+cache = Cache()
 
 # htmx is served from static/, and the pages use no inline script or style, so 'self' suffices.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -74,14 +76,30 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
+    # Short-lived figures (the stats page) are cached in the Redis the queues use.
+    app.config.setdefault("CACHE_TYPE", "RedisCache")
+    app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
+    app.config.setdefault("CACHE_KEY_PREFIX", "cutroom:cache:")
+    app.config.setdefault("CACHE_DEFAULT_TIMEOUT", 5)
+    cache.init_app(app)
 
     from webapp.account import bp as account_bp
     from webapp.auth import bp as auth_bp
+    from webapp.stats import bp as stats_bp
     from webapp.videos import bp as videos_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(videos_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(stats_bp)
+
+    from webapp.admin import bp as admin_bp
+    from webapp.admin.cli import register_commands
+    from webapp.admin.dashboard import register_rq_dashboard
+
+    app.register_blueprint(admin_bp)
+    register_rq_dashboard(app)
+    register_commands(app)
 
     app.after_request(_security_headers)
     request_finished.connect(_secure_cookies, app)
@@ -106,7 +124,9 @@ def create_app(config: dict | None = None) -> Flask:
 def _load_user(session_token: str):
     from webapp.models import User
 
-    return db.session.scalar(db.select(User).filter_by(session_token=session_token))
+    user = db.session.scalar(db.select(User).filter_by(session_token=session_token))
+    # A disabled account's sessions and remember-me cookies stop working at once.
+    return None if user is None or user.disabled else user
 
 
 def _security_headers(response):

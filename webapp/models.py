@@ -36,6 +36,7 @@ class User(UserMixin, db.Model):
     confirmation_sent_at: Mapped[datetime | None]
     quota_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     is_admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
 
     items: Mapped[list["Item"]] = relationship(back_populates="user", cascade="all, delete-orphan")
 

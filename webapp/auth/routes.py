@@ -22,6 +22,7 @@ from webapp.mail import send_mail
 from webapp.models import User, utcnow
 
 WRONG_LOGIN = "Wrong email or password."
+DISABLED_LOGIN = "This account is disabled; contact the operator."
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,10 @@ def login():
         form.form_errors.append(WRONG_LOGIN)
         return render_template("auth/login.html", form=form), 401
 
+    if user.disabled:
+        # Only after the right password, so it tells nothing to someone guessing.
+        form.form_errors.append(DISABLED_LOGIN)
+        return render_template("auth/login.html", form=form), 403
     for lim in LOGIN_PER_ACCOUNT:
         ratelimit.reset(lim.name, email)
     start_session(user, remember=form.remember.data)

@@ -1,0 +1,62 @@
+"""rq-dashboard mounted at /admin/rq for admins, as its docs describe embedding it in a Flask app.
+
+Its blueprint is a module-level object, so the guard is attached here, once, at import time:
+Flask refuses new hooks on a blueprint after it has been registered, and every app the factory
+makes registers the same one.
+"""
+
+import rq_dashboard
+from flask import Flask, abort, request
+from flask_wtf.csrf import generate_csrf
+from rq_dashboard.web import setup_rq_connection
+
+from webapp.admin import admins_only
+
+URL_PREFIX = "/admin/rq"
+
+# Its pages use inline scripts and styles and compile underscore templates (eval); every asset
+# is served from its own static folder, so 'self' still holds for everything loaded.
+RQ_DASHBOARD_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self' 'unsafe-inline'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _guard() -> None:
+    admins_only()
+    # "Requeue all" also answers GET, which CSRF protection does not cover; its button POSTs.
+    if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
+        abort(405)
+
+
+def _dashboard_headers(response):
+    if response.status_code >= 400:  # the guard's 404, among others: our own error page
+        return response
+    # Set before the app's after_request hook, whose setdefault then leaves it alone.
+    response.headers["Content-Security-Policy"] = RQ_DASHBOARD_CSP
+    # Its script sends the "_csrf_token" cookie back as X-CSRFToken, which Flask-WTF checks on
+    # its POSTs (delete, requeue, empty); the token is the one our own pages carry.
+    response.set_cookie(
+        "_csrf_token", generate_csrf(), path=URL_PREFIX, samesite="Strict", secure=request.is_secure
+    )
+    return response
+
+
+# First, so that nobody but an admin reaches even its own connection hook.
+rq_dashboard.blueprint.before_request_funcs.setdefault(None, []).insert(0, _guard)
+rq_dashboard.blueprint.after_request(_dashboard_headers)
+
+
+def register_rq_dashboard(app: Flask) -> None:
+    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
+    setup_rq_connection(app)  # builds a client; it connects on first use
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
