@@ -9,11 +9,9 @@ render is checked afterwards (index before media data, track lengths, and a deco
 re-encoded piece and of the first GOP after every join); any fault falls back to a plain re-encode.
 """
 
-import collections
 import contextlib
 import logging
 import os
-import queue
 import subprocess
 import tempfile
 import uuid
@@ -40,8 +38,6 @@ REENCODE_VIDEO = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_
 VIDEO_AUDIO = ("-c:a", "aac", "-b:a", "160k")
 EDGE_PRESET = "veryfast"
 EDGE_BITRATE_FACTOR = 1.2
-EDGE_WORKERS = 2  # edge pieces encoded at once
-EDGE_LOOKAHEAD = 4  # edge pieces encoded ahead of the muxer, at most (each a GOP or two of packets)
 # Copying a frame costs about this fraction of encoding one (auto-editor's estimate).
 COPY_COST = 1 / 32
 SMART_CONTAINERS = {"mp4", "mov", "m4v", "mkv", "matroska"}
@@ -429,8 +425,10 @@ def _write_smart_video(
 ) -> None:
     """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line."""
     encoded_pieces = sum(1 for piece in plan.pieces if not piece.copy)
-    with av.open(str(src)) as reader, av.open(str(out_path), "w") as out:
+    with av.open(str(src)) as reader, av.open(str(src)) as decoder, av.open(str(out_path), "w") as out:
         source = reader.streams.video[0]
+        decoding = decoder.streams.video[0]
+        decoding.thread_type = "AUTO"
         target = out.add_stream_from_template(source)
         target.time_base = index.time_base
         length_size = _nal_length_size(source.codec_context.extradata)
@@ -439,87 +437,34 @@ def _write_smart_video(
         shown_out = 0  # frames written so far, in display order
         decoded_out = 0  # packets written so far, in decode order
         done_encoding = 0
-        with _EdgeEncoder(src, index, length_size, [p for p in plan.pieces if not p.copy]) as edges:
-            for piece in plan.pieces:
-                if piece.copy:
-                    first = True
-                    for packet, shown in packets.take(piece.start, piece.stop):
-                        data = bytes(packet)
-                        if first:
-                            data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
-                            first = False
-                        _mux(
-                            out,
-                            target,
-                            data,
-                            shown_out + shown - piece.start,
-                            decoded_out,
-                            index,
-                            packet.is_keyframe,
-                        )
-                        decoded_out += 1
-                else:
-                    done_encoding += 1
-                    report(
-                        90 * done_encoding / max(1, encoded_pieces),
-                        f"Encoding {done_encoding} of {encoded_pieces} segments",
+        for piece in plan.pieces:
+            if piece.copy:
+                first = True
+                for packet, shown in packets.take(piece.start, piece.stop):
+                    data = bytes(packet)
+                    if first:
+                        data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
+                        first = False
+                    _mux(
+                        out,
+                        target,
+                        data,
+                        shown_out + shown - piece.start,
+                        decoded_out,
+                        index,
+                        packet.is_keyframe,
                     )
-                    for offset, data, key in edges.next():
-                        _mux(out, target, data, shown_out + offset, decoded_out, index, key)
-                        decoded_out += 1
-                shown_out += piece.stop - piece.start
-
-
-class _EdgeEncoder:
-    """Encodes the edge pieces, in order, EDGE_WORKERS at a time, a few pieces ahead of the muxer.
-
-    One piece is a short serial run (seek, decode up to the cut, start x264, encode a few dozen
-    frames, flush) that leaves cores idle; two at once keep them busy. PyAV lets go of the GIL
-    while it decodes and encodes. Each worker has its own source decoder.
-    """
-
-    def __init__(self, src: Path, index: VideoIndex, length_size: int, pieces: list[Piece]):
-        self.src, self.index, self.length_size = src, index, length_size
-        self.waiting = iter(pieces)
-        self.ahead: collections.deque[Future] = collections.deque()
-        self.decoders: queue.SimpleQueue = queue.SimpleQueue()
-        self.opened: list = []
-        self.pool = ThreadPoolExecutor(max_workers=EDGE_WORKERS, thread_name_prefix="edge")
-
-    def __enter__(self) -> "_EdgeEncoder":
-        try:
-            for _ in range(EDGE_WORKERS):
-                self.opened.append(av.open(str(self.src)))
-                self.opened[-1].streams.video[0].thread_type = "AUTO"
-                self.decoders.put(self.opened[-1])
-            self._fill()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        for container in self.opened:
-            container.close()
-
-    def next(self) -> list[tuple[int, bytes, bool]]:
-        """The packets of the next edge piece: (frame offset in the piece, data, keyframe)."""
-        packets = self.ahead.popleft().result()
-        self._fill()
-        return packets
-
-    def _fill(self) -> None:
-        while len(self.ahead) < EDGE_LOOKAHEAD and (piece := next(self.waiting, None)) is not None:
-            self.ahead.append(self.pool.submit(self._encode, piece))
-
-    def _encode(self, piece: Piece) -> list[tuple[int, bytes, bool]]:
-        container = self.decoders.get()
-        try:
-            stream = container.streams.video[0]
-            return list(_encode_edge(container, stream, self.index, piece, self.length_size))
-        finally:
-            self.decoders.put(container)
+                    decoded_out += 1
+            else:
+                done_encoding += 1
+                report(
+                    90 * done_encoding / max(1, encoded_pieces),
+                    f"Encoding {done_encoding} of {encoded_pieces} segments",
+                )
+                for offset, data, key in _encode_edge(decoder, decoding, index, piece, length_size):
+                    _mux(out, target, data, shown_out + offset, decoded_out, index, key)
+                    decoded_out += 1
+            shown_out += piece.stop - piece.start
 
 
 def _mux(out, stream, data: bytes, shown: int, decoded: int, index: VideoIndex, keyframe: bool) -> None:
