@@ -673,7 +673,10 @@ def decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | No
     try:
         with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # One decoding thread: with frame threads, FFmpeg logs from its own threads into the
+            # Python capture, which can deadlock on the GIL (seen here as a hung check).
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
             time_base = stream.time_base
             first = stream.start_time or 0
             for start, stop in windows:
