@@ -12,6 +12,8 @@ EMPTY = (
     "The file is empty (0 bytes). The upload or copy probably failed; "
     "check the file on your side and upload it again."
 )
+MIN_DURATION = 0.01  # seconds; anything shorter is no recording
+
 NOT_MEDIA = (
     "This file is not a video or audio recording that Cutroom can read. Upload a video "
     "(for example MP4, MOV, MKV or WebM) or an audio file (for example MP3, WAV or M4A)."
@@ -146,6 +148,10 @@ def _inspect(container: av.container.InputContainer, path: Path, size: int) -> M
             _check_complete(container, streams)
     else:
         duration = _measured_duration(container, streams, size)
+    no_picture = video is not None and not (video.codec_context.width and video.codec_context.height)
+    if no_picture or duration < MIN_DURATION:
+        # Random bytes can pass for a raw stream (h263, say) with no picture size and no length.
+        raise MediaError(DAMAGED if _looks_like_media(path) else NOT_MEDIA)
     return MediaInfo(
         duration=duration,
         container=_container_name(container, path),

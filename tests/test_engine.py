@@ -428,3 +428,19 @@ def test_prepare_interrupted_leaves_no_partial_file_or_process(long_audio, tmp_p
         prepare(long_audio, tmp_path, cancel_midway)
     assert os.listdir(tmp_path) == []
     assert_all_gone(spawned)
+
+
+def test_random_bytes_never_pass_for_media(tmp_path):
+    # FFmpeg's content sniffing takes an occasional random blob for a raw stream (h263 with no
+    # picture size); a few hundred blobs make that case come up.
+    import numpy as np
+
+    from jobs.errors import MediaError
+    from jobs.probe import probe
+
+    rng = np.random.default_rng(2026)
+    path = tmp_path / "blob.mp4"
+    for _ in range(300):
+        path.write_bytes(rng.bytes(50_000))
+        with pytest.raises(MediaError):
+            probe(path)
