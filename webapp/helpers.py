@@ -3,14 +3,6 @@
 from datetime import datetime
 
 from flask import Flask
-from werkzeug.exceptions import default_exceptions
-
-
-def fail(code: int, message: str):
-    """Abort with an error page that shows `message`, written for the person, not a developer."""
-    error = default_exceptions[code](description=message)
-    error.human = True
-    raise error
 
 
 def filesize(n: int | None) -> str:

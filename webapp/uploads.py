@@ -23,6 +23,19 @@ UPLOAD_ENDPOINTS = {"videos.new"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
 
 
+def space_left(user) -> int:
+    return max(user.quota - used_bytes(user.id), 0)
+
+
+def over_quota_message(user) -> str:
+    from webapp.helpers import filesize
+
+    return (
+        f"This upload does not fit in your space: you have {filesize(space_left(user))} left of "
+        f"{filesize(user.quota)}. Delete items you no longer need, then try again."
+    )
+
+
 class UploadTooLarge(RequestEntityTooLarge):
     human = True
 
@@ -189,13 +202,9 @@ class UploadRequest(Request):
         max_size = current_app.config["MAX_UPLOAD_SIZE"]
         if not current_user.is_authenticated:
             return Budget(max_size, f"Uploads are limited to {filesize(max_size)}.")
-        left = max(current_user.quota - used_bytes(current_user.id), 0)
+        left = space_left(current_user)
         if left < max_size:
-            message = (
-                f"This upload does not fit in your space: you have {filesize(left)} left of "
-                f"{filesize(current_user.quota)}. Delete items you no longer need, then try again."
-            )
-            limit = left
+            message, limit = over_quota_message(current_user), left
         else:
             message = f"This file is larger than the {filesize(max_size)} upload limit."
             limit = max_size

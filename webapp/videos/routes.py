@@ -10,11 +10,10 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
 from webapp import db
-from webapp.helpers import filesize
-from webapp.models import Item, MediaFile, used_bytes
+from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, submit
 from webapp.storage import item_dir, remove_item_dir
-from webapp.uploads import UploadTooLarge
+from webapp.uploads import UploadTooLarge, over_quota_message, space_left
 from webapp.videos import bp
 from webapp.videos.forms import DeleteForm, JobsForm, UploadForm
 
@@ -145,14 +144,10 @@ def new():
             _discard(paths)
             return render_template("videos/new.html", form=form), 415
 
-    total = sum(path.stat().st_size for path in paths.values())
-    left = current_user.quota - used_bytes(current_user.id)
-    if total > left:
+    # Checked again now that the size is final: another upload may have used the space meanwhile.
+    if sum(path.stat().st_size for path in paths.values()) > space_left(current_user):
         _discard(paths)
-        raise UploadTooLarge(
-            f"This upload does not fit in your space: you have {filesize(max(left, 0))} left of "
-            f"{filesize(current_user.quota)}. Delete items you no longer need, then try again."
-        )
+        raise UploadTooLarge(over_quota_message(current_user))
 
     info = infos["original"]
     item = Item(
