@@ -123,6 +123,9 @@ class MediaFile(db.Model):
     name: Mapped[str] = mapped_column(sa.String(64))  # server-chosen file name
     size: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the content is: the SHA-256 of an upload, or the input key of the task that made an
+    # output. Equal keys mean equal content, which is what lets a result be reused.
+    content_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
 
     item: Mapped[Item] = relationship(back_populates="files")
 
@@ -152,5 +155,13 @@ class Task(db.Model):
     wait_seconds: Mapped[float | None]
     run_seconds: Mapped[float | None]
     realtime_factor: Mapped[float | None]
+    attempts: Mapped[int] = mapped_column(default=0)  # starts, counting those a lost worker cut short
+    # The hash of kind, parameters and input contents; a done task with the same key (same
+    # user) has outputs this one can take instead of running again.
+    input_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    outputs: Mapped[list] = mapped_column(sa.JSON, default=list)  # roles of the files it made
+    # The task whose result this one took. Not a foreign key: that task's item may be deleted
+    # later, and this one keeps its own copy of the files.
+    reused_from: Mapped[int | None]
 
     item: Mapped[Item] = relationship(back_populates="tasks")

@@ -5,20 +5,30 @@ on the row, and lets exceptions propagate so RQ records the failure with its tra
 task cancels the tasks that wait for it, with the reason stated on each.
 """
 
+import hashlib
 import json
 import logging
+import os
 import shutil
+import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+import redis
+import sqlalchemy as sa
 from flask import current_app
-from rq import get_current_job
+from rq import Worker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.timeouts import JobTimeoutException
+from rq.utils import now
 
 from webapp import db
 from webapp.models import Item, MediaFile, Task, utcnow
-from webapp.pipeline import TASK_KINDS, cancel_flag, cancel_jobs, dependants
+from webapp.pipeline import FAILURE_TTL, TASK_KINDS, cancel_flag, cancel_jobs, dependants, redis_conn
 from webapp.storage import item_dir
 
 log = logging.getLogger(__name__)
@@ -69,41 +79,52 @@ def human_reason(error: Exception) -> str:
 
 
 def run_task(task_id: int) -> dict | None:
-    """RQ job: run task `task_id`. Returns the result recorded on the row."""
+    """RQ job: run task `task_id`, or take the outputs of an identical earlier one.
+
+    Returns the result recorded on the row.
+    """
     try:
         task = db.session.get(Task, task_id)
         if task is None or task.status not in Task.ACTIVE:
             log.info("task %s is gone or no longer active; nothing to do", task_id)
             return None
-        task.status, task.started_at = Task.RUNNING, utcnow()
-        waited_for = [t.finished_at for t in task.item.tasks if t.id in task.after and t.finished_at]
-        ready = max([task.enqueued_at, *waited_for])
-        task.wait_seconds = (task.started_at - ready).total_seconds()
-        db.session.commit()
-        progress = Progress(get_current_job())
-        progress(0, "Starting")
-        clock = time.monotonic()
-        try:
-            result = RUNNERS[task.kind](task, progress)
-        except TaskCancelled:
-            # Whoever cancelled it has recorded why (or deleted the item); just stop.
-            db.session.rollback()
-            log.info("task %s was cancelled while running; stopped", task_id)
-            return None
-        except Exception as error:
-            db.session.rollback()
-            _record_failure(task, human_reason(error))
-            raise
-        task.run_seconds = time.monotonic() - clock
-        if task.item.duration and task.run_seconds > 0:
-            task.realtime_factor = task.item.duration / task.run_seconds
-        task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
-        db.session.commit()
-        progress(100, "Done")
-        return result
+        with Lease(task.id):
+            return _run(task, Progress(get_current_job()))
     finally:
         # A non-forking worker reuses this session for the next job: start it clean.
         db.session.remove()
+
+
+def _run(task: Task, progress: "Progress") -> dict | None:
+    task.status, task.started_at, task.error = Task.RUNNING, utcnow(), None
+    task.attempts, task.outputs, task.reused_from = task.attempts + 1, [], None
+    waited_for = [t.finished_at for t in task.item.tasks if t.id in task.after and t.finished_at]
+    ready = max([task.enqueued_at, *waited_for])
+    task.wait_seconds = (task.started_at - ready).total_seconds()
+    db.session.commit()
+    progress(0, "Starting")
+    clock = time.monotonic()
+    task.input_key = input_key(task)
+    source = earlier_result(task)
+    try:
+        result = _reuse(task, source) if source else RUNNERS[task.kind](task, progress)
+    except TaskCancelled:
+        # Whoever cancelled it has recorded why (or deleted the item); just stop.
+        db.session.rollback()
+        log.info("task %s was cancelled while running; stopped", task.id)
+        return None
+    except Exception as error:
+        db.session.rollback()
+        _record_failure(task, human_reason(error))
+        raise
+    task.run_seconds = time.monotonic() - clock
+    # A reused result took no processing, so it says nothing about processing speed.
+    if task.item.duration and task.run_seconds > 0 and source is None:
+        task.realtime_factor = task.item.duration / task.run_seconds
+    task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
+    db.session.commit()
+    progress(100, "Done")
+    return result
 
 
 def _record_failure(task: Task, reason: str) -> None:
@@ -113,22 +134,236 @@ def _record_failure(task: Task, reason: str) -> None:
     db.session.commit()
 
 
+class Lease:
+    """A Redis key kept alive while a task runs, from a thread of the process running it.
+
+    If that process dies (SIGKILL, out of memory, machine gone) the key expires, which is how
+    recover_lost_tasks() tells a lost task from a slow one, on any machine sharing the Redis.
+    """
+
+    def __init__(self, task_id: int):
+        self.key = lease_key(task_id)
+        self.ttl = current_app.config["TASK_LEASE_SECONDS"]
+        self.conn = redis_conn()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"lease-{task_id}", daemon=True)
+
+    def _renew(self) -> None:
+        while not self.stopped.wait(self.ttl / 3):
+            try:
+                self.conn.set(self.key, os.getpid(), ex=self.ttl)
+            except redis.RedisError as error:
+                log.warning("could not renew %s: %s", self.key, error)
+
+    def __enter__(self):
+        self.conn.set(self.key, os.getpid(), ex=self.ttl)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.conn.delete(self.key)
+
+
+def lease_key(task_id: int) -> str:
+    return f"cutroom:lease:{task_id}"
+
+
+# --- lost tasks: their worker died ---------------------------------------------------------
+
+MAX_ATTEMPTS = 2
+LOST_REASON = (
+    "The worker processing this stopped in the middle (it was killed or ran out of memory), twice, "
+    "so it was given up. Try “Run again”; if it happens again, the file may be too big for this server."
+)
+
+
+def recover_lost_tasks() -> int:
+    """Tasks marked running whose worker died: queue them again once, else fail them with a reason.
+
+    Run by every worker as it starts and at its maintenance interval, and by the maintenance job.
+    Returns how many lost tasks it found.
+    """
+    conn = redis_conn()
+    lock = conn.lock("cutroom:recover-lock", timeout=120, blocking=False)
+    if not lock.acquire():
+        return 0  # another process is at it right now
+    try:
+        running = db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING)).all()
+        lost = [task for task in running if _lost(task, conn)]
+        for task in lost:
+            _recover(task, conn)
+        db.session.commit()
+        return len(lost)
+    finally:
+        lock.release()
+
+
+def _job(task: Task, conn) -> Job | None:
+    try:
+        return Job.fetch(task.rq_job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+
+
+def _lost(task: Task, conn) -> bool:
+    """No lease, and no worker that is alive says it runs the job.
+
+    The second test covers a forking worker whose work horse just died: the worker itself is
+    alive (it sends heartbeats while it watches its horse) and is about to record the failure in
+    RQ; the next round takes it from there.
+    """
+    if conn.exists(lease_key(task.id)):
+        return False
+    job = _job(task, conn)
+    if job is None or job.get_status() != JobStatus.STARTED or not job.worker_name:
+        return True
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=conn)
+    # A non-forking worker sends no heartbeat while it runs a job, so only the lease speaks for it.
+    if worker is None or worker.last_heartbeat is None or worker.get_current_job_id() != job.id:
+        return True
+    return now() - worker.last_heartbeat > timedelta(seconds=current_app.config["TASK_LEASE_SECONDS"])
+
+
+def _recover(task: Task, conn) -> None:
+    job = _job(task, conn)
+    for scratch in item_dir(task.item).glob(_scratch_prefix(task) + "*"):
+        shutil.rmtree(scratch, ignore_errors=True)  # what the dead job had half written
+    if job is not None and job.get_status() == JobStatus.STARTED:
+        # Its worker died with it: record that in RQ too, so rq-dashboard shows it as failed.
+        StartedJobRegistry(job.origin, connection=conn).remove_executions(job)
+        job.set_status(JobStatus.FAILED)
+        job.failed_job_registry.add(
+            job, ttl=FAILURE_TTL, exc_string="Lost: the worker running it stopped (killed, or out of memory)."
+        )
+    if job is not None and job.get_status() == JobStatus.FAILED and task.attempts < MAX_ATTEMPTS:
+        log.warning("task %s was lost with its worker; queued again", task.id)
+        task.status, task.started_at = Task.QUEUED, None
+        db.session.commit()
+        job.meta.pop("progress", None)  # the lost run's; the next run starts from 0
+        job.save_meta()
+        job.requeue()
+    else:
+        log.warning("task %s was lost with its worker %s times; failed", task.id, task.attempts)
+        _record_failure(task, LOST_REASON)
+
+
+# --- result reuse --------------------------------------------------------------------------
+
+# Raise when a change to jobs/ makes new results differ from stored ones, so those are not reused.
+ENGINE_VERSION = 1
+
+
+def _source_role(item: Item) -> str:
+    """What the jobs after sync work on: the synced file when there is one, else the original."""
+    return "synced" if item.file("synced") else "original"
+
+
+def _input_roles(task: Task) -> list[str]:
+    source = _source_role(task.item)
+    return {
+        "prepare": ["original"],
+        "sync": ["original", "external"],
+        "silence": [source],
+        "transcribe": [source],
+        "fit_subtitles": ["transcript_json", "cutlist"],
+    }[task.kind]
+
+
+def input_key(task: Task) -> str | None:
+    """What the outputs of `task` depend on, hashed: its kind, parameters and the content of its
+    inputs (and the model, for transcription). None when an input's content is not known."""
+    inputs = []
+    for role in _input_roles(task):
+        stored = task.item.file(role)
+        if stored is None or stored.content_key is None:
+            return None
+        inputs.append([role, stored.content_key])
+    recipe = {"kind": task.kind, "params": task.params, "inputs": inputs, "engine": ENGINE_VERSION}
+    if task.kind == "transcribe":
+        recipe["model"] = current_app.config["TRANSCRIBE_MODEL"]
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def earlier_result(task: Task) -> Task | None:
+    """The latest done task of the same user with the same input key whose outputs are all still
+    stored (retention, a delete or a later run may have removed them)."""
+    if task.input_key is None:
+        return None
+    candidates = db.session.scalars(
+        sa.select(Task)
+        .join(Item)
+        .where(Item.user_id == task.item.user_id, Task.input_key == task.input_key)
+        .where(Task.status == Task.DONE, Task.id != task.id)
+        .order_by(Task.id.desc())
+    )
+    for candidate in candidates:
+        folder = item_dir(candidate.item)
+        files = [candidate.item.file(role) for role in candidate.outputs]
+        if files and all(
+            f is not None and f.content_key == task.input_key and (folder / f.name).is_file() for f in files
+        ):
+            return candidate
+    return None
+
+
+def _reuse(task: Task, source: Task) -> dict:
+    """Take the outputs and figures of `source`, an identical earlier task, instead of running.
+
+    Files are hard-linked into this item's folder (copied where links do not work): no disk is
+    spent, yet each item counts them, as each can be deleted without the other.
+    """
+    item = task.item
+    if source.item_id == item.id:
+        task.outputs = list(source.outputs)  # run again with the same settings: already in place
+    else:
+        with _scratch(task) as scratch:
+            names = {}
+            for role in source.outputs:
+                stored = source.item.file(role)
+                _link_or_copy(item_dir(source.item) / stored.name, scratch / stored.name)
+                names[role] = stored.name
+            _publish(task, scratch, names)
+        if task.kind == "prepare":  # preparation also describes the file on the item
+            item.info, item.duration, item.kind = source.item.info, source.item.duration, source.item.kind
+    task.reused_from = source.id
+    log.info("task %s reused the result of task %s", task.id, source.id)
+    return source.result
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 # --- runners: one per task kind ------------------------------------------------------------
 
 
-def _record_output(item: Item, role: str, path: Path) -> MediaFile:
-    """Register a finished output file on the item, replacing an older one of the same role."""
+def _record_output(task: Task, role: str, path: Path) -> MediaFile:
+    """Register a finished output file of `task`, replacing an older one of the same role."""
+    item = task.item
     for old in [f for f in item.files if f.role == role]:
         item.files.remove(old)
-    output = MediaFile(role=role, name=path.name, size=path.stat().st_size)
+    output = MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=task.input_key)
     item.files.append(output)
+    task.outputs = [*task.outputs, role]
     return output
 
 
+def _scratch_prefix(task: Task) -> str:
+    return f".work-{task.id}-"
+
+
 @contextmanager
-def _scratch(item: Item):
-    """A temp folder beside the item's files (same filesystem, so moving out is a rename)."""
-    path = item_dir(item) / f".work-{time.time_ns()}"
+def _scratch(task: Task):
+    """A temp folder beside the item's files (same filesystem, so moving out is a rename).
+
+    Named after the task, so the scratch of a task whose worker died can be found and removed.
+    """
+    path = item_dir(task.item) / f"{_scratch_prefix(task)}{time.time_ns()}"
     path.mkdir()
     try:
         yield path
@@ -136,12 +371,12 @@ def _scratch(item: Item):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _publish(item: Item, scratch: Path, outputs: dict[str, str]) -> dict[str, str]:
+def _publish(task: Task, scratch: Path, outputs: dict[str, str]) -> dict[str, str]:
     """Move finished outputs (role -> name in scratch) into the item's folder and register them."""
-    folder = item_dir(item)
+    folder = item_dir(task.item)
     for role, name in outputs.items():
         (scratch / name).replace(folder / name)
-        _record_output(item, role, folder / name)
+        _record_output(task, role, folder / name)
     return outputs
 
 
@@ -150,17 +385,16 @@ def _path(item: Item, role: str) -> Path:
 
 
 def _source(item: Item) -> Path:
-    """What the jobs after sync work on: the synced file when there is one, else the original."""
-    return _path(item, "synced" if item.file("synced") else "original")
+    return _path(item, _source_role(item))
 
 
 def run_prepare(task: Task, progress: Progress) -> dict:
     from jobs.prepare import prepare
 
     item = task.item
-    with _scratch(item) as scratch:
+    with _scratch(task) as scratch:
         result = prepare(_path(item, "original"), scratch, on_progress=progress)
-        _publish(item, scratch, {role: name for role, name in result["outputs"].items() if name})
+        _publish(task, scratch, {role: name for role, name in result["outputs"].items() if name})
     info = result["info"]
     item.info, item.duration = info, info["duration"]
     item.kind = "video" if info.get("video") else "audio"
@@ -173,7 +407,7 @@ def run_sync(task: Task, progress: Progress) -> dict:
     item = task.item
     original = _path(item, "original")
     name = "synced" + (original.suffix if item.kind == "video" else ".m4a")
-    with _scratch(item) as scratch:
+    with _scratch(task) as scratch:
         result = sync_audio(
             original,
             _path(item, "external"),
@@ -181,7 +415,7 @@ def run_sync(task: Task, progress: Progress) -> dict:
             keep_camera_audio=task.params.get("keep_camera_audio", False),
             on_progress=progress,
         )
-        _publish(item, scratch, {"synced": name})
+        _publish(task, scratch, {"synced": name})
     return result
 
 
@@ -191,7 +425,7 @@ def run_silence(task: Task, progress: Progress) -> dict:
     item = task.item
     source = _source(item)
     params = task.params
-    with _scratch(item) as scratch:
+    with _scratch(task) as scratch:
         result = remove_silence(
             source,
             scratch / ("cut" + source.suffix),
@@ -201,7 +435,7 @@ def run_silence(task: Task, progress: Progress) -> dict:
             on_progress=progress,
         )
         (scratch / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
-        _publish(item, scratch, {"cut": "cut" + source.suffix, "cutlist": "cutlist.json"})
+        _publish(task, scratch, {"cut": "cut" + source.suffix, "cutlist": "cutlist.json"})
     return result
 
 
@@ -209,7 +443,7 @@ def run_transcribe(task: Task, progress: Progress) -> dict:
     from jobs.transcribe import transcribe
 
     item = task.item
-    with _scratch(item) as scratch:
+    with _scratch(task) as scratch:
         result = transcribe(
             _source(item),
             scratch,
@@ -218,7 +452,7 @@ def run_transcribe(task: Task, progress: Progress) -> dict:
             vad=task.params.get("vad", False),
             on_progress=progress,
         )
-        _publish(item, scratch, {f"transcript_{fmt}": name for fmt, name in result["outputs"].items()})
+        _publish(task, scratch, {f"transcript_{fmt}": name for fmt, name in result["outputs"].items()})
     return result
 
 
@@ -231,9 +465,9 @@ def run_fit_subtitles(task: Task, progress: Progress) -> dict:
     transcript = json.loads(_path(item, "transcript_json").read_text())
     cutlist = CutList.from_dict(json.loads(_path(item, "cutlist").read_text()))
     fitted = fit_to_cut(transcript, cutlist)
-    with _scratch(item) as scratch:
+    with _scratch(task) as scratch:
         outputs = write_outputs(fitted, scratch, stem="cut")
-        _publish(item, scratch, {f"cut_{fmt}": name for fmt, name in outputs.items()})
+        _publish(task, scratch, {f"cut_{fmt}": name for fmt, name in outputs.items()})
     words = sum(len(s.get("words", [])) for s in fitted["segments"])
     return {"segments": len(fitted["segments"]), "words": words, "outputs": outputs}
 

@@ -213,16 +213,18 @@ def kind_figures(now: datetime) -> list[KindFigures]:
             Task.wait_seconds,
             Task.run_seconds,
             Task.realtime_factor,
+            Task.reused_from,
         ).where(sa.or_(Task.started_at >= since, Task.finished_at >= since))
     )
-    for kind, status, started_at, finished_at, wait, run, speed in rows:
+    for kind, status, started_at, finished_at, wait, run, speed, reused_from in rows:
         figures = kinds.setdefault(kind, KindFigures(kind))
         if started_at and started_at >= since and wait is not None:
             figures.waits.append(wait)
         if finished_at and finished_at >= now - DAY:
             figures.done_24h += status == Task.DONE
             figures.failed_24h += status == Task.FAILED
-        if status == Task.DONE and finished_at and finished_at >= since:
+        # A reused result took no processing: it would make run times look shorter than they are.
+        if status == Task.DONE and finished_at and finished_at >= since and reused_from is None:
             if run is not None:
                 figures.runs.append(run)
             if speed is not None:
@@ -231,7 +233,7 @@ def kind_figures(now: datetime) -> list[KindFigures]:
     processed = db.session.execute(
         sa.select(Task.kind, sa.func.sum(Item.duration))
         .join(Item, Task.item_id == Item.id)
-        .where(Task.status == Task.DONE)
+        .where(Task.status == Task.DONE, Task.reused_from.is_(None))
         .group_by(Task.kind)
     )
     for kind, seconds in processed:

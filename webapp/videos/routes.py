@@ -159,7 +159,8 @@ def new():
         info=info.to_dict(),
     )
     for role, path in paths.items():
-        item.files.append(MediaFile(role=role, name=path.name, size=path.stat().st_size))
+        key = parts[role].stream.content_key
+        item.files.append(MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=key))
     db.session.add(item)
     try:
         submit(item, plan(*form.job_choices()))
