@@ -81,7 +81,8 @@ def file_etag(path: Path) -> str:
     an equal mtime: timestamps can be coarse (a clock tick, or seconds on some filesystems) and copy
     tools keep the source's mtime. Jobs publish an output by renaming a new file into place, which
     gives it a new inode number; and the ctime changes on every write, rename or utime, and cannot be
-    set back.
+    set back. Last-Modified stays the mtime, to the second, but browsers send If-None-Match with
+    If-Modified-Since, and then the tag decides (RFC 9110, 13.2.2).
     """
     stat = os.stat(path)
     identity = f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}-{stat.st_ctime_ns}"
