@@ -107,8 +107,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
 
+    from webapp.caching import register_caching
     from webapp.helpers import register_template_helpers
 
+    register_caching(app)
     register_template_helpers(app)
 
     @app.cli.command("init-db")

@@ -5,11 +5,12 @@ import mimetypes
 import re
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
 from webapp import db
+from webapp.caching import send_private_file
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, submit
 from webapp.storage import item_dir, remove_item_dir
@@ -181,10 +182,9 @@ def file(item_id, name):
         abort(404)
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     download_name = _download_name(item, stored)
-    return send_file(
+    return send_private_file(
         item_dir(item) / stored.name,
         mimetype=mimetype,
-        conditional=True,
         as_attachment="download" in request.args,
         download_name=download_name,
     )
