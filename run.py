@@ -172,16 +172,18 @@ class Supervisor:
         say(f"Redis: started {exe} (pid {self.redis_proc.pid})")
         return True
 
-    def init_db(self) -> bool:
-        say("Database: flask --app wsgi init-db")
-        proc = self.spawn("init-db", [sys.executable, "-m", "flask", "--app", "wsgi", "init-db"])
+    def migrate_db(self) -> bool:
+        """Create or upgrade the tables (webapp/schema.py: `flask db upgrade`, after adopting a
+        database made before there were migrations)."""
+        say("Database: flask --app wsgi db-ready")
+        proc = self.spawn("db-ready", [sys.executable, "-m", "flask", "--app", "wsgi", "db-ready"])
         while proc.poll() is None:
             if self.signals:
                 return False
             time.sleep(POLL)
-        self.children.remove(("init-db", proc))
+        self.children.remove(("db-ready", proc))
         if proc.returncode != 0:
-            say(f"init-db failed (exit code {proc.returncode}); see the messages above.")
+            say(f"db-ready failed (exit code {proc.returncode}); see the messages above.")
             return False
         return True
 
@@ -249,7 +251,7 @@ class Supervisor:
         INSTANCE.mkdir(exist_ok=True)
         if not self.ensure_redis(url):
             return 1
-        if not self.init_db():
+        if not self.migrate_db():
             return 0 if self.signals else 1
 
         for queue in QUEUES:

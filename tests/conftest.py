@@ -6,10 +6,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from webapp import create_app, db
@@ -18,6 +20,7 @@ from webapp.models import User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
+PG_ADMIN_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="session")
@@ -79,11 +82,34 @@ def app_env(tmp_path, redis_url, smtp_server):
 
 
 @pytest.fixture
+def pg_database():
+    """A new, empty PostgreSQL database (its postgresql:// URL), dropped after the test.
+
+    Skips the test when no server answers at PG_TEST_URL (default: the local one).
+    """
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as error:  # no server here: nothing to test against
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}: {error.__class__.__name__}")
+    name = f"cutroom_test_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    # The plain postgresql:// form people write; config points it at psycopg 3.
+    yield PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'drop database "{name}" with (force)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def app(app_env, monkeypatch):
     for key, value in app_env.items():
         monkeypatch.setenv(key, value)
     app = create_app({"TESTING": True})
     with app.app_context():
+        # Quicker than the migrations; tests/test_migrations.py proves that they make the same tables.
         db.create_all()
     from webapp.pipeline import redis_conn
 

@@ -1,47 +1,42 @@
-"""The DATABASE_URL=postgresql://… path: the same upload and worker flow on a real PostgreSQL.
+"""The DATABASE_URL=postgresql://… path: tables made by `flask db upgrade`, then the upload and worker flow.
 
 Runs when a PostgreSQL server answers (PG_TEST_URL, default the local one); skipped otherwise.
 """
 
 import os
-import uuid
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import ROOT
 from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
 
-ADMIN_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture
-def pg_database():
-    try:
-        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except Exception as error:  # no server here: nothing to test against
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {error.__class__.__name__}")
-    name = f"cutroom_test_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    # The plain postgresql:// form people write; config points it at psycopg 3.
-    yield ADMIN_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'drop database "{name}" with (force)'))
-    admin.dispose()
-
 
 @pytest.fixture
 def app_env(app_env, pg_database):
-    return {**app_env, "DATABASE_URL": pg_database}
+    """The tables made the way a deployment makes them; `app`'s create_all then finds nothing to do."""
+    env = {**app_env, "DATABASE_URL": pg_database}
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    return env
 
 
 def test_upload_and_preparation_on_postgresql(app, client, logged_in, tmp_path, run_worker):
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    with app.app_context():
+        assert sa.inspect(db.engine).has_table("alembic_version")
     video = tmp_path / "talk.mp4"
     make_video(video, seconds=2)
     assert upload(client, video).status_code == 303

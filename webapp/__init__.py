@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask, render_template, request, request_finished
 from flask_caching import Cache
 from flask_login import LoginManager
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
@@ -20,6 +21,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The folder by absolute path, so `flask db` works from any directory. render_as_batch: SQLite cannot
+# ALTER most things in place, so its migrations rebuild the table instead.
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 cache = Cache()
@@ -71,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
+    migrate.init_app(app, db)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -101,6 +107,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_rq_dashboard(app)
     register_commands(app)
 
+    from webapp.schema import db_ready
+
+    app.cli.add_command(db_ready)
+
     app.after_request(_security_headers)
     request_finished.connect(_secure_cookies, app)
     app.teardown_request(_discard_unkept_uploads)
@@ -112,12 +122,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_caching(app)
     register_template_helpers(app)
-
-    @app.cli.command("init-db")
-    def init_db():
-        """Create the database tables that do not exist yet."""
-        db.create_all()
-        print("Database ready.")
 
     return app
 
