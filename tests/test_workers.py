@@ -1,5 +1,6 @@
 """Scaling out and failure: workers on separate queues, and workers killed in the middle of a job."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,16 +66,14 @@ def descendants(pid: int) -> list[int]:
 def kill_worker_mid_job(worker: subprocess.Popen, job: Job, horse_only: bool = False) -> None:
     """SIGKILL the work horse (as the kernel's out-of-memory killer would) and, unless
     `horse_only`, the worker and everything it started (as a machine going down would)."""
-    wait_until(lambda: 5 < job.get_meta(refresh=True).get("progress", {}).get("percent", 0), 90, "progress")
+    wait_until(lambda: job.get_meta(refresh=True).get("progress", {}).get("percent", 0) > 5, 90, "progress")
     assert job.get_meta()["progress"]["percent"] < 90, "the job ran too fast to be killed in the middle"
     victims = descendants(worker.pid)
     if not horse_only:
         victims.append(worker.pid)
     for pid in victims:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if not horse_only:
         worker.wait(10)
 
