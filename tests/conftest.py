@@ -20,6 +20,7 @@ from webapp.models import User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
+OFFSET = -0.75  # in `recording`, the microphone started 0.75 s before the camera
 PG_ADMIN_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -48,6 +49,19 @@ class Mailbox:
         with self.received:
             self.received.wait_for(lambda: len(self.messages) >= count, timeout)
         return self.messages
+
+
+@pytest.fixture(scope="session")
+def recording(tmp_path_factory):
+    """A camera video and a separate microphone's recording of the same 24 s of speech."""
+    from tests.media import derive_track, speech_scene, write_track
+
+    folder = tmp_path_factory.mktemp("pair")
+    scene = speech_scene(26, seed=7)
+    camera = write_track(folder / "camera.mp4", derive_track(scene, 1.0, 24, snr_db=25), video=True)
+    mic = derive_track(scene, 1.0 + OFFSET, 25, gain_db=-4, sample_rate=44100, seed=3)
+    external = write_track(folder / "mic.wav", mic, sample_rate=44100)
+    return camera, external
 
 
 @pytest.fixture(scope="session")

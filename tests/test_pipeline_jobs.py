@@ -9,26 +9,13 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import csrf_from
-from tests.media import derive_track, espeak_exe, speech_scene, write_track
+from tests.conftest import OFFSET, csrf_from
+from tests.media import espeak_exe, speech_scene, write_track
 from webapp import db
 from webapp.models import Item, Task, used_bytes
 from webapp.pipeline import redis_conn
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
-
-OFFSET = -0.75  # the microphone started 0.75 s before the camera
-
-
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory):
-    """A camera video and a separate microphone's recording of the same 24 s of speech."""
-    folder = tmp_path_factory.mktemp("pair")
-    scene = speech_scene(26, seed=7)
-    camera = write_track(folder / "camera.mp4", derive_track(scene, 1.0, 24, snr_db=25), video=True)
-    mic = derive_track(scene, 1.0 + OFFSET, 25, gain_db=-4, sample_rate=44100, seed=3)
-    external = write_track(folder / "mic.wav", mic, sample_rate=44100)
-    return camera, external
 
 
 def submit(client, media: Path, external: Path | None = None, **jobs):
