@@ -5,17 +5,18 @@ import os
 import signal
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.media import espeak_exe, make_talk
+from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
 from webapp.models import Item, Task
 from webapp.pipeline import redis_conn
-from webapp.tasks import LOST_REASON, recover_lost_tasks
+from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, recover_lost_tasks
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
 
@@ -178,3 +179,21 @@ def test_a_job_lost_twice_fails_with_the_reason_and_leaves_nothing_behind(
     assert job.get_status(refresh=True) == JobStatus.FAILED
     page = client.get(f"/videos/{task.item_id}").get_data(as_text=True)
     assert "stopped in the middle" in page and 'class="chip failed"' in page
+
+
+def test_jobs_lost_from_the_queue_fail_with_the_reason(app, client, logged_in, tmp_path):
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True, transcribe=True)
+    with app.app_context():
+        redis_conn().flushdb()  # the queue server was reset: queued jobs are gone
+        assert recover_lost_tasks() == 0  # just submitted: its jobs may still be on their way
+        for task in db.session.scalars(db.select(Task)):
+            task.enqueued_at -= timedelta(minutes=2)
+        db.session.commit()
+        assert recover_lost_tasks() == 3  # the fitting of subtitles waited for two of them
+        states = {t.kind: (t.status, t.error) for t in db.session.scalars(db.select(Task))}
+    assert states == {
+        "prepare": (Task.FAILED, QUEUE_LOST_REASON),
+        "silence": (Task.FAILED, QUEUE_LOST_REASON),
+        "transcribe": (Task.FAILED, QUEUE_LOST_REASON),
+        "fit_subtitles": (Task.CANCELLED, "Not run, because “Remove silence” failed."),
+    }

@@ -179,8 +179,14 @@ LOST_REASON = (
 )
 
 
+QUEUE_LOST_REASON = (
+    "This job was lost from the queue before it ran (the queue server was reset). Use “Run again”."
+)
+
+
 def recover_lost_tasks() -> int:
     """Tasks marked running whose worker died: queue them again once, else fail them with a reason.
+    Tasks marked queued whose job is gone from Redis: fail them with a reason.
 
     Run by every worker as it starts and at its maintenance interval, and by the maintenance job.
     Returns how many lost tasks it found.
@@ -194,6 +200,16 @@ def recover_lost_tasks() -> int:
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
             _recover(task, conn)
+        # Rows are committed just before their jobs are enqueued: give a submission time to finish.
+        settled = utcnow() - timedelta(minutes=1)
+        queued = db.session.scalars(
+            sa.select(Task).where(Task.status == Task.QUEUED, Task.enqueued_at < settled)
+        ).all()
+        vanished = [task for task in queued if not conn.exists(Job.key_for(task.rq_job_id))]
+        for task in vanished:
+            if task.status == Task.QUEUED:  # not cancelled meanwhile as waiting for another one
+                _record_failure(task, QUEUE_LOST_REASON)
+                lost.append(task)
         db.session.commit()
         return len(lost)
     finally:
