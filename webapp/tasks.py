@@ -17,6 +17,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from webapp import db
+from webapp.disk import check_room_for_task
 from webapp.models import Item, MediaFile, Task, utcnow
 from webapp.pipeline import TASK_KINDS, cancel_flag, cancel_jobs, dependants
 from webapp.storage import item_dir
@@ -84,6 +85,7 @@ def run_task(task_id: int) -> dict | None:
         progress(0, "Starting")
         clock = time.monotonic()
         try:
+            check_room_for_task(task)
             result = RUNNERS[task.kind](task, progress)
         except TaskCancelled:
             # Whoever cancelled it has recorded why (or deleted the item); just stop.
@@ -120,6 +122,8 @@ def _record_output(item: Item, role: str, path: Path) -> MediaFile:
     """Register a finished output file on the item, replacing an older one of the same role."""
     for old in [f for f in item.files if f.role == role]:
         item.files.remove(old)
+        if old.name != path.name:  # e.g. cut.wav made again as cut.m4a from the synced file
+            (item_dir(item) / old.name).unlink(missing_ok=True)
     output = MediaFile(role=role, name=path.name, size=path.stat().st_size)
     item.files.append(output)
     return output
