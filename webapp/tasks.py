@@ -124,6 +124,8 @@ def _record_output(item: Item, role: str, path: Path) -> MediaFile:
         item.files.remove(old)
         if old.name != path.name:  # e.g. cut.wav made again as cut.m4a from the synced file
             (item_dir(item) / old.name).unlink(missing_ok=True)
+    # The unit of work inserts before it deletes: the old row must be gone before one of the same name comes.
+    db.session.flush()
     output = MediaFile(role=role, name=path.name, size=path.stat().st_size)
     item.files.append(output)
     return output
