@@ -4,6 +4,7 @@ refuses uploads (507) and jobs (failed with the reason) before it fills up."""
 import io
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import csrf_from
 from tests.media import make_talk
 from webapp import db
+from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task, used_bytes
 
 MB = 1024 * 1024
@@ -173,3 +175,85 @@ def test_job_fails_with_the_reason_when_the_disk_is_nearly_full(
     assert "The server&#39;s disk is nearly full" in client.get(f"/videos/{item.id}").get_data(as_text=True)
     assert [p.name for p in files_on_disk(app, logged_in.id)] == ["original.wav"]  # no outputs started
     assert_usage_matches_disk(app, logged_in.id)
+
+
+# --- flask cleanup -----------------------------------------------------------------------------
+
+
+def age(path: Path, hours: float) -> Path:
+    """Make `path` and everything in it look untouched for `hours`."""
+    then = time.time() - hours * 3600
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.utime(p, (then, then))
+    return path
+
+
+def put(path: Path, size: int = 1000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_cleanup_removes_what_has_no_row_rows_without_files_and_stale_temp_files(
+    app, client, logged_in, talk, run_worker
+):
+    root = Path(app.config["MEDIA_ROOT"])
+    assert upload(client, talk[0], silence=True).status_code == 303
+    run_worker("media")
+    item = only_item(app)
+    assert upload(client, talk[0], silence=True).status_code == 303  # its jobs stay queued: busy
+    with app.app_context():
+        busy = db.session.scalar(db.select(Item).where(Item.id != item.id))
+    user, folder = root / str(logged_in.id), root / str(logged_in.id) / item.id
+
+    put(folder / ".work-1700000000000000000" / "piece.mp4", 5000)
+    put(user / "0123456789ab" / "original.mp4", 7000)
+    put(user / "ba9876543210" / ".upload-0.part", 11000)
+    put(root / "999" / "abcdefabcdef" / "original.mp4", 13000)
+    removed = [
+        age(put(folder / "old-export.mp4", 3000), 8),  # no row
+        age(folder / ".work-1700000000000000000", 8),  # a killed job's scratch
+        age(user / "0123456789ab", 8),  # a deleted item's folder
+        age(user / "ba9876543210", 8),  # an upload that died
+        age(root / "999", 8),  # a deleted account's folder
+    ]
+    kept = [
+        put(folder / ".work-1800000000000000000" / "piece.mp4"),  # a job writing right now
+        put(user / "fedcba987654" / ".upload-0.part"),  # an upload arriving right now
+        age(put(root / str(logged_in.id) / busy.id / "stray.mp4"), 8),  # its item has a queued job
+        age(put(root / "lost+found" / "x"), 8),  # not ours
+        age(put(root / ".gitkeep", 0), 8),
+    ]
+    (folder / "cutlist.json").unlink()  # a row whose file is gone
+    freed = 3000 + 5000 + 7000 + 11000 + 13000
+
+    result = app.test_cli_runner().invoke(args=["cleanup", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    for path in removed:
+        assert path.exists()
+        assert f"would remove  {path}  (" in result.output
+    assert f"would remove  {folder / 'cutlist.json'}  (missing file, row of" in result.output
+    assert (
+        f"Would remove 5 files or folders, freeing {filesize(freed)}, and 1 row whose file was missing. "
+        "Nothing was deleted (dry run)." in result.output
+    )
+    with app.app_context():
+        assert db.session.scalar(db.select(MediaFile).filter_by(name="cutlist.json")) is not None
+
+    result = app.test_cli_runner().invoke(args=["cleanup"])
+    assert result.exit_code == 0, result.output
+    assert f"Removed 5 files or folders, freeing {filesize(freed)}, and 1 row" in result.output
+    assert "(stale temp, 5.0 KB)" in result.output and "(deleted account, 13.0 KB)" in result.output
+    assert not any(p.exists() for p in removed)
+    assert not (root / "999").exists() and not (user / "0123456789ab").exists()
+    assert all(p.exists() for p in kept)
+    with app.app_context():
+        assert db.session.scalar(db.select(MediaFile).filter_by(name="cutlist.json")) is None
+    assert client.get(f"/videos/{item.id}").status_code == 200
+
+    (root / str(logged_in.id) / busy.id / "stray.mp4").unlink()
+    for path in kept[:2]:
+        shutil.rmtree(path.parent)
+    assert_usage_matches_disk(app, logged_in.id)
+    result = app.test_cli_runner().invoke(args=["cleanup"])
+    assert "Removed 0 files or folders, freeing 0 bytes." in result.output  # nothing left to do

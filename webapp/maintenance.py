@@ -152,7 +152,7 @@ class Report:
         verb = "would remove" if self.dry_run else "removed"
         rows = sum(reason.startswith(MISSING) for reason, _, _ in self.removed)
         text = f"{verb} {len(self.removed) - rows} files or folders, freeing {filesize(self.freed)}"
-        return text + (f", and {rows} rows whose file was missing" if rows else "")
+        return text + (f", and {rows} row{'' if rows == 1 else 's'} whose file was missing" if rows else "")
 
 
 def cleanup(dry_run: bool = False) -> Report:
