@@ -168,7 +168,8 @@ def queued_upload(app, client, talk):
         return folder, [t.rq_job_id for t in item.tasks]
 
 
-def test_deleting_the_account_removes_everything_stops_its_jobs_and_logs_out(app, client, logged_in, talk):
+def test_deleting_the_account_removes_everything_stops_its_jobs_and_logs_out(app, client, auth, user, talk):
+    auth.login(remember="y")
     folder, job_ids = queued_upload(app, client, talk)
     other_session = app.test_client()
     Auth(app, other_session).login()
@@ -186,6 +187,7 @@ def test_deleting_the_account_removes_everything_stops_its_jobs_and_logs_out(app
         for job_id in job_ids:
             assert Job.fetch(job_id, connection=redis_conn()).get_status() == JobStatus.CANCELED
     assert not folder.parent.exists(), "the account's whole media folder is gone"
+    assert client.get_cookie("remember_token") is None, "the remember-me cookie is deleted too"
     assert client.get("/videos").status_code == 302
     assert other_session.get("/videos").status_code == 302, "every session ends with the account"
 

@@ -1,6 +1,7 @@
 """Retention: results (and, if configured, originals) past their days are removed by the periodic
 maintenance job, which clock.py enqueues; the item says how long its files are kept, or that they went."""
 
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -164,6 +165,9 @@ def test_the_clock_enqueues_maintenance_that_a_worker_runs(
 ):
     item = processed
     backdate(app, item, 31)
+    scratch = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / ".work-1700000000000000000"
+    scratch.mkdir()
+    os.utime(scratch, (time.time() - 8 * 3600,) * 2)  # left by a worker killed hours ago
     start("clock.py")  # enqueues at once, then every MAINTENANCE_INTERVAL
     with app.app_context():
         queue = get_queue("media")
@@ -174,7 +178,8 @@ def test_the_clock_enqueues_maintenance_that_a_worker_runs(
         (job,) = queue.get_jobs()
         assert job.func_name == "webapp.maintenance.run_maintenance" and job.timeout == MAINTENANCE_TIMEOUT
     run_worker("media")
-    assert "cut.mp4" not in file_names(app, item)
+    assert "cut.mp4" not in file_names(app, item) and not scratch.exists()
     with app.app_context():
         result = Job.fetch(job.id, connection=redis_conn()).return_value()
     assert result["retention"].startswith("removed 2 files"), result
+    assert result["cleanup"].startswith("removed 1 files or folders"), result
