@@ -13,6 +13,7 @@ from tests.test_auth import NEW_PASSWORD, get_user, remembered_client, text
 from tests.test_disk import upload
 from webapp import db
 from webapp.auth import tokens
+from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task
 from webapp.pipeline import redis_conn
 
@@ -178,7 +179,8 @@ def test_deleting_the_account_removes_everything_stops_its_jobs_and_logs_out(app
     response = delete_account(client)
     assert response.status_code == 303 and response.location == "/login"
     page = text(client.get("/login"))
-    assert "Your account ada@example.com is deleted, with its 1 item and all their files" in page
+    size = filesize(talk.stat().st_size)
+    assert f"Your account ada@example.com and everything in it (1 item, {size}) are deleted." in page
     assert get_user(app) is None
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Item.id))) == 0

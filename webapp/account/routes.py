@@ -108,8 +108,8 @@ def delete():
     session.clear()
     logout_user()
     flash(
-        f"Your account {email} is deleted, with its {items} item{'' if items == 1 else 's'} and all their "
-        f"files ({filesize(used)}). Nothing of it is kept.",
+        f"Your account {email} and everything in it ({items} item{'' if items == 1 else 's'}, "
+        f"{filesize(used)}) are deleted. Nothing of it is kept.",
         "success",
     )
     return redirect(url_for("auth.login"), code=303)
