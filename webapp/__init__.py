@@ -175,9 +175,9 @@ ERROR_TEXT = {
     404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
     405: ("Not allowed", "That action is not available here."),
     413: ("Too large", "The upload is larger than allowed."),
-    507: ("Not enough disk space", "The server's disk is nearly full. Try again later."),
     429: ("Too many attempts", "Wait a little and try again."),
     500: ("Something went wrong", "An error on our side. Try again in a moment."),
+    507: ("Not enough disk space", "The server's disk is nearly full. Try again later."),
 }
 
 
