@@ -1,4 +1,4 @@
-"""Run Cutroom on one machine: Redis (if none answers), the database, RQ workers, the web server.
+"""Run Cutroom on one machine: Redis (if none answers), the database, RQ workers, the clock, the web server.
 
     make run                       # or: .venv/bin/python run.py
     PORT=9000 make run             # another port
@@ -7,7 +7,7 @@
 This is the laptop supervisor. It starts every process itself, lets them write
 to this terminal, and stops them all together: on Ctrl-C or SIGTERM (exit 0),
 or as soon as one of them exits on its own (exit 1). In production run the
-Procfile's `web` and `worker` processes under a real process manager instead.
+Procfile's processes under a real process manager instead.
 
 It imports only the standard library (and redis-py, through
 webapp/localredis.py): nothing of the app loads in this process.
@@ -256,6 +256,8 @@ class Supervisor:
 
         for queue in QUEUES:
             self.spawn(f"worker ({queue})", [sys.executable, "worker.py", queue])
+        # Enqueues the maintenance job (retention, cleanup) on a timer; a worker runs it.
+        self.spawn("clock", [sys.executable, "clock.py"])
         self.spawn(
             "web",
             [
@@ -298,6 +300,7 @@ class Supervisor:
             f"Cutroom is running at  {shown_url}",
             f"Redis:    {redacted(redis_url)}{started}",
             f"Workers:  one each for {', '.join(QUEUES)}",
+            f"Clock:    maintenance every {self.env.get('MAINTENANCE_INTERVAL') or 3600} s",
             f"Mail:     {mail}",
             "Ctrl-C stops everything.",
         ]

@@ -1,12 +1,21 @@
-"""The account page: usage against quota, and password change logging out every other session."""
+"""The account page: usage against quota and what takes it, password change logging out every other
+session, and deleting the account with everything in it."""
 
 import re
+from pathlib import Path
+
+import pytest
+from rq.job import Job, JobStatus
 
 from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.media import make_talk
 from tests.test_auth import NEW_PASSWORD, get_user, remembered_client, text
+from tests.test_disk import upload
 from webapp import db
 from webapp.auth import tokens
-from webapp.models import Item, MediaFile
+from webapp.helpers import filesize
+from webapp.models import Item, MediaFile, Task
+from webapp.pipeline import redis_conn
 
 
 def change_password(client, current=PASSWORD, new=NEW_PASSWORD):
@@ -112,3 +121,94 @@ def test_password_change_needs_csrf(app, client, logged_in):
     )
     assert response.status_code == 400
     assert get_user(app).check_password(PASSWORD)
+
+
+def test_account_shows_what_takes_the_most_space(app, client, logged_in):
+    with app.app_context():
+        for title, files in [
+            ("small.mp4", {"original": 1_000_000, "poster": 20_000}),
+            ("lecture.mp4", {"original": 30_000_000, "poster": 40_000, "cut": 20_000_000, "cutlist": 1_000}),
+            ("podcast.wav", {"original": 9_000_000, "waveform": 5_000, "transcript_json": 100_000}),
+        ]:
+            item = Item(user_id=logged_in.id, title=title)
+            item.files = [MediaFile(role=role, name=role, size=size) for role, size in files.items()]
+            db.session.add(item)
+        db.session.commit()
+        ids = {i.title: i.id for i in db.session.scalars(db.select(Item))}
+    html = text(client.get("/account"))
+    assert "What takes the most space" in html
+    assert "<dt>Originals</dt><dd>40.0 MB</dd>" in html
+    assert "<dt>Results</dt><dd>20.1 MB</dd>" in html
+    assert "<dt>Previews</dt><dd>65.0 KB</dd>" in html
+    rows = re.findall(r'<td><a href="/videos/(\w+)">([^<]+)</a></td><td>([^<]+)</td>', html)
+    assert rows == [
+        (ids["lecture.mp4"], "lecture.mp4", "50.0 MB"),
+        (ids["podcast.wav"], "podcast.wav", "9.1 MB"),
+        (ids["small.mp4"], "small.mp4", "1.0 MB"),
+    ]
+
+
+def delete_account(client, password=PASSWORD, **extra):
+    data = {"password": password, "csrf_token": csrf_from(client.get("/account")), **extra}
+    return client.post("/account/delete", data=data)
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    return make_talk(
+        tmp_path_factory.mktemp("account") / "talk.wav", [(1.0, True), (1.0, False)], video=False
+    )
+
+
+def queued_upload(app, client, talk):
+    """An uploaded recording whose jobs wait in the queue; returns its folder and RQ job ids."""
+    assert upload(client, talk, silence=True).status_code == 303
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+        return folder, [t.rq_job_id for t in item.tasks]
+
+
+def test_deleting_the_account_removes_everything_stops_its_jobs_and_logs_out(app, client, auth, user, talk):
+    auth.login(remember="y")
+    folder, job_ids = queued_upload(app, client, talk)
+    other_session = app.test_client()
+    Auth(app, other_session).login()
+    assert (folder / "original.wav").exists()
+
+    response = delete_account(client)
+    assert response.status_code == 303 and response.location == "/login"
+    page = text(client.get("/login"))
+    size = filesize(talk.stat().st_size)
+    assert f"Your account ada@example.com and everything in it (1 item, {size}) are deleted." in page
+    assert get_user(app) is None
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Item.id))) == 0
+        assert db.session.scalar(db.select(db.func.count(MediaFile.id))) == 0
+        assert db.session.scalar(db.select(db.func.count(Task.id))) == 0
+        for job_id in job_ids:
+            assert Job.fetch(job_id, connection=redis_conn()).get_status() == JobStatus.CANCELED
+    assert not folder.parent.exists(), "the account's whole media folder is gone"
+    assert client.get_cookie("remember_token") is None, "the remember-me cookie is deleted too"
+    assert client.get("/videos").status_code == 302
+    assert other_session.get("/videos").status_code == 302, "every session ends with the account"
+
+
+def test_wrong_password_deletes_nothing(app, client, logged_in, talk):
+    folder, job_ids = queued_upload(app, client, talk)
+    response = delete_account(client, password="not my password")
+    assert response.status_code == 400
+    assert "That is not your password. Nothing was deleted." in text(response)
+    assert get_user(app) is not None and (folder / "original.wav").exists()
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
+        for job_id in job_ids:
+            assert Job.fetch(job_id, connection=redis_conn()).get_status() != JobStatus.CANCELED
+    assert client.get("/videos").status_code == 200
+
+
+def test_account_deletion_needs_csrf(app, client, logged_in, talk):
+    folder, _ = queued_upload(app, client, talk)
+    response = client.post("/account/delete", data={"password": PASSWORD})
+    assert response.status_code == 400
+    assert get_user(app) is not None and (folder / "original.wav").exists()

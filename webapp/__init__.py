@@ -183,11 +183,12 @@ ERROR_TEXT = {
     413: ("Too large", "The upload is larger than allowed."),
     429: ("Too many attempts", "Wait a little and try again."),
     500: ("Something went wrong", "An error on our side. Try again in a moment."),
+    507: ("Not enough disk space", "The server's disk is nearly full. Try again later."),
 }
 
 
 def _http_error(error: HTTPException):
-    if error.code == 413:
+    if error.code in (413, 507):  # refused uploads
         request.drain()
     title, message = ERROR_TEXT.get(error.code, (error.name, error.description))
     # Our own aborts carry a message written for people; werkzeug's defaults don't.

@@ -17,6 +17,12 @@ def _int(name: str, default: int) -> int:
     return default if not value else int(value)
 
 
+def _days(name: str, default: int) -> int:
+    """A number of days, where 0 or an empty value means "keep forever"."""
+    value = os.environ.get(name)
+    return default if value is None else int(value or 0)
+
+
 def _secret_key(instance_path: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the instance folder.
 
@@ -60,6 +66,14 @@ def from_environment(instance_path: Path) -> dict:
         "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 4 * GiB),
         # Everything but the upload form is small; the upload endpoint raises its own limit.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Space on the media volume that uploads and jobs must leave free (bytes).
+        "MIN_FREE_DISK": _int("MIN_FREE_DISK", GiB),
+        # An item's results are removed this many days after they were last made; its original
+        # (with its previews) only if RETENTION_ORIGINALS_DAYS is set. 0 or empty: keep forever.
+        "RETENTION_DAYS": _days("RETENTION_DAYS", 30),
+        "RETENTION_ORIGINALS_DAYS": _days("RETENTION_ORIGINALS_DAYS", 0),
+        # How often clock.py enqueues the maintenance job (retention and cleanup), in seconds.
+        "MAINTENANCE_INTERVAL": _int("MAINTENANCE_INTERVAL", 3600),
         "TRANSCRIBE_MODEL": os.environ.get("TRANSCRIBE_MODEL", ""),
         # Host names this site answers to: links in mails are built from the Host header,
         # so production should pin it (a forged Host would otherwise get into reset links).

@@ -36,6 +36,11 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def day(value: datetime | None) -> str:
+    """A date as people write it: 12 Dec 2026."""
+    return f"{value.day} {value:%b %Y}" if value else ""
+
+
 def time_left(seconds: float) -> str:
     if seconds < 60:
         return "under a minute left"
@@ -81,6 +86,9 @@ def task_label(kind: str) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from webapp.maintenance import retention
+
+    app.add_template_global(retention)
     app.add_template_global(task_label)
     app.add_template_global(file_label)
     app.add_template_global(queue_noun)
@@ -89,3 +97,4 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)
     app.add_template_filter(when)
+    app.add_template_filter(day)

@@ -117,6 +117,11 @@ class Item(db.Model):
 class MediaFile(db.Model):
     """One file on disk under MEDIA_ROOT/<user id>/<item id>/, counted against the owner's quota."""
 
+    # What the person uploaded, and the previews made from it on arrival (which "Run again" does
+    # not remake, so they live as long as the original); every other role is a job's result.
+    ORIGINALS = ("original", "external")
+    PREVIEWS = ("poster", "waveform")
+
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(sa.String(32))  # original, external, poster, waveform, ...
@@ -129,7 +134,18 @@ class MediaFile(db.Model):
 
     item: Mapped[Item] = relationship(back_populates="files")
 
+    @property
+    def category(self) -> str:
+        """Which of originals, previews or results it counts as (account page, retention)."""
+        return category(self.role)
+
     __table_args__ = (sa.UniqueConstraint("item_id", "name"),)
+
+
+def category(role: str) -> str:
+    if role in MediaFile.ORIGINALS:
+        return "originals"
+    return "previews" if role in MediaFile.PREVIEWS else "results"
 
 
 class Task(db.Model):

@@ -16,3 +16,7 @@ def item_dir(item) -> Path:
 
 def remove_item_dir(user_id: int, item_id: str) -> None:
     shutil.rmtree(user_dir(user_id) / item_id, ignore_errors=True)
+
+
+def remove_user_dir(user_id: int) -> None:
+    shutil.rmtree(user_dir(user_id), ignore_errors=True)

@@ -27,6 +27,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
 from webapp import db
+from webapp.disk import check_room_for_task
 from webapp.models import Item, MediaFile, Task, utcnow
 from webapp.pipeline import FAILURE_TTL, TASK_KINDS, cancel_flag, cancel_jobs, dependants, redis_conn
 from webapp.storage import item_dir
@@ -107,7 +108,11 @@ def _run(task: Task, progress: "Progress") -> dict | None:
     task.input_key = input_key(task)
     source = earlier_result(task)
     try:
-        result = _reuse(task, source) if source else RUNNERS[task.kind](task, progress)
+        if source is not None:
+            result = _reuse(task, source)
+        else:
+            check_room_for_task(task)
+            result = RUNNERS[task.kind](task, progress)
     except TaskCancelled:
         # Whoever cancelled it has recorded why (or deleted the item); just stop.
         db.session.rollback()
@@ -363,6 +368,10 @@ def _record_output(task: Task, role: str, path: Path) -> MediaFile:
     item = task.item
     for old in [f for f in item.files if f.role == role]:
         item.files.remove(old)
+        if old.name != path.name:  # e.g. cut.wav made again as cut.m4a from the synced file
+            (item_dir(item) / old.name).unlink(missing_ok=True)
+    # The unit of work inserts before it deletes: the old row must be gone before one of the same name comes.
+    db.session.flush()
     output = MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=task.input_key)
     item.files.append(output)
     task.outputs = [*task.outputs, role]

@@ -4,7 +4,9 @@ A global CSRFProtect reads `request.form` before any view runs, which makes werk
 whole multipart body. With its default stream factory that spools every file to a temp file
 first (a second full copy, and no quota check until the end). Here the factory hands werkzeug
 a sink in the final folder that counts bytes against the user's space as they arrive, so a
-too-large upload stops at the byte that crosses the limit and the partial file is removed.
+too-large upload stops at the byte that crosses the limit and the partial file is removed. The
+same goes for the disk: an upload that would leave the media volume with less than MIN_FREE_DISK
+free is refused before it starts (by its declared length) or stopped while it streams in.
 Anything a request wrote that its view did not keep is deleted when the request ends.
 """
 
@@ -14,14 +16,17 @@ from pathlib import Path
 
 from flask import Request, current_app
 from flask_login import current_user
-from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
+from webapp.disk import disk_room
 from webapp.models import new_item_id, used_bytes
 from webapp.storage import user_dir
 
 UPLOAD_ENDPOINTS = {"videos.new"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
+# Free space is checked again after every this many bytes: other uploads and jobs fill it too.
+DISK_CHECK_BYTES = 1024 * 1024
 
 
 def space_left(user) -> int:
@@ -41,21 +46,39 @@ class UploadTooLarge(RequestEntityTooLarge):
     human = True
 
 
+class DiskFull(HTTPException):
+    code = 507
+    human = True
+    description = (
+        "The server's disk is nearly full, so this upload cannot be stored right now and nothing "
+        "of it was kept. Try again later, or tell the operator."
+    )
+
+
 class UploadInterrupted(BadRequest):
     human = True
     description = "The upload was interrupted before it finished, so nothing was stored. Try again."
 
 
 class Budget:
-    """How many bytes this request may still store, and what to say when it runs out."""
+    """How many bytes this request may still store, and what to say when it runs out.
 
-    def __init__(self, limit: int, message: str):
-        self.left, self.message = limit, message
+    With `watch_disk` it also stops the upload once the media volume is down to MIN_FREE_DISK.
+    """
+
+    def __init__(self, limit: int, message: str, watch_disk: bool = False):
+        self.left, self.message, self.watch_disk = limit, message, watch_disk
+        self.unchecked = 0
 
     def spend(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
             raise UploadTooLarge(self.message)
+        self.unchecked += n
+        if self.watch_disk and self.unchecked >= DISK_CHECK_BYTES:
+            self.unchecked = 0
+            if disk_room() < 0:
+                raise DiskFull()
 
 
 class UploadSink:
@@ -216,10 +239,13 @@ class UploadRequest(Request):
         else:
             message = f"This file is larger than the {filesize(max_size)} upload limit."
             limit = max_size
-        budget = Budget(limit, message)
+        # Only a confirmed user's upload is stored; the others are counted and dropped.
+        budget = Budget(limit, message, watch_disk=current_user.confirmed)
         # The declared length already tells us when it cannot fit; refuse before storing a byte.
         if total_content_length and total_content_length > limit + FORM_OVERHEAD:
             raise UploadTooLarge(message)
+        if budget.watch_disk and disk_room() < (total_content_length or 0):
+            raise DiskFull()
         return budget
 
     def discard_unkept_uploads(self) -> None:

@@ -1,22 +1,60 @@
-"""Routes of the account page: usage against quota and password change."""
+"""Routes of the account page: usage against quota and what takes it, password change, account deletion."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, logout_user
 
 from webapp import db
 from webapp.account import bp
-from webapp.account.forms import ChangePasswordForm
+from webapp.account.forms import ChangePasswordForm, DeleteAccountForm
 from webapp.auth.routes import LOGIN_PER_ACCOUNT, count, in_words, start_session, too_many, wait_for
+from webapp.helpers import filesize
+from webapp.models import Item, MediaFile, category
+from webapp.pipeline import cancel_jobs
+from webapp.storage import remove_user_dir
+
+BIGGEST_ITEMS = 5
 
 
-def _page(form: ChangePasswordForm, status: int = 200):
-    return render_template("account/index.html", form=form), status
+def _page(form: ChangePasswordForm | None = None, delete_form: DeleteAccountForm | None = None, status=200):
+    return render_template(
+        "account/index.html",
+        form=form or ChangePasswordForm(formdata=None),
+        delete_form=delete_form or DeleteAccountForm(formdata=None),
+        **_space_taken(current_user.id),
+    ), status
+
+
+def _space_taken(user_id: int) -> dict:
+    """What takes the space: bytes of originals, results and previews, and the biggest items."""
+    split = {"originals": 0, "results": 0, "previews": 0}
+    by_role = (
+        sa.select(MediaFile.role, sa.func.sum(MediaFile.size))
+        .join(Item, MediaFile.item_id == Item.id)
+        .where(Item.user_id == user_id)
+        .group_by(MediaFile.role)
+    )
+    for role, size in db.session.execute(by_role):
+        split[category(role)] += int(size or 0)
+    sizes = (
+        sa.select(MediaFile.item_id, sa.func.sum(MediaFile.size).label("size"))
+        .group_by(MediaFile.item_id)
+        .subquery()
+    )
+    biggest = db.session.execute(
+        sa.select(Item, sizes.c.size)
+        .join(sizes, sizes.c.item_id == Item.id)
+        .where(Item.user_id == user_id)
+        .order_by(sizes.c.size.desc(), Item.created_at.desc())
+        .limit(BIGGEST_ITEMS)
+    ).all()
+    return {"split": split, "biggest": biggest}
 
 
 @bp.get("/account")
 @login_required
 def index():
-    return _page(ChangePasswordForm())
+    return _page()
 
 
 @bp.post("/account/password")
@@ -24,7 +62,7 @@ def index():
 def change_password():
     form = ChangePasswordForm()
     if not form.validate_on_submit():
-        return _page(form, 400)
+        return _page(form, status=400)
     user = current_user._get_current_object()
     # Wrong guesses here count with failed logins, so a borrowed session can't brute-force the password.
     wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
@@ -33,7 +71,7 @@ def change_password():
     if not user.check_password(form.current_password.data):
         count(LOGIN_PER_ACCOUNT, user.email)
         form.current_password.errors.append("That is not your current password.")
-        return _page(form, 400)
+        return _page(form, status=400)
 
     # A new session token logs out every other session and remember-me cookie; this one
     # starts afresh, keeping remember-me if it had it.
@@ -43,3 +81,35 @@ def change_password():
     start_session(user, remember=remembered)
     flash("Your password is changed. Every other session has been logged out.", "success")
     return redirect(url_for("account.index"))
+
+
+@bp.post("/account/delete")
+@login_required
+def delete():
+    """Delete the account and everything of it: jobs stopped, rows and the whole media folder gone."""
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        return _page(delete_form=form, status=400)
+    user = current_user._get_current_object()
+    wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
+    if wait:
+        return too_many(f"Too many wrong passwords. Try again in {in_words(wait)}.", wait, offer_reset=True)
+    if not user.check_password(form.password.data):
+        count(LOGIN_PER_ACCOUNT, user.email)
+        form.password.errors.append("That is not your password. Nothing was deleted.")
+        return _page(delete_form=form, status=400)
+
+    user_id, email, items, used = user.id, user.email, len(user.items), user.used_bytes
+    cancel_jobs([task for item in user.items for task in item.tasks])
+    db.session.delete(user)  # its items, files and tasks go with it
+    db.session.commit()
+    remove_user_dir(user_id)
+    # Clear first: logout_user() leaves the note that makes Flask-Login delete the remember cookie.
+    session.clear()
+    logout_user()
+    flash(
+        f"Your account {email} and everything in it ({items} item{'' if items == 1 else 's'}, "
+        f"{filesize(used)}) are deleted. Nothing of it is kept.",
+        "success",
+    )
+    return redirect(url_for("auth.login"), code=303)

@@ -1,4 +1,4 @@
-"""`flask` commands for the operator: make an admin, set a quota, see who uses how much space."""
+"""`flask` commands for the operator: make an admin, set a quota, see who uses how much space, clean up."""
 
 import click
 import sqlalchemy as sa
@@ -85,6 +85,23 @@ def usage():
         click.echo("  ".join(cells).rstrip())
 
 
+@click.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@with_appcontext
+def cleanup(dry_run):
+    """Remove files under MEDIA_ROOT that no row describes, rows whose file is gone, and stale temp files."""
+    from webapp.maintenance import cleanup as clean
+
+    report = clean(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for reason, what, size in report.removed:
+        click.echo(f"{verb}  {what}  ({reason}{f', {filesize(size)}' if size else ''})")
+    summary = report.summary()
+    summary = summary[:1].upper() + summary[1:] + "."
+    click.echo(summary + (" Nothing was deleted (dry run)." if dry_run else ""))
+
+
 def register_commands(app) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(usage)
+    app.cli.add_command(cleanup)

@@ -87,6 +87,9 @@ def show(item_id):
 def again(item_id):
     """Run jobs again on the uploaded file with other settings."""
     item = owned_item(item_id)
+    if item.file("original") is None:
+        flash("The original recording of this item was removed, so it cannot be run again.", "error")
+        return redirect(url_for("videos.show", item_id=item.id), code=303)
     form = JobsForm()
     if form.validate_on_submit():
         sync, silence, transcribe = form.job_choices()

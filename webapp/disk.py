@@ -1,0 +1,31 @@
+"""Free space on the media volume: uploads and jobs are refused before they would fill the disk."""
+
+import shutil
+
+from flask import current_app
+
+TASK_DISK_FULL = (
+    "The server's disk is nearly full, so this job was not started and nothing was changed. "
+    "Try again later with “Run again”, or tell the operator."
+)
+# What a job writes, as a multiple of the recording it works on: sync and silence removal write a
+# new copy of it (and pieces of one before they are joined); every job writes some small files.
+TASK_SPACE_FACTOR = {"sync": 2, "silence": 2}
+SMALL_OUTPUTS = 64 * 1024 * 1024
+
+
+def disk_room() -> int:
+    """Bytes that may still be written to the media volume while keeping MIN_FREE_DISK free."""
+    free = shutil.disk_usage(current_app.config["MEDIA_ROOT"]).free
+    return free - current_app.config["MIN_FREE_DISK"]
+
+
+def check_room_for_task(task) -> None:
+    """Fail `task` before it starts when its outputs might not fit: a disk that fills up midway
+    fails this job anyway, and every upload and job of everyone else with it."""
+    from jobs.errors import MediaError
+
+    source = task.item.file("synced") or task.item.file("original")
+    needed = SMALL_OUTPUTS + TASK_SPACE_FACTOR.get(task.kind, 0) * (source.size if source else 0)
+    if disk_room() < needed:
+        raise MediaError(TASK_DISK_FULL)
