@@ -146,6 +146,10 @@ def test_account_shows_what_takes_the_most_space(app, client, logged_in):
         (ids["podcast.wav"], "podcast.wav", "9.1 MB"),
         (ids["small.mp4"], "small.mp4", "1.0 MB"),
     ]
+    # The library's header names the biggest one.
+    library = text(client.get("/videos"))
+    biggest = rf'Most space: <a href="/videos/{ids["lecture.mp4"]}">lecture.mp4</a>\s*\(50.0 MB\)'
+    assert re.search(biggest, library)
 
 
 def delete_account(client, password=PASSWORD, **extra):
