@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
+from tests.conftest import csrf_from
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
@@ -49,17 +50,19 @@ def task_and_job(app, kind: str) -> tuple[Task, Job]:
         return task, Job.fetch(task.rq_job_id, connection=redis_conn())
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`: RQ's work horse (in its own process group) and its ffmpeg."""
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children = {}
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid` with its command name: RQ's work horse (in its own process group),
+    its ffmpeg, the worker's scheduler."""
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+    children, names = {}, {}
     for line in table.splitlines():
-        child, parent = map(int, line.split())
-        children.setdefault(parent, []).append(child)
-    found, frontier = [], [pid]
+        child, parent, name = line.split(None, 2)
+        children.setdefault(int(parent), []).append(int(child))
+        names[int(child)] = name.strip()
+    found, frontier = {}, [pid]
     while frontier:
         step = [c for p in frontier for c in children.get(p, [])]
-        found += step
+        found.update((c, names[c]) for c in step)
         frontier = step
     return found
 
@@ -69,7 +72,7 @@ def kill_worker_mid_job(worker: subprocess.Popen, job: Job, horse_only: bool = F
     `horse_only`, the worker and everything it started (as a machine going down would)."""
     wait_until(lambda: job.get_meta(refresh=True).get("progress", {}).get("percent", 0) > 5, 90, "progress")
     assert job.get_meta()["progress"]["percent"] < 90, "the job ran too fast to be killed in the middle"
-    victims = descendants(worker.pid)
+    victims = list(descendants(worker.pid))
     if not horse_only:
         victims.append(worker.pid)
     for pid in victims:
@@ -197,3 +200,23 @@ def test_jobs_lost_from_the_queue_fail_with_the_reason(app, client, logged_in, t
         "transcribe": (Task.FAILED, QUEUE_LOST_REASON),
         "fit_subtitles": (Task.CANCELLED, "Not run, because “Remove silence” failed."),
     }
+
+
+def test_deleting_an_item_stops_its_running_media_job_and_its_ffmpeg(app, client, logged_in, talk, start):
+    submit(client, talk, silence=True)
+    task, job = task_and_job(app, "silence")
+    worker = start("worker.py", "media")
+    wait_until(lambda: job.get_meta(refresh=True).get("progress", {}).get("percent", 0) > 25, 90, "encoding")
+
+    def ffmpegs() -> list[int]:
+        return [pid for pid, name in descendants(worker.pid).items() if name == "ffmpeg"]
+
+    assert ffmpegs(), "silence removal should be encoding with ffmpeg by now"
+    with app.app_context():
+        folder = item_files(app, db.session.get(Task, task.id).item)
+    token = csrf_from(client.get(f"/videos/{task.item_id}"))
+    assert client.post(f"/videos/{task.item_id}/delete", data={"csrf_token": token}).status_code == 303
+    wait_until(lambda: job.get_status(refresh=True) == JobStatus.STOPPED, 30, "the job to stop")
+    wait_until(lambda: not ffmpegs(), 10, "ffmpeg to be gone")
+    assert not folder.exists()
+    assert worker.poll() is None  # the worker lives on for the next job
