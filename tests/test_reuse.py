@@ -87,17 +87,18 @@ def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
         both = 2 * sum(first_files.values())
         assert used_bytes(second.user_id) == files_on_disk(app, second.user_id) == both
         second_id = second.id
+        first_id = first.id
     page = client.get(f"/videos/{second_id}").get_data(as_text=True)
-    assert page.count("reused an earlier result") == 4
+    assert page.count(f'reused an earlier result of <a href="/videos/{first_id}">camera.mp4</a>') == 4
 
     # Deleting the first item leaves the second one whole.
-    with app.app_context():
-        first_id = items(app)[0].id
     token = csrf_from(client.get(f"/videos/{first_id}"))
     assert client.post(f"/videos/{first_id}/delete", data={"csrf_token": token}).status_code == 303
     response = client.get(f"/videos/{second_id}/files/cut.mp4")
     response.close()
     assert response.status_code == 200
+    page = client.get(f"/videos/{second_id}").get_data(as_text=True)
+    assert page.count("reused an earlier result</span>") == 4  # no link to the deleted item
 
 
 def test_other_settings_another_file_or_another_user_are_processed(

@@ -181,3 +181,8 @@ class Task(db.Model):
     reused_from: Mapped[int | None]
 
     item: Mapped[Item] = relationship(back_populates="tasks")
+
+    @property
+    def reused_source(self) -> "Task | None":
+        """The task whose result this one reused, while it still exists."""
+        return db.session.get(Task, self.reused_from) if self.reused_from else None
