@@ -85,6 +85,8 @@ def remove_silence(
                 DETECT_SHARE + percent * (100 - DETECT_SHARE) / 100, stage
             ),
         )
+    if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
+        cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details)
     report(100.0, "Done")
     figures = cutlist.to_dict()
     return {

@@ -68,7 +68,8 @@ def render_cut(
     """Write to `dst` the parts of `src` that `cutlist` keeps; return how the work was done.
 
     The result: {"mode": "smart"|"reencode"|"audio", "segments", "copied_seconds",
-    "encoded_seconds"}. `dst` appears only when complete.
+    "encoded_seconds"}, and for a video "keep": the kept ranges as really cut, on whole frames.
+    `dst` appears only when complete.
     """
     src, dst = Path(src), Path(dst)
     report = monotonic(on_progress)
@@ -282,7 +283,7 @@ def _render_video(
             sound = pool.submit(
                 write_cut_audio, src, audio, ranges, info.audio.sample_rate, channels, VIDEO_AUDIO
             )
-        fallback = None
+        fallback = result = None
         if plan and plan.copy_frames and _smart_work(plan, index) < kept_frames:
             try:
                 _write_smart_video(src, work / "picture.mp4", index, plan, report)
@@ -295,13 +296,17 @@ def _render_video(
                 fallback = f"smart render failed: {exc}"
             if fallback is None:
                 copied, encoded = plan.copy_frames / rate, (kept_frames - plan.copy_frames) / rate
-                return _figures("smart", len(frames), float(copied), float(encoded))
+                result = _figures("smart", len(frames), float(copied), float(encoded))
+        if result is None:  # no smart render, or it failed its check
             temp.unlink(missing_ok=True)
-        _reencode(src, work / "encoded.mp4", frames, rate, report)
-        _join(work / "encoded.mp4", audio, temp, sound, report)
-    result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
+            _reencode(src, work / "encoded.mp4", frames, rate, report)
+            _join(work / "encoded.mp4", audio, temp, sound, report)
+            result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
     if fallback:
         result["fallback_reason"] = fallback
+    # Up to half a frame moves at each cut; over hundreds of cuts that adds up to seconds, so
+    # whoever maps times through the cut (subtitles) must use these, not the ranges asked for.
+    result["keep"] = [[float(a / rate), float(b / rate)] for a, b in frames]
     return result
 
 
