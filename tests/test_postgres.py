@@ -15,6 +15,7 @@ from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
+from webapp.tasks import LOST_REASON, recover_lost_tasks
 
 
 @pytest.fixture
@@ -46,3 +47,21 @@ def test_upload_and_preparation_on_postgresql(app, client, logged_in, tmp_path, 
         assert item.tasks[0].status == Task.DONE
         assert item.file("poster") is not None
         assert used_bytes(item.user_id) == sum(f.size for f in item.files) > video.stat().st_size
+
+
+def test_result_reuse_and_lost_task_recovery_on_postgresql(app, client, logged_in, tmp_path, run_worker):
+    video = make_video(tmp_path / "talk.mp4", seconds=2)
+    for _ in range(2):
+        assert upload(client, video, silence="y").status_code == 303
+        run_worker("media")
+    with app.app_context():
+        first, second = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
+        assert all(t.status == Task.DONE and t.reused_from is None for t in first.tasks)
+        assert [t.reused_from for t in second.tasks] == [t.id for t in first.tasks]
+        # A task marked running with no worker behind it (its job long over) is found and failed.
+        task = second.tasks[0]
+        task.status = Task.RUNNING
+        db.session.commit()
+        assert recover_lost_tasks() == 1
+        task = db.session.get(Task, task.id)
+        assert (task.status, task.error) == (Task.FAILED, LOST_REASON)

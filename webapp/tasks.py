@@ -179,8 +179,8 @@ def lease_key(task_id: int) -> str:
 
 MAX_ATTEMPTS = 2
 LOST_REASON = (
-    "The worker processing this stopped in the middle (it was killed or ran out of memory), twice, "
-    "so it was given up. Try “Run again”; if it happens again, the file may be too big for this server."
+    "The worker processing this stopped in the middle (it was killed or ran out of memory), so it "
+    "was given up. Try “Run again”; if it happens again, the file may be too big for this server."
 )
 
 
