@@ -277,10 +277,36 @@ def write_track(
     return path
 
 
-# Transcription material: known sentences with pauses of known length between them.
+# Known sentences with pauses of known length between them (transcription, silence detection).
 
 
-TRIM_START = "silenceremove=start_periods=1:start_threshold=-50dB"
+def spoken(
+    sentences, pause: float, *, edges: bool = True, trim: bool = False, voice: str = "en-us", speed: int = 150
+):
+    """`sentences` spoken by espeak-ng with exactly `pause` s of digital silence between them (and,
+    with `edges`, before the first and after the last). With `trim`, espeak's own leading and
+    trailing silence goes, so the spans are where the voice really starts and stops.
+
+    Returns the samples at SPEECH_RATE and the (start, end) seconds of each sentence in them.
+    """
+    import numpy as np
+
+    gap = np.zeros(round(pause * SPEECH_RATE), dtype=np.float32)
+    parts, spans, at = [], [], 0
+    for index, sentence in enumerate(sentences):
+        clip = speak(sentence, voice=voice, speed=speed)
+        if trim:
+            voiced = np.flatnonzero(np.abs(clip) > 0.01)
+            clip = clip[voiced[0] : voiced[-1] + 1]
+        if edges or index:
+            parts.append(gap)
+            at += gap.size
+        spans.append((at / SPEECH_RATE, (at + clip.size) / SPEECH_RATE))
+        parts.append(clip)
+        at += clip.size
+    if edges:
+        parts.append(gap)
+    return np.concatenate(parts), spans
 
 
 def make_spoken(
@@ -291,21 +317,10 @@ def make_spoken(
     voice: str = "en-us",
     speed: int = 150,
 ) -> tuple[Path, list[tuple[float, float]]]:
-    """`sentences` spoken by espeak-ng with `pause` seconds of silence around each one.
-
-    Returns the file (codec from the extension; with `video`, a test picture as well) and the
-    (start, end) seconds of each sentence in it.
-    """
-    import numpy as np
-
-    gap = np.zeros(int(pause * SPEECH_RATE), dtype=np.float32)
-    parts, spans, at = [gap], [], gap.size
-    for sentence in sentences:
-        clip = speak(sentence, voice=voice, speed=speed)
-        spans.append((at / SPEECH_RATE, (at + clip.size) / SPEECH_RATE))
-        parts += [clip, gap]
-        at += clip.size + gap.size
-    return write_track(path, np.concatenate(parts), video=video), spans
+    """`sentences` spoken with `pause` seconds of silence around each one, written to `path`
+    (codec from the extension; with `video`, a test picture as well), and each one's span."""
+    samples, spans = spoken(sentences, pause, voice=voice, speed=speed)
+    return write_track(path, samples, video=video), spans
 
 
 def make_talk(
@@ -356,24 +371,8 @@ def make_talk(
 
 
 def make_phrases(path: str | Path, phrases: list[str], pause: float) -> list[tuple[float, float]]:
-    """`phrases` spoken by espeak-ng with exactly `pause` s of digital silence between their voices.
-
-    espeak's own leading and trailing silence is trimmed, so the returned (start, end) seconds
-    of each pause are where the voice really stops and starts again.
-    """
-    import numpy as np
-
-    parts, pauses, at = [], [], 0
-    gap = np.zeros(round(pause * SPEECH_RATE), dtype=np.float32)
-    for phrase in phrases:
-        clip = speak(phrase)
-        voiced = np.flatnonzero(np.abs(clip) > 0.01)
-        clip = clip[voiced[0] : voiced[-1] + 1]
-        if parts:
-            pauses.append((at / SPEECH_RATE, (at + gap.size) / SPEECH_RATE))
-            parts.append(gap)
-            at += gap.size
-        parts.append(clip)
-        at += clip.size
-    write_track(path, np.concatenate(parts))
-    return pauses
+    """`phrases` spoken with exactly `pause` s of digital silence between their voices, written to
+    `path`; returns the (start, end) seconds of each pause, where the voice really stops and starts."""
+    samples, spans = spoken(phrases, pause, edges=False, trim=True, voice="en", speed=165)
+    write_track(path, samples)
+    return [(end, start) for (_, end), (start, _) in zip(spans, spans[1:], strict=False)]
