@@ -91,7 +91,23 @@ def history(app, user):
                 result={"removed_seconds": 90.0},
             )
         other = add_item(user.id, duration=5400, sizes=[2_500_000])
-        add_task(other, "transcribe", Task.DONE, timedelta(hours=1), run_seconds=540.0, realtime_factor=10.0)
+        first = add_task(
+            other, "transcribe", Task.DONE, timedelta(hours=1), run_seconds=540.0, realtime_factor=10.0
+        )
+        db.session.flush()
+        # A reused result: counted as done and reused, but it processed nothing.
+        add_task(
+            other, "transcribe", Task.DONE, timedelta(minutes=30), run_seconds=0.01, reused_from=first.id
+        )
+        add_task(
+            item,
+            "silence",
+            Task.DONE,
+            timedelta(minutes=20),
+            run_seconds=0.01,
+            reused_from=1,
+            result={"removed_seconds": 90.0},
+        )
         # Too old for timings and counts, but media processed counts it.
         add_task(other, "prepare", Task.DONE, timedelta(days=9), run_seconds=999.0, realtime_factor=1.0)
         add_task(other, "sync", Task.QUEUED)
@@ -106,33 +122,36 @@ def test_figures_from_rows(app, history):
     assert silence.run_median == pytest.approx(21.0) and silence.run_p95 == pytest.approx(38.1)
     assert silence.speed_median == pytest.approx(10.5)
     # Failed n*0.45 h ago: n = 1..53 fall inside 24 h, all inside 48 h.
-    assert silence.done_24h == 20 and silence.failed_24h == 53
-    assert kinds["transcribe"].done_24h == 1 and kinds["transcribe"].speed_median == 10.0
+    assert silence.done_24h == 21 and silence.failed_24h == 53 and silence.reused_24h == 1
+    transcribe = kinds["transcribe"]
+    assert transcribe.done_24h == 2 and transcribe.reused_24h == 1 and history.reused_24h == 2
+    assert transcribe.speed_median == 10.0 and transcribe.runs == [540.0]
     assert kinds["prepare"].done_24h == 0 and kinds["prepare"].runs == []
     assert silence.media_seconds == 20 * 1800
     assert kinds["prepare"].media_seconds == kinds["transcribe"].media_seconds == 5400
     assert history.silence_removed_seconds == 20 * 90.0
     assert history.storage.files_bytes == 4_000_000
-    assert sum(h.done for h in history.hours) == 21  # the 9-day-old one is outside 48 h
+    assert sum(h.done for h in history.hours) == 23  # the 9-day-old one is outside 48 h
     assert sum(h.failed for h in history.hours) == 100
 
 
 def test_page_shows_the_figures_and_charts(app, client, logged_in, history):
     html = client.get("/stats").get_data(as_text=True)
     row = table_row(html, "kind-silence")
-    assert cell(row, "done") == "20" and cell(row, "failed") == "53"
+    assert cell(row, "done") == "21" and cell(row, "failed") == "53" and cell(row, "reused") == "1"
     assert cell(row, "wait-median") == "50.5 s" and cell(row, "wait-p95") == "1:35"
     assert cell(row, "run-median") == "21.0 s" and cell(row, "run-p95") == "38.1 s"
     assert cell(row, "speed") == "10.5×" and cell(row, "media") == "10.0 h"
     assert cell(table_row(html, "kind-sync"), "wait-median") == "–"
-    assert re.search(r'id="done-24h">21<', html) and re.search(r'id="failed-24h">53<', html)
+    assert re.search(r'id="done-24h">23<', html) and re.search(r'id="failed-24h">53<', html)
+    assert re.search(r'id="reused-24h">2<', html)
     assert 'id="media-hours">13.0 h<' in html  # 20 × 0.5 h + 1.5 h + 1.5 h
     assert 'id="silence-hours">0.5 h<' in html  # 20 × 90 s
     assert 'id="files-bytes">4.0 MB<' in html
     assert re.search(r'id="disk-free">[\d.]+ (GB|MB)<', html)
 
     jobs_svg = re.search(r'<svg class="chart jobs-chart".*?</svg>', html, re.S).group(0)
-    assert 'role="img"' in jobs_svg and "21 done, 100 failed" in jobs_svg
+    assert 'role="img"' in jobs_svg and "23 done, 100 failed" in jobs_svg
     done_hours = {h.start for h in history.hours if h.done}
     failed_hours = {h.start for h in history.hours if h.failed}
     assert jobs_svg.count('class="bar bar-done"') == len(done_hours)
@@ -182,7 +201,7 @@ def test_only_admins_see_per_user_detail(app, client, auth, history):
     html = admin.client.get("/stats").get_data(as_text=True)
     table = html[html.index('id="users"') :]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
-    assert rows == [("ada@example.com", "2", "4.0 MB", "74"), ("grace@example.com", "1", "123 KB", "0")]
+    assert rows == [("ada@example.com", "2", "4.0 MB", "76"), ("grace@example.com", "1", "123 KB", "0")]
 
 
 def test_figures_are_cached_for_a_few_seconds(app, client, logged_in, history):
@@ -205,7 +224,7 @@ def test_figures_are_cached_for_a_few_seconds(app, client, logged_in, history):
         statements.clear()
         second = client.get("/stats").get_data(as_text=True)
         assert not [s for s in statements if "from task" in s or "media_file" in s]
-        assert re.search(r'id="done-24h">21<', second) and first.count("bar-done") == second.count("bar-done")
+        assert re.search(r'id="done-24h">23<', second) and first.count("bar-done") == second.count("bar-done")
     finally:
         event.remove(engine, "before_cursor_execute", record)
 

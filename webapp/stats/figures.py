@@ -65,6 +65,7 @@ class KindFigures:
     kind: str
     done_24h: int = 0
     failed_24h: int = 0
+    reused_24h: int = 0  # of those done, how many took an identical earlier result
     waits: list[float] = field(default_factory=list)
     runs: list[float] = field(default_factory=list)
     speeds: list[float] = field(default_factory=list)
@@ -122,6 +123,10 @@ class ServiceFigures:
     @property
     def failed_24h(self) -> int:
         return sum(k.failed_24h for k in self.kinds)
+
+    @property
+    def reused_24h(self) -> int:
+        return sum(k.reused_24h for k in self.kinds)
 
     @property
     def media_seconds(self) -> float:
@@ -223,6 +228,7 @@ def kind_figures(now: datetime) -> list[KindFigures]:
         if finished_at and finished_at >= now - DAY:
             figures.done_24h += status == Task.DONE
             figures.failed_24h += status == Task.FAILED
+            figures.reused_24h += status == Task.DONE and reused_from is not None
         # A reused result took no processing: it would make run times look shorter than they are.
         if status == Task.DONE and finished_at and finished_at >= since and reused_from is None:
             if run is not None:
@@ -266,10 +272,10 @@ def hourly_jobs(now: datetime, hours: int = CHART_HOURS) -> list[HourFigures]:
 
 
 def silence_removed_seconds() -> float:
-    """Seconds of pause cut out by every finished silence removal."""
+    """Seconds of pause cut out by every finished silence removal (a reused result cut nothing)."""
     total = db.session.scalar(
         sa.select(sa.func.sum(Task.result["removed_seconds"].as_float())).where(
-            Task.kind == "silence", Task.status == Task.DONE
+            Task.kind == "silence", Task.status == Task.DONE, Task.reused_from.is_(None)
         )
     )
     return float(total or 0)
