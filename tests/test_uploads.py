@@ -19,7 +19,7 @@ from tests.conftest import csrf_from, make_user
 from tests.media import make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port
-from webapp.models import Item, Task, User, used_bytes
+from webapp.models import Item, MediaFile, Task, User, used_bytes
 
 MB = 1024 * 1024
 
@@ -195,6 +195,15 @@ def test_files_are_served_with_range_and_delete_frees_space(app, client, logged_
         assert response.data == video.read_bytes()[:100]
     with client.get(url, headers={"Range": "bytes=999999999-"}) as response:
         assert response.status_code == 416
+    # A file that has gone missing on disk is a 404 with the usual page, not a server error.
+    poster = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / "poster.jpg"
+    poster.write_bytes(b"stand-in")
+    with app.app_context():
+        db.session.add(MediaFile(item_id=item.id, role="poster", name="poster.jpg", size=8))
+        db.session.commit()
+    poster.unlink()
+    response = client.get(f"/videos/{item.id}/files/poster.jpg")
+    assert response.status_code == 404 and "There is nothing here" in response.get_data(as_text=True)
     token = csrf_from(client.get(f"/videos/{item.id}"))
     response = client.post(f"/videos/{item.id}/delete", data={"csrf_token": token})
     assert response.status_code == 303

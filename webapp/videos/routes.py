@@ -181,12 +181,15 @@ def new():
 def file(item_id, name):
     item = owned_item(item_id)
     stored = next((f for f in item.files if f.name == name), None)
-    if stored is None:
+    path = item_dir(item) / name
+    # A row whose file is gone (a disk restored from backup, a job that failed while replacing
+    # it) is a missing file to the person, not a server error; `flask cleanup` drops the row.
+    if stored is None or not path.is_file():
         abort(404)
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     download_name = _download_name(item, stored)
     return send_private_file(
-        item_dir(item) / stored.name,
+        path,
         mimetype=mimetype,
         as_attachment="download" in request.args,
         download_name=download_name,
