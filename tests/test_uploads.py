@@ -204,6 +204,10 @@ def test_files_are_served_with_range_and_delete_frees_space(app, client, logged_
     poster.unlink()
     response = client.get(f"/videos/{item.id}/files/poster.jpg")
     assert response.status_code == 404 and "There is nothing here" in response.get_data(as_text=True)
+    with app.app_context():
+        db.session.add(MediaFile(item_id=item.id, role="transcript_json", name="transcript.json", size=9))
+        db.session.commit()
+    assert client.get(f"/videos/{item.id}").status_code == 200  # the page, without that transcript
     token = csrf_from(client.get(f"/videos/{item.id}"))
     response = client.post(f"/videos/{item.id}/delete", data={"csrf_token": token})
     assert response.status_code == 303

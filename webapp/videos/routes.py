@@ -229,9 +229,10 @@ def _players(item: Item) -> list[dict]:
 def _paragraphs(item: Item) -> list[dict]:
     """The transcript as readable paragraphs, each with its start time on the main player."""
     stored = item.file("cut_json") or item.file("transcript_json")
-    if stored is None:
+    path = stored and item_dir(item) / stored.name
+    if path is None or not path.is_file():  # none made, or gone from the disk (see `file`)
         return []
-    segments = json.loads((item_dir(item) / stored.name).read_text()).get("segments", [])
+    segments = json.loads(path.read_text()).get("segments", [])
     paragraphs, current, last_end = [], None, None
     for segment in segments:
         # A new paragraph after a pause or once one grows long.
