@@ -1,5 +1,7 @@
 """Routes of the account page: usage against quota and what takes it, password change, account deletion."""
 
+from functools import partial
+
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
@@ -51,6 +53,22 @@ def _space_taken(user_id: int) -> dict:
     return {"split": split, "biggest": biggest}
 
 
+def _refuse_wrong_password(user, field, message: str, page):
+    """None when `field` holds the user's password; else the answer to send: the rate-limit page,
+    or `page()` with `message` on the field.
+
+    Wrong guesses here count with failed logins, so a borrowed session can't brute-force the password.
+    """
+    wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
+    if wait:
+        return too_many(f"Too many wrong passwords. Try again in {in_words(wait)}.", wait, offer_reset=True)
+    if user.check_password(field.data):
+        return None
+    count(LOGIN_PER_ACCOUNT, user.email)
+    field.errors.append(message)
+    return page()
+
+
 @bp.get("/account")
 @login_required
 def index():
@@ -64,14 +82,11 @@ def change_password():
     if not form.validate_on_submit():
         return _page(form, status=400)
     user = current_user._get_current_object()
-    # Wrong guesses here count with failed logins, so a borrowed session can't brute-force the password.
-    wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
-    if wait:
-        return too_many(f"Too many wrong passwords. Try again in {in_words(wait)}.", wait, offer_reset=True)
-    if not user.check_password(form.current_password.data):
-        count(LOGIN_PER_ACCOUNT, user.email)
-        form.current_password.errors.append("That is not your current password.")
-        return _page(form, status=400)
+    again = partial(_page, form, status=400)
+    if refusal := _refuse_wrong_password(
+        user, form.current_password, "That is not your current password.", again
+    ):
+        return refusal
 
     # A new session token logs out every other session and remember-me cookie; this one
     # starts afresh, keeping remember-me if it had it.
@@ -91,13 +106,11 @@ def delete():
     if not form.validate_on_submit():
         return _page(delete_form=form, status=400)
     user = current_user._get_current_object()
-    wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
-    if wait:
-        return too_many(f"Too many wrong passwords. Try again in {in_words(wait)}.", wait, offer_reset=True)
-    if not user.check_password(form.password.data):
-        count(LOGIN_PER_ACCOUNT, user.email)
-        form.password.errors.append("That is not your password. Nothing was deleted.")
-        return _page(delete_form=form, status=400)
+    again = partial(_page, delete_form=form, status=400)
+    if refusal := _refuse_wrong_password(
+        user, form.password, "That is not your password. Nothing was deleted.", again
+    ):
+        return refusal
 
     user_id, email, items, used = user.id, user.email, len(user.items), user.used_bytes
     cancel_jobs([task for item in user.items for task in item.tasks])
