@@ -194,6 +194,14 @@ def logged_in(auth, user):
     return user
 
 
+def wait_until(condition, timeout: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(step)
+    return value
+
+
 def wait_for_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, wait_until
 from tests.media import make_talk
 from tests.test_disk import assert_usage_matches_disk, only_item, upload
 from webapp import db
@@ -173,10 +173,7 @@ def test_the_clock_enqueues_maintenance_that_a_worker_runs(
     start("clock.py")  # enqueues at once, then every MAINTENANCE_INTERVAL
     with app.app_context():
         queue = get_queue("media")
-        deadline = time.monotonic() + 30
-        while not queue.get_jobs():
-            assert time.monotonic() < deadline, "the clock enqueued no maintenance job"
-            time.sleep(0.2)
+        wait_until(queue.get_jobs, 30, "the clock to enqueue the maintenance job", step=0.2)
         (job,) = queue.get_jobs()
         assert job.func_name == "webapp.maintenance.run_maintenance" and job.timeout == MAINTENANCE_TIMEOUT
     run_worker("media")

@@ -7,9 +7,10 @@ import jobs.ffmpeg
 import jobs.transcribe
 from tests.conftest import PASSWORD, Auth, csrf_from, make_user
 from tests.media import espeak_exe
+from tests.test_disk import assert_usage_matches_disk
 from tests.test_pipeline_jobs import item_files, submit
 from webapp import db, tasks
-from webapp.models import Item, Task, used_bytes
+from webapp.models import Item, Task
 from webapp.pipeline import QUEUES, get_queue, redis_conn
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
@@ -49,13 +50,6 @@ def tasks_of(item: Item) -> dict[str, Task]:
     return {t.kind: t for t in item.current_tasks}
 
 
-def files_on_disk(app, user_id: int) -> int:
-    from pathlib import Path
-
-    folder = Path(app.config["MEDIA_ROOT"]) / str(user_id)
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
     app, client, logged_in, recording, run_worker, monkeypatch
 ):
@@ -83,11 +77,9 @@ def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
         assert second.duration == first.duration and second.kind == "video"
         cut = item_files(app, second) / second.file("cut").name
         assert cut.read_bytes() == (item_files(app, first) / first.file("cut").name).read_bytes()
-        # Each item counts its own copy: deleting one must not take the other's space or files.
-        both = 2 * sum(first_files.values())
-        assert used_bytes(second.user_id) == files_on_disk(app, second.user_id) == both
-        second_id = second.id
-        first_id = first.id
+        first_id, second_id = first.id, second.id
+    # Each item counts its own copy: deleting one must not take the other's space or files.
+    assert assert_usage_matches_disk(app, logged_in.id) == 2 * sum(first_files.values())
     page = client.get(f"/videos/{second_id}").get_data(as_text=True)
     assert page.count(f'reused an earlier result of <a href="/videos/{first_id}">camera.mp4</a>') == 4
 

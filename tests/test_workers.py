@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, wait_until
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
@@ -33,14 +33,6 @@ def talk(tmp_path_factory) -> Path:
     pattern = [(1.6, True), (0.9, False), (2.3, True), (1.2, False)] * 30
     path = tmp_path_factory.mktemp("talk") / "talk.mp4"
     return make_talk(path, pattern, size="640x360", gop_seconds=4)
-
-
-def wait_until(condition, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(step)
-    return value
 
 
 def task_and_job(app, kind: str) -> tuple[Task, Job]:
