@@ -20,7 +20,12 @@ from webapp.tasks import LOST_REASON, recover_lost_tasks
 
 @pytest.fixture
 def app_env(app_env, pg_database):
-    """The tables made the way a deployment makes them; `app`'s create_all then finds nothing to do."""
+    return on_postgresql(app_env, pg_database)
+
+
+def on_postgresql(app_env: dict, pg_database: str) -> dict:
+    """The environment pointed at `pg_database`, its tables made the way a deployment makes them;
+    `app`'s create_all then finds nothing to do."""
     env = {**app_env, "DATABASE_URL": pg_database}
     upgrade = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],

@@ -186,3 +186,15 @@ class Task(db.Model):
     def reused_source(self) -> "Task | None":
         """The task whose result this one reused, while it still exists."""
         return db.session.get(Task, self.reused_from) if self.reused_from else None
+
+
+class Reservation(db.Model):
+    """Space held in a user's quota for an upload still arriving (see webapp/quota.py).
+
+    It expires unless renewed, so a process that dies mid-upload does not hold the space for good.
+    """
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import redis
 from flask import current_app
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -110,6 +110,7 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
             depends_on=[jobs[k] for k in spec.get("after", [])] or None,
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
+            on_failure=Callback("webapp.tasks.on_task_failure"),
             description=f"{task.kind} of item {item.id}",
         )
     return list(tasks.values())

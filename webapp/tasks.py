@@ -20,7 +20,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app
 from rq import Worker, get_current_job
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.timeouts import JobTimeoutException
@@ -30,6 +30,7 @@ from webapp import db
 from webapp.disk import check_room_for_task
 from webapp.models import Item, MediaFile, Task, utcnow
 from webapp.pipeline import FAILURE_TTL, TASK_KINDS, cancel_flag, cancel_jobs, dependants, redis_conn
+from webapp.quota import check_space_for_task
 from webapp.storage import item_dir
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,42 @@ def run_task(task_id: int) -> dict | None:
 
     Returns the result recorded on the row.
     """
+    # Each state change is committed at once, and no transaction stays open while the work runs
+    # (it would lock SQLite for every other writer, and leave a PostgreSQL connection idle in
+    # transaction): so the rows loaded before the work stay loaded after a commit.
+    db.session().expire_on_commit = False
     try:
         task = db.session.get(Task, task_id)
+        job = get_current_job()
         if task is None or task.status not in Task.ACTIVE:
             log.info("task %s is gone or no longer active; nothing to do", task_id)
             return None
+        if job is None or task.rq_job_id != job.id:
+            # An old job requeued by hand, while its task id now belongs to another task.
+            log.warning(
+                "job %s was not made for task %s (its job is %s); nothing to do", job, task_id, task.rq_job_id
+            )
+            return None
         with Lease(task.id):
-            return _run(task, Progress(get_current_job()))
+            return _run(task, Progress(job))
     finally:
         # A non-forking worker reuses this session for the next job: start it clean.
+        db.session.remove()
+
+
+def on_task_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of every task job: the task is failed with a human reason, wherever
+    its job failed (the database at its first commit, a timeout, the work itself)."""
+    if exc_type is AbandonedJobError:
+        return  # its worker died: recover_lost_tasks() decides whether it runs again
+    try:
+        task = db.session.get(Task, job.args[0])
+        if task is not None and task.status in Task.ACTIVE and task.rq_job_id == job.id:
+            _record_failure(task, human_reason(exc_value))
+    except Exception:
+        # Raising here would hide the job's own traceback in RQ; recover_lost_tasks() settles the row.
+        log.exception("could not record the failure of job %s", job.id)
+    finally:
         db.session.remove()
 
 
@@ -105,23 +133,22 @@ def _run(task: Task, progress: "Progress") -> dict | None:
     db.session.commit()
     progress(0, "Starting")
     clock = time.monotonic()
-    task.input_key = input_key(task)
-    source = earlier_result(task)
     try:
-        if source is not None:
-            result = _reuse(task, source)
-        else:
+        task.input_key = input_key(task)
+        source = earlier_result(task)
+        check_space_for_task(task)
+        if source is None:
             check_room_for_task(task)
-            result = RUNNERS[task.kind](task, progress)
+        db.session.commit()
+        result = _reuse(task, source) if source is not None else RUNNERS[task.kind](task, progress)
     except TaskCancelled:
         # Whoever cancelled it has recorded why (or deleted the item); just stop.
         db.session.rollback()
         log.info("task %s was cancelled while running; stopped", task.id)
         return None
-    except Exception as error:
+    except Exception:
         db.session.rollback()
-        _record_failure(task, human_reason(error))
-        raise
+        raise  # on_task_failure() records it
     task.run_seconds = time.monotonic() - clock
     # A reused result took no processing, so it says nothing about processing speed.
     if task.item.duration and task.run_seconds > 0 and source is None:
@@ -188,6 +215,10 @@ QUEUE_LOST_REASON = (
     "This job was lost from the queue before it ran (the queue server was reset). Use “Run again”."
 )
 
+JOB_FAILED_REASON = (
+    "This job failed before it could start, so it was given up (the operator can see why). Use “Run again”."
+)
+
 
 def recover_lost_tasks() -> int:
     """Tasks marked running whose worker died: queue them again once, else fail them with a reason.
@@ -215,10 +246,20 @@ def recover_lost_tasks() -> int:
             if task.status == Task.QUEUED:  # not cancelled meanwhile as waiting for another one
                 _record_failure(task, QUEUE_LOST_REASON)
                 lost.append(task)
+        # Its job failed before the task was marked running, and could not record it then.
+        for task in queued:
+            if task.status == Task.QUEUED and _job_ended(task, conn):
+                _record_failure(task, JOB_FAILED_REASON)
+                lost.append(task)
         db.session.commit()
         return len(lost)
     finally:
         lock.release()
+
+
+def _job_ended(task: Task, conn) -> bool:
+    job = _job(task, conn)
+    return job is not None and job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 def _job(task: Task, conn) -> Job | None:

@@ -20,17 +20,14 @@ from werkzeug.exceptions import BadRequest, ClientDisconnected, HTTPException, R
 from werkzeug.wsgi import get_input_stream
 
 from webapp.disk import disk_room
-from webapp.models import new_item_id, used_bytes
+from webapp.models import new_item_id
+from webapp.quota import UploadSpace, space_left
 from webapp.storage import user_dir
 
 UPLOAD_ENDPOINTS = {"videos.new"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
 # Free space is checked again after every this many bytes: other uploads and jobs fill it too.
 DISK_CHECK_BYTES = 1024 * 1024
-
-
-def space_left(user) -> int:
-    return max(user.quota - used_bytes(user.id), 0)
 
 
 def over_quota_message(user) -> str:
@@ -63,22 +60,32 @@ class UploadInterrupted(BadRequest):
 class Budget:
     """How many bytes this request may still store, and what to say when it runs out.
 
-    With `watch_disk` it also stops the upload once the media volume is down to MIN_FREE_DISK.
+    With a `space` (an upload that is stored) every byte is reserved in the user's space before
+    it is written, and the upload stops once the media volume is down to MIN_FREE_DISK.
     """
 
-    def __init__(self, limit: int, message: str, watch_disk: bool = False):
-        self.left, self.message, self.watch_disk = limit, message, watch_disk
-        self.unchecked = 0
+    def __init__(self, limit: int, message: str, space: UploadSpace | None = None):
+        self.left, self.message, self.space = limit, message, space
+        self.spent = self.unchecked = 0
 
     def spend(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
             raise UploadTooLarge(self.message)
+        if self.space is None:
+            return
+        self.spent += n
+        self.cover(self.spent)
         self.unchecked += n
-        if self.watch_disk and self.unchecked >= DISK_CHECK_BYTES:
+        if self.unchecked >= DISK_CHECK_BYTES:
             self.unchecked = 0
             if disk_room() < 0:
                 raise DiskFull()
+
+    def cover(self, total: int) -> None:
+        if not self.space.cover(total):
+            self.space.release()  # so the message counts only what others hold
+            raise UploadTooLarge(over_quota_message(current_user))
 
 
 class UploadSink:
@@ -233,25 +240,26 @@ class UploadRequest(Request):
         max_size = current_app.config["MAX_UPLOAD_SIZE"]
         if not current_user.is_authenticated:
             return Budget(max_size, f"Uploads are limited to {filesize(max_size)}.")
-        left = space_left(current_user)
-        if left < max_size:
-            message, limit = over_quota_message(current_user), left
-        else:
-            message = f"This file is larger than the {filesize(max_size)} upload limit."
-            limit = max_size
-        # Only a confirmed user's upload is stored; the others are counted and dropped.
-        budget = Budget(limit, message, watch_disk=current_user.confirmed)
+        message = f"This file is larger than the {filesize(max_size)} upload limit."
         # The declared length already tells us when it cannot fit; refuse before storing a byte.
-        if total_content_length and total_content_length > limit + FORM_OVERHEAD:
+        if total_content_length and total_content_length > max_size + FORM_OVERHEAD:
             raise UploadTooLarge(message)
-        if budget.watch_disk and disk_room() < (total_content_length or 0):
+        # Only a confirmed user's upload is stored; the others are counted and dropped.
+        if not current_user.confirmed:
+            return Budget(max_size, message)
+        if disk_room() < (total_content_length or 0):
             raise DiskFull()
+        budget = Budget(max_size, message, UploadSpace(current_user))
+        budget.cover((total_content_length or 0) - FORM_OVERHEAD)
         return budget
 
     def discard_unkept_uploads(self) -> None:
         for sink in self.sinks:
             if not sink.kept:
                 sink.discard()
+        budget = self.__dict__.get("_upload_budget")
+        if budget is not None and budget.space is not None:
+            budget.space.release()  # after the view committed the rows of what it kept
         if self.upload_item_id and current_user.is_authenticated:
             folder = user_dir(current_user.id) / self.upload_item_id
             if folder.is_dir() and not any(folder.iterdir()):

@@ -13,8 +13,8 @@ from webapp import db
 from webapp.caching import send_private_file
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, submit
+from webapp.quota import space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
-from webapp.uploads import UploadTooLarge, over_quota_message, space_left
 from webapp.videos import bp
 from webapp.videos.forms import DeleteForm, JobsForm, UploadForm
 
@@ -25,6 +25,12 @@ def owned_item(item_id: str) -> Item:
     if item is None or item.user_id != current_user.id:
         abort(404)
     return item
+
+
+@bp.context_processor
+def _space():
+    """The upload page says how much space is left, or that none is."""
+    return {"space_left": space_left, "space_full_message": space_full_message}
 
 
 @bp.get("/")
@@ -97,6 +103,8 @@ def again(item_id):
             sync = None
         if item.busy:
             form.form_errors.append("Wait until the running jobs have finished, then run again.")
+        elif space_left(current_user) <= 0:
+            form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
         elif not any((sync, silence, transcribe)):
             form.form_errors.append("Tick at least one job.")
         else:
@@ -147,11 +155,6 @@ def new():
             field.errors.append(f"{labels[role]} has no sound in it. Choose an audio recording.")
             _discard(paths)
             return render_template("videos/new.html", form=form), 415
-
-    # Checked again now that the size is final: another upload may have used the space meanwhile.
-    if sum(path.stat().st_size for path in paths.values()) > space_left(current_user):
-        _discard(paths)
-        raise UploadTooLarge(over_quota_message(current_user))
 
     info = infos["original"]
     item = Item(

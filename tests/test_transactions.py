@@ -1,0 +1,110 @@
+"""Jobs hold no database transaction while they work, and a task whose job failed never stays
+queued or running: on SQLite and on PostgreSQL, with real workers and real media."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rq.job import JobStatus
+
+from tests.conftest import PASSWORD, csrf_from, make_user, wait_until
+from tests.media import make_talk, make_video
+from tests.test_postgres import on_postgresql
+from tests.test_uploads import upload
+from tests.test_workers import task_and_job
+from webapp import db
+from webapp.models import Item, Task
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_env(request, app_env):
+    if request.param == "postgresql":
+        return on_postgresql(app_env, request.getfixturevalue("pg_database"))
+    return app_env
+
+
+@pytest.fixture(scope="module")
+def long_talk(tmp_path_factory) -> Path:
+    """Five minutes of tone bursts and pauses under a video: a silence removal that encodes for a while."""
+    pattern = [(4.0, True), (1.5, False), (5.5, True), (2.0, False)] * 23
+    return make_talk(tmp_path_factory.mktemp("long") / "talk.mp4", pattern, size="640x360", gop_seconds=4)
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory) -> Path:
+    return make_video(tmp_path_factory.mktemp("short") / "short.mp4", seconds=2)
+
+
+def login(app, email: str):
+    client = app.test_client()
+    token = csrf_from(client.get("/login"))
+    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    return client
+
+
+def held_transactions(app) -> list[str]:
+    """What holds a transaction open in the database right now, seen from outside the app."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # fails at once while another connection writes
+            conn.execute("ROLLBACK")
+            return []
+        except sqlite3.OperationalError as error:
+            return [str(error)]
+        finally:
+            conn.close()
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select state, query from pg_stat_activity where datname = current_database() "
+                "and state like 'idle in transaction%' and pid <> pg_backend_pid()"
+            )
+        ).all()
+    engine.dispose()
+    return [f"{state}: {query}" for state, query in rows]
+
+
+def test_web_writes_and_a_second_job_go_through_while_a_long_job_encodes(
+    app, client, logged_in, long_talk, short_video, start, run_worker
+):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+        assert sqlite3.connect(path).execute("pragma journal_mode").fetchone() == ("wal",)
+    make_user(app, "bob@example.com")
+    bob = login(app, "bob@example.com")
+    assert upload(bob, short_video).status_code == 303  # an item of Bob's to delete later
+    with app.app_context():
+        bobs_item = db.session.scalar(db.select(Item)).id
+    assert upload(client, long_talk, silence="y").status_code == 303
+    task, job = task_and_job(app, "silence")
+    start("worker.py", "media")
+    wait_until(lambda: job.get_meta(refresh=True).get("progress", {}).get("percent", 0) > 2, 60, "encoding")
+    assert held_transactions(app) == []
+
+    # While it encodes: a sign-up, an upload from another account, a delete of another item.
+    newcomer = app.test_client()
+    token = csrf_from(newcomer.get("/signup"))
+    signup = newcomer.post(
+        "/signup", data={"email": "cy@example.com", "password": PASSWORD, "csrf_token": token}
+    )
+    assert signup.status_code == 200 and "Check your inbox" in signup.get_data(as_text=True)
+    assert upload(bob, short_video).status_code == 303
+    token = csrf_from(bob.get(f"/videos/{bobs_item}"))
+    assert bob.post(f"/videos/{bobs_item}/delete", data={"csrf_token": token}).status_code == 303
+    assert job.get_status(refresh=True) == JobStatus.STARTED, "the web writes waited for the long job"
+    # A second worker runs the new upload's preparation beside the long job.
+    run_worker("media", timeout=60)
+    with app.app_context():
+        bobs_tasks = db.session.scalars(db.select(Task).join(Item).where(Item.id != task.item_id)).all()
+        assert [(t.kind, t.status, t.error) for t in bobs_tasks] == [("prepare", Task.DONE, None)]
+
+    assert job.get_status(refresh=True) == JobStatus.STARTED, "the long job ended too soon to prove anything"
+    assert held_transactions(app) == []
+    wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 120, "the long job", step=0.2)
+    with app.app_context():
+        assert db.session.get(Task, task.id).status == Task.DONE

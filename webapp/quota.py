@@ -1,0 +1,138 @@
+"""A user's space: what their files take, what uploads still arriving hold, and what is left.
+
+Uploads, "Run again" and jobs all go by `space_left`. An upload reserves space before it stores
+the bytes, in chunks as they arrive. A reservation is granted only when the user's files and
+reservations, counted in the same statement, leave room for it, and concurrent reservations of one
+user take turns (the user's row is locked first on PostgreSQL; SQLite runs one writer at a time),
+so however many uploads run at once, their sum cannot pass the quota. Reservations expire unless
+renewed, so a process that dies mid-upload does not hold the space for good.
+"""
+
+import secrets
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from webapp import db
+from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, utcnow
+
+RESERVATION_TTL = timedelta(minutes=10)
+# Space is reserved this far ahead of the bytes that arrive, so a stream costs few transactions.
+RESERVE_AHEAD = 16 * 1024 * 1024
+# What a job keeps, as a multiple of the recording it works on: sync and silence removal each make
+# a new copy of it; every other output is small.
+TASK_KEEP_FACTOR = {"sync": 1, "silence": 1}
+
+
+def reserved_bytes(user_id: int) -> int:
+    return db.session.scalar(_reserved(user_id, utcnow()))
+
+
+def space_left(user) -> int:
+    """Bytes the user may still store: the quota less their files and the uploads arriving."""
+    return max(user.quota - used_bytes(user.id) - reserved_bytes(user.id), 0)
+
+
+def _reserved(user_id: int, now):
+    return sa.select(sa.func.coalesce(sa.func.sum(Reservation.size), 0)).where(
+        Reservation.user_id == user_id, Reservation.expires_at > now
+    )
+
+
+def _used(user_id: int):
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(MediaFile.size), 0))
+        .join(Item, MediaFile.item_id == Item.id)
+        .where(Item.user_id == user_id)
+    )
+
+
+class UploadSpace:
+    """The space one upload holds in its user's quota, grown as its bytes arrive."""
+
+    def __init__(self, user):
+        self.user_id, self.quota = user.id, user.quota
+        self.id, self.held = secrets.token_hex(16), 0
+        now = utcnow()
+        db.session.execute(sa.delete(Reservation).where(Reservation.expires_at <= now))
+        db.session.add(
+            Reservation(id=self.id, user_id=self.user_id, size=0, expires_at=now + RESERVATION_TTL)
+        )
+        db.session.commit()
+        self.renewed = time.monotonic()
+
+    def cover(self, total: int) -> bool:
+        """Hold at least `total` bytes; False when the user's space has no room for them."""
+        if total <= self.held:
+            if time.monotonic() - self.renewed > RESERVATION_TTL.total_seconds() / 3:
+                self._reserve(0, check=False)
+            return True
+        wanted = total - self.held
+        return any(self._reserve(n) for n in (max(wanted, RESERVE_AHEAD), wanted))
+
+    def _reserve(self, n: int, check: bool = True) -> bool:
+        now = utcnow()
+        if db.session.get_bind().dialect.name == "postgresql":
+            # Reservations of this user wait here for each other; the statement below, started
+            # after the wait, then sees every one committed before it.
+            db.session.execute(sa.select(User.id).where(User.id == self.user_id).with_for_update())
+        update = sa.update(Reservation).where(Reservation.id == self.id)
+        if check:
+            taken = _used(self.user_id).scalar_subquery() + _reserved(self.user_id, now).scalar_subquery()
+            update = update.where(taken + n <= self.quota)
+        granted = db.session.execute(
+            update.values(size=Reservation.size + n, expires_at=now + RESERVATION_TTL)
+        ).rowcount
+        db.session.commit()
+        if granted:
+            self.held += n
+            self.renewed = time.monotonic()
+        return bool(granted)
+
+    def release(self) -> None:
+        """Give the space back: once the upload's file rows are committed, or it was refused."""
+        db.session.rollback()  # whatever the request left unfinished is not ours to commit
+        db.session.execute(sa.delete(Reservation).where(Reservation.id == self.id))
+        db.session.commit()
+        self.held = 0
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+def task_outputs_estimate(task: Task) -> int:
+    """Bytes the outputs of `task` will add, estimated from its input (as the free-disk check
+    does), less the outputs of its last run that they replace."""
+    item = task.item
+    source = item.file("synced") or item.file("original")
+    new = TASK_KEEP_FACTOR.get(task.kind, 0) * (source.size if source else 0)
+    earlier = [t for t in item.tasks if t.kind == task.kind and t.status == Task.DONE]
+    replaced = sum(f.size for f in item.files if earlier and f.role in earlier[-1].outputs)
+    return max(new - replaced, 0)
+
+
+def check_space_for_task(task: Task) -> None:
+    """Fail `task` before it starts when the user's space is full or its outputs would not fit."""
+    from jobs.errors import MediaError
+    from webapp.helpers import filesize
+
+    user = task.item.user
+    left, needed = space_left(user), task_outputs_estimate(task)
+    if left <= 0:
+        raise MediaError(space_full_message(user, "this job was not started", "use “Run again”"))
+    if needed > left:
+        raise MediaError(
+            f"This job was not started: its results would take about {filesize(needed)}, and you have "
+            f"{filesize(left)} left of {filesize(user.quota)}. Delete items you no longer need, then "
+            "use “Run again”."
+        )
+
+
+def space_full_message(user, refused: str, then: str = "try again") -> str:
+    from webapp.helpers import filesize
+
+    return (
+        f"Your space is full ({filesize(used_bytes(user.id))} used of {filesize(user.quota)}), so "
+        f"{refused}. Delete items you no longer need, then {then}."
+    )
