@@ -1,20 +1,26 @@
 """Jobs hold no database transaction while they work, and a task whose job failed never stays
 queued or running: on SQLite and on PostgreSQL, with real workers and real media."""
 
+import os
 import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 
-from tests.conftest import PASSWORD, csrf_from, make_user, wait_until
+from tests.conftest import PASSWORD, ROOT, csrf_from, make_user, wait_until
 from tests.media import make_talk, make_video
 from tests.test_postgres import on_postgresql
 from tests.test_uploads import upload
 from tests.test_workers import task_and_job
 from webapp import db
 from webapp.models import Item, Task
+from webapp.pipeline import get_queue, redis_conn
+from webapp.tasks import JOB_FAILED_REASON, recover_lost_tasks
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -108,3 +114,45 @@ def test_web_writes_and_a_second_job_go_through_while_a_long_job_encodes(
     wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 120, "the long job", step=0.2)
     with app.app_context():
         assert db.session.get(Task, task.id).status == Task.DONE
+
+
+def test_a_job_made_for_another_task_does_nothing(app, client, logged_in, short_video, run_worker):
+    """An old failed job requeued by an admin after its task id was given to a new task."""
+    assert upload(client, short_video).status_code == 303
+    with app.app_context():
+        task = db.session.scalar(db.select(Task))
+        stale = get_queue("media").enqueue(
+            "webapp.tasks.run_task", task.id, job_id="cutroom-0123456789ab-1", job_timeout=60, at_front=True
+        )
+        real = Job.fetch(task.rq_job_id, connection=redis_conn())
+    run_worker("media")
+    assert stale.get_status(refresh=True) == JobStatus.FINISHED and stale.return_value() is None
+    assert real.return_value()["duration"] == pytest.approx(2, abs=0.1)  # the task's own job ran it
+    with app.app_context():
+        assert db.session.get(Task, task.id).status == Task.DONE
+
+
+def test_a_task_whose_job_failed_before_it_started_does_not_stay_queued(
+    app, app_env, client, logged_in, short_video
+):
+    assert upload(client, short_video).status_code == 303
+    # A worker whose database refuses writes: the job fails before the task is marked running,
+    # and its failure callback cannot record it either.
+    url = app_env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        read_only = f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    else:
+        read_only = url + "?options=-c%20default_transaction_read_only%3Don"
+    env = {**os.environ, **app_env, "DATABASE_URL": read_only}
+    subprocess.run([sys.executable, "worker.py", "--burst", "media"], cwd=ROOT, env=env, timeout=60)
+    with app.app_context():
+        task = db.session.scalar(db.select(Task))
+        assert task.status == Task.QUEUED
+        assert Job.fetch(task.rq_job_id, connection=redis_conn()).get_status() == JobStatus.FAILED
+        task.enqueued_at -= timedelta(minutes=2)  # past the time a submission is given to settle
+        db.session.commit()
+        assert recover_lost_tasks() == 1
+        task = db.session.get(Task, task.id)
+        assert (task.status, task.error) == (Task.FAILED, JOB_FAILED_REASON)
+    page = client.get(f"/videos/{task.item_id}").get_data(as_text=True)
+    assert "This job failed before it could start" in page
