@@ -26,6 +26,8 @@ from webapp.storage import user_dir
 
 UPLOAD_ENDPOINTS = {"videos.new"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
+# What of a declared length is surely not stored (the framing and form fields of one or two files).
+FORM_FRAMING = 64 * 1024
 # Free space is checked again after every this many bytes: other uploads and jobs fill it too.
 DISK_CHECK_BYTES = 1024 * 1024
 
@@ -250,7 +252,8 @@ class UploadRequest(Request):
         if disk_room() < (total_content_length or 0):
             raise DiskFull()
         budget = Budget(max_size, message, UploadSpace(current_user))
-        budget.cover((total_content_length or 0) - FORM_OVERHEAD)
+        # Reserved at once, so of uploads that start together the first ones are sure to fit.
+        budget.cover((total_content_length or 0) - FORM_FRAMING)
         return budget
 
     def discard_unkept_uploads(self) -> None:
