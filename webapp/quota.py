@@ -64,31 +64,34 @@ class UploadSpace:
 
     def cover(self, total: int) -> bool:
         """Hold at least `total` bytes; False when the user's space has no room for them."""
-        if total <= self.held:
-            if time.monotonic() - self.renewed > RESERVATION_TTL.total_seconds() / 3:
-                self._reserve(0, check=False)
-            return True
-        wanted = total - self.held
-        return any(self._reserve(n) for n in (max(wanted, RESERVE_AHEAD), wanted))
+        if total > self.held:
+            return self._reserve(total - self.held)
+        if time.monotonic() - self.renewed > RESERVATION_TTL.total_seconds() / 3:
+            self._update(Reservation.size)  # still arriving: keep it from expiring
+        return True
 
-    def _reserve(self, n: int, check: bool = True) -> bool:
-        now = utcnow()
+    def _reserve(self, wanted: int) -> bool:
+        """Reserve `wanted` more bytes, and RESERVE_AHEAD more when they fit too."""
         if db.session.get_bind().dialect.name == "postgresql":
             # Reservations of this user wait here for each other; the statement below, started
             # after the wait, then sees every one committed before it.
             db.session.execute(sa.select(User.id).where(User.id == self.user_id).with_for_update())
-        update = sa.update(Reservation).where(Reservation.id == self.id)
-        if check:
-            taken = _used(self.user_id).scalar_subquery() + _reserved(self.user_id, now).scalar_subquery()
-            update = update.where(taken + n <= self.quota)
-        granted = db.session.execute(
-            update.values(size=Reservation.size + n, expires_at=now + RESERVATION_TTL)
-        ).rowcount
+        taken = _used(self.user_id).scalar_subquery() + _reserved(self.user_id, utcnow()).scalar_subquery()
+        grant = sa.case((taken + wanted + RESERVE_AHEAD <= self.quota, wanted + RESERVE_AHEAD), else_=wanted)
+        return self._update(Reservation.size + grant, taken + wanted <= self.quota)
+
+    def _update(self, size, *conditions) -> bool:
+        held = db.session.execute(
+            sa.update(Reservation)
+            .where(Reservation.id == self.id, *conditions)
+            .values(size=size, expires_at=utcnow() + RESERVATION_TTL)
+            .returning(Reservation.size)
+        ).scalar()
         db.session.commit()
-        if granted:
-            self.held += n
-            self.renewed = time.monotonic()
-        return bool(granted)
+        if held is None:
+            return False
+        self.held, self.renewed = held, time.monotonic()
+        return True
 
     def release(self) -> None:
         """Give the space back: once the upload's file rows are committed, or it was refused."""

@@ -1,8 +1,9 @@
 """Worker side of the pipeline: the RQ job that runs one task row with the engine in `jobs/`.
 
 It loads the row by id, reports progress into `job.meta`, records outputs, figures and timings
-on the row, and lets exceptions propagate so RQ records the failure with its traceback. A failed
-task cancels the tasks that wait for it, with the reason stated on each.
+on the row, and lets exceptions propagate so RQ records the failure with its traceback; the job's
+failure callback records the human reason on the row. A failed task cancels the tasks that wait
+for it, with the reason stated on each. No transaction stays open while the work runs.
 """
 
 import hashlib
