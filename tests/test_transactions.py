@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from rq.job import Job, JobStatus
 from tests.conftest import PASSWORD, ROOT, csrf_from, make_user, wait_until
 from tests.media import make_talk, make_video
 from tests.test_postgres import on_postgresql
-from tests.test_uploads import upload
+from tests.test_uploads import Browser, upload
 from tests.test_workers import task_and_job
 from webapp import db
 from webapp.models import Item, Task
@@ -156,3 +157,30 @@ def test_a_task_whose_job_failed_before_it_started_does_not_stay_queued(
         assert (task.status, task.error) == (Task.FAILED, JOB_FAILED_REASON)
     page = client.get(f"/videos/{task.item_id}").get_data(as_text=True)
     assert "This job failed before it could start" in page
+
+
+def test_an_upload_holds_no_transaction_while_it_streams(app, logged_in, short_video, gunicorn_server):
+    browser = Browser(gunicorn_server)
+    browser.login()
+    head, tail, headers = browser.upload_parts(short_video)
+    half = short_video.stat().st_size // 2
+    halfway, go_on = threading.Event(), threading.Event()
+
+    def body():
+        with open(short_video, "rb") as f:
+            yield head + f.read(half)
+            halfway.set()
+            go_on.wait(30)
+            yield f.read() + tail
+
+    sending = threading.Thread(target=lambda: browser.request("POST", "/videos/new", body(), headers))
+    sending.start()
+    try:
+        halfway.wait(30)
+        wait_until(lambda: any(Path(app.config["MEDIA_ROOT"]).rglob("*.part")), 10, "the upload to arrive")
+        assert held_transactions(app) == []
+    finally:
+        go_on.set()
+        sending.join(30)
+    with app.app_context():
+        assert db.session.scalar(db.select(Item)) is not None

@@ -225,12 +225,14 @@ class UploadRequest(Request):
         if not self.is_upload:
             return super()._get_file_stream(total_content_length, content_type, filename, content_length)
         budget = self.__dict__["_upload_budget"]
-        if not (current_user.is_authenticated and current_user.confirmed):
+        # Decided by the budget, not by reading the user again: that read would hold a database
+        # transaction open for as long as the upload streams in.
+        if budget.space is None:
             sink = DiscardSink(budget)
         else:
             if self.upload_item_id is None:
                 self.upload_item_id = new_item_id()
-            folder = user_dir(current_user.id) / self.upload_item_id
+            folder = user_dir(budget.space.user_id) / self.upload_item_id
             folder.mkdir(parents=True, exist_ok=True)
             sink = UploadSink(folder / f".upload-{len(self.sinks)}.part", budget)
         self.sinks.append(sink)
