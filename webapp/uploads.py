@@ -3,8 +3,9 @@
 A global CSRFProtect reads `request.form` before any view runs, which makes werkzeug parse the
 whole multipart body. With its default stream factory that spools every file to a temp file
 first (a second full copy, and no quota check until the end). Here the factory hands werkzeug
-a sink in the final folder that counts bytes against the user's space as they arrive, so a
-too-large upload stops at the byte that crosses the limit and the partial file is removed. The
+a sink in the final folder that reserves bytes in the user's space (webapp/quota.py) before
+writing them, so a too-large upload stops at the byte that crosses the limit, however many run at
+once, and the partial file is removed. The reservation is given back when the request ends. The
 same goes for the disk: an upload that would leave the media volume with less than MIN_FREE_DISK
 free is refused before it starts (by its declared length) or stopped while it streams in.
 Anything a request wrote that its view did not keep is deleted when the request ends.
