@@ -65,12 +65,15 @@ class User(UserMixin, db.Model):
 
 def used_bytes(user_id: int) -> int:
     """Bytes of every file the user owns, summed from the file rows."""
-    total = db.session.scalar(
+    return int(db.session.scalar(used_query(user_id)))
+
+
+def used_query(user_id: int) -> sa.Select:
+    return (
         sa.select(sa.func.coalesce(sa.func.sum(MediaFile.size), 0))
         .join(Item, MediaFile.item_id == Item.id)
         .where(Item.user_id == user_id)
     )
-    return int(total)
 
 
 class Item(db.Model):

@@ -15,7 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from webapp import db
-from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, utcnow
+from webapp.models import Reservation, Task, User, used_bytes, used_query, utcnow
 
 RESERVATION_TTL = timedelta(minutes=10)
 # Space is reserved this far ahead of the bytes that arrive, so a stream costs few transactions.
@@ -25,27 +25,17 @@ RESERVE_AHEAD = 16 * 1024 * 1024
 TASK_KEEP_FACTOR = {"sync": 1, "silence": 1}
 
 
-def reserved_bytes(user_id: int) -> int:
-    return db.session.scalar(_reserved(user_id, utcnow()))
-
-
 def space_left(user) -> int:
     """Bytes the user may still store: the quota less their files and the uploads arriving."""
-    return max(user.quota - used_bytes(user.id) - reserved_bytes(user.id), 0)
+    return max(user.quota - db.session.scalar(sa.select(_taken(user.id))), 0)
 
 
-def _reserved(user_id: int, now):
-    return sa.select(sa.func.coalesce(sa.func.sum(Reservation.size), 0)).where(
-        Reservation.user_id == user_id, Reservation.expires_at > now
+def _taken(user_id: int):
+    """The bytes of the user's files and live reservations, as one SQL expression."""
+    reserved = sa.select(sa.func.coalesce(sa.func.sum(Reservation.size), 0)).where(
+        Reservation.user_id == user_id, Reservation.expires_at > utcnow()
     )
-
-
-def _used(user_id: int):
-    return (
-        sa.select(sa.func.coalesce(sa.func.sum(MediaFile.size), 0))
-        .join(Item, MediaFile.item_id == Item.id)
-        .where(Item.user_id == user_id)
-    )
+    return used_query(user_id).scalar_subquery() + reserved.scalar_subquery()
 
 
 class UploadSpace:
@@ -76,7 +66,7 @@ class UploadSpace:
             # Reservations of this user wait here for each other; the statement below, started
             # after the wait, then sees every one committed before it.
             db.session.execute(sa.select(User.id).where(User.id == self.user_id).with_for_update())
-        taken = _used(self.user_id).scalar_subquery() + _reserved(self.user_id, utcnow()).scalar_subquery()
+        taken = _taken(self.user_id)
         grant = sa.case((taken + wanted + RESERVE_AHEAD <= self.quota, wanted + RESERVE_AHEAD), else_=wanted)
         return self._update(Reservation.size + grant, taken + wanted <= self.quota)
 
