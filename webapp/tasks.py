@@ -84,7 +84,8 @@ def human_reason(error: Exception) -> str:
 def run_task(task_id: int) -> dict | None:
     """RQ job: run task `task_id`, or take the outputs of an identical earlier one.
 
-    Returns the result recorded on the row.
+    Returns the result recorded on the row. Does nothing when the task is no longer active, or
+    when this job is not the one made for it.
     """
     # Each state change is committed at once, and no transaction stays open while the work runs
     # (it would lock SQLite for every other writer, and leave a PostgreSQL connection idle in
@@ -99,7 +100,10 @@ def run_task(task_id: int) -> dict | None:
         if job is None or task.rq_job_id != job.id:
             # An old job requeued by hand, while its task id now belongs to another task.
             log.warning(
-                "job %s was not made for task %s (its job is %s); nothing to do", job, task_id, task.rq_job_id
+                "job %s was not made for task %s (its job is %s); nothing to do",
+                getattr(job, "id", None),
+                task_id,
+                task.rq_job_id,
             )
             return None
         with Lease(task.id):
