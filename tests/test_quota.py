@@ -82,6 +82,19 @@ def test_a_job_whose_results_would_not_fit_is_refused_before_it_starts(
     assert assert_usage_matches_disk(app, logged_in.id) <= quota
 
 
+def test_jobs_do_not_start_while_the_space_is_full(app, client, logged_in, talk, run_worker):
+    assert upload(client, talk, silence=True).status_code == 303
+    with app.app_context():
+        used = used_bytes(logged_in.id)
+    set_quota(app, logged_in.email, used)  # e.g. another item's result landed meanwhile
+    run_worker("media")
+    for status, reason in statuses(app).values():
+        assert status == Task.FAILED
+        assert reason.startswith("Your space is full (") and "so this job was not started" in reason
+    with app.app_context():
+        assert used_bytes(logged_in.id) == used
+
+
 def test_run_again_and_the_upload_page_refuse_while_the_space_is_full(
     app, client, logged_in, talk, run_worker
 ):
