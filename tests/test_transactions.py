@@ -1,5 +1,6 @@
-"""Jobs hold no database transaction while they work, and a task whose job failed never stays
-queued or running: on SQLite and on PostgreSQL, with real workers and real media."""
+"""Jobs (and uploads) hold no database transaction while they work, a job runs only the task it
+was made for, and a task whose job failed never stays queued: on SQLite and on PostgreSQL, with
+real workers, real media and real gunicorn."""
 
 import os
 import sqlite3
