@@ -15,7 +15,7 @@ from itsdangerous.timed import TimestampSigner
 from tests.conftest import PASSWORD, Auth, csrf_from, make_user
 from webapp import db, ratelimit
 from webapp.auth import tokens
-from webapp.models import User
+from webapp.models import LoginSession, User, hash_token
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"https?://\S+")
@@ -391,7 +391,10 @@ def test_login_renews_the_session(app, client, auth, user):
     with client.session_transaction() as renewed:
         assert "planted" not in renewed
         assert renewed.get("csrf_token") != before["csrf_token"]
-        assert renewed["_user_id"] == get_user(app).session_token
+        token = renewed["_user_id"]
+    with app.app_context():
+        [login] = db.session.scalars(db.select(LoginSession)).all()
+        assert login.token_hash == hash_token(token), "the session carries its own login's token"
 
 
 @pytest.mark.parametrize(

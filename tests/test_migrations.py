@@ -140,8 +140,8 @@ def test_sqlite_table_rebuild_keeps_the_rows_that_refer_to_the_table(bare_app, t
     flask(bare_app, "db", "upgrade")
     with db.engine.begin() as conn:
         for statement in [
-            "insert into user (id, email, password_hash, session_token, created_at, is_admin, disabled) "
-            "values (1, 'ada@example.com', 'hash', 'token', '2025-01-01', 0, 0)",
+            "insert into user (id, email, password_hash, created_at, is_admin, disabled) "
+            "values (1, 'ada@example.com', 'hash', '2025-01-01', 0, 0)",
             "insert into item (id, user_id, title, created_at) values ('i1', 1, 'talk.mp4', '2025-01-01')",
             "insert into media_file (item_id, role, name, size, created_at) "
             "values ('i1', 'original', 'original.mp4', 10, '2025-01-01')",
