@@ -7,7 +7,11 @@ made "in the past" by moving itsdangerous' clock.
 import re
 import statistics
 import time
-from urllib.parse import quote, urlsplit
+from datetime import timedelta
+from http.client import HTTPConnection
+from http.cookiejar import CookieJar
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
 from itsdangerous.timed import TimestampSigner
@@ -451,6 +455,84 @@ def test_logout(app, client, auth, user):
     assert "You are logged out." in text(client.get("/login"))
     assert client.get("/account").status_code == 302
     assert client.get_cookie("remember_token") is None, "the remember-me cookie is deleted"
+
+
+def copied_cookies(app, source_client, *names):
+    """A fresh client carrying copies of `source_client`'s cookies `names`, as a thief would."""
+    copy = app.test_client()
+    for name in names:
+        cookie = source_client.get_cookie(name)
+        assert cookie is not None, f"no {name} cookie was set"
+        copy.set_cookie(name, cookie.value)
+    return copy
+
+
+@pytest.mark.parametrize("cookie", ["session", "remember_token"])
+def test_cookies_copied_before_logout_stop_working(app, client, auth, user, cookie):
+    auth.login(remember="y")
+    assert copied_cookies(app, client, cookie).get("/account").status_code == 200
+    stolen = {name: client.get_cookie(name).value for name in ("session", "remember_token")}
+
+    post_form(client, "/logout", {}, page="/logout")
+
+    replayed = app.test_client()
+    replayed.set_cookie(cookie, stolen[cookie])
+    response = replayed.get("/account")
+    assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_cookies_copied_before_logout_stop_working_under_gunicorn(gunicorn_server, user):
+    site = f"http://{gunicorn_server}"
+    jar = CookieJar()
+    browser = build_opener(HTTPCookieProcessor(jar))
+
+    def post(path, **data):
+        html = browser.open(site + path).read().decode()
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+        return browser.open(site + path, urlencode({**data, "csrf_token": token}).encode())
+
+    post("/login", email=user.email, password=PASSWORD, remember="y")
+    stolen = {cookie.name: cookie.value for cookie in jar}
+    assert {"session", "remember_token"} <= stolen.keys()
+
+    def replay(name):
+        connection = HTTPConnection(gunicorn_server, timeout=10)
+        connection.request("GET", "/account", headers={"Cookie": f"{name}={stolen[name]}"})
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert replay("session") == replay("remember_token") == 200
+    post("/logout")
+    assert replay("session") == replay("remember_token") == 302
+
+
+def test_logout_ends_only_that_login(app, client, auth, user):
+    auth.login()
+    other = app.test_client()
+    Auth(app, other).login(remember="y")
+    post_form(client, "/logout", {}, page="/logout")
+    assert client.get("/account").status_code == 302
+    assert other.get("/account").status_code == 200
+    assert remembered_client(app, other).get("/account").status_code == 200
+
+
+@pytest.mark.parametrize(("remember", "days"), [(False, 31), (True, 365)])
+def test_a_login_ends_when_its_cookie_would_have_expired(app, client, auth, user, remember, days):
+    auth.login(**({"remember": "y"} if remember else {}))
+    with app.app_context():
+        login = db.session.scalar(db.select(LoginSession))
+        login.created_at -= timedelta(days=days - 1)
+        db.session.commit()
+    assert client.get("/account").status_code == 200
+    with app.app_context():
+        db.session.scalar(db.select(LoginSession)).created_at -= timedelta(days=2)
+        db.session.commit()
+    assert client.get("/account").status_code == 302
+    # Logging in again clears the expired login away.
+    auth.login()
+    with app.app_context():
+        assert len(db.session.scalars(db.select(LoginSession)).all()) == 1
 
 
 # Password reset.
