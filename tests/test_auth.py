@@ -4,8 +4,12 @@ Real Redis (rate limits), a real worker delivering to a real SMTP sink, signed t
 made "in the past" by moving itsdangerous' clock.
 """
 
+import os
 import re
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from http.client import HTTPConnection
@@ -16,9 +20,11 @@ from urllib.request import HTTPCookieProcessor, build_opener
 import pytest
 from itsdangerous.timed import TimestampSigner
 
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.conftest import PASSWORD, ROOT, Auth, csrf_from, make_user
 from webapp import db, ratelimit
 from webapp.auth import tokens
+from webapp.localredis import free_port
+from webapp.mail import mail_link
 from webapp.models import LoginSession, User, hash_token
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -553,6 +559,59 @@ def test_reset_answers_the_same_and_mails_only_accounts(app, client, user, mailb
     )
     [message] = delivered(mailbox, run_worker, 1)
     assert message["To"] == "ada@example.com"
+
+
+@pytest.fixture
+def external_url(app):
+    """A site with a path prefix, so links that ignore part of EXTERNAL_URL show."""
+    app.config["EXTERNAL_URL"] = "https://cutroom.example.org/studio"
+    return "https://cutroom.example.org/studio"
+
+
+def test_a_forged_host_never_gets_into_a_mail(app, client, user, external_url, mailbox, run_worker):
+    forged = {"base_url": "http://evil.example", "headers": {"Host": "evil.example"}}
+    token = csrf_from(client.get("/reset", **forged))
+    assert client.post("/reset", data={"email": user.email, "csrf_token": token}, **forged).status_code == 200
+    token = csrf_from(client.get("/signup", **forged))
+    data = {"email": "new@example.com", "password": NEW_PASSWORD, "csrf_token": token}
+    assert client.post("/signup", data=data, **forged).status_code == 200
+
+    messages = delivered(mailbox, run_worker, 2)
+    links = [link for message in messages for link in LINK.findall(body_of(message))]
+    assert {urlsplit(link).path.split("/")[2] for link in links} == {"reset", "confirm"}
+    for link in links:
+        assert link.startswith(f"{external_url}/"), link
+    reset_link = next(link for link in links if "/reset/" in link)
+    assert client.get(reset_link.removeprefix(external_url)).status_code == 200
+
+
+def test_mail_links_need_an_external_url(app):
+    app.config["EXTERNAL_URL"] = ""
+    with app.test_request_context("/reset"), pytest.raises(RuntimeError, match="EXTERNAL_URL is not set"):
+        mail_link("auth.login")
+
+
+@pytest.mark.parametrize("value", ["", "cutroom.example.org"])
+def test_gunicorn_refuses_to_start_without_an_external_url(app_env, value):
+    env = {**os.environ, **app_env, "EXTERNAL_URL": value}
+    bind = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", bind, "wsgi:app"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "EXTERNAL_URL is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_make_run_uses_its_own_url_for_mail_links():
+    """run.py sets EXTERNAL_URL to the URL it prints (checked here where it stops early: port taken)."""
+    import run
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {"PORT": str(port), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        given = {**env, "EXTERNAL_URL": "https://cutroom.example.org"}
+        assert run.Supervisor(env).run() == run.Supervisor(given).run() == 1
+    assert env["EXTERNAL_URL"] == f"http://127.0.0.1:{port}"
+    assert given["EXTERNAL_URL"] == "https://cutroom.example.org"
 
 
 def test_reset_for_unknown_address_sends_nothing(client, mailbox, run_worker):
