@@ -360,6 +360,33 @@ def test_login_is_limited_per_account(app, client, auth, user):
     assert auth.login(email="grace@example.com").status_code == 302
 
 
+def login_from(app, address, email="ada@example.com", password=PASSWORD):
+    """A login attempt from a browser at the client address `address`."""
+    browser = app.test_client()
+    token = csrf_from(browser.get("/login"))
+    return browser.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_wrong_passwords_lock_out_the_address_not_the_owner(app, user):
+    for _ in range(5):
+        assert login_from(app, "198.51.100.66", password="a guess").status_code == 401
+    assert login_from(app, "198.51.100.66").status_code == 429, "locked even with the right password"
+    assert login_from(app, "192.0.2.10").status_code == 302, "the owner elsewhere logs in"
+    assert login_from(app, "198.51.100.66").status_code == 429, "the failing address stays locked"
+
+
+def test_guesses_from_many_addresses_meet_the_limit_per_account(app, user):
+    for i in range(50):
+        assert login_from(app, f"198.51.100.{i // 4}", password="a guess").status_code == 401
+    response = login_from(app, "192.0.2.10")
+    assert response.status_code == 429
+    assert "Try again in 60 minutes" in text(response)
+
+
 def test_login_limit_applies_to_unknown_addresses_too(auth, user):
     for _ in range(5):
         assert auth.login(email="ghost@example.com").status_code == 401
