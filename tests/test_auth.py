@@ -12,19 +12,21 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from email import errors, message_from_string, policy
 from http.client import HTTPConnection
 from http.cookiejar import CookieJar
 from urllib.parse import quote, urlencode, urlsplit
 from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
+from aiosmtpd.controller import Controller
 from itsdangerous.timed import TimestampSigner
 
-from tests.conftest import PASSWORD, ROOT, Auth, csrf_from, make_user
+from tests.conftest import PASSWORD, ROOT, Auth, Mailbox, csrf_from, make_user
 from webapp import db, ratelimit
 from webapp.auth import tokens
 from webapp.localredis import free_port
-from webapp.mail import mail_link
+from webapp.mail import deliver, mail_link
 from webapp.models import LoginSession, User, hash_token
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -193,6 +195,67 @@ def test_signup_refuses_bad_input(app, client, mailbox, email, password, message
     assert message in text(response)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(User)) == 0
+
+
+def user_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(User))
+
+
+def test_a_fullwidth_or_differently_written_address_is_the_same_account(app, client, auth, user):
+    for written in ("ａｄａ@example.com", "ADA@ＥＸＡＭＰＬＥ.com", "ada@example.com"):
+        assert signup(client, written, "another long password").status_code == 200
+    assert user_count(app) == 1
+    assert auth.login(email="Ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ").status_code == 302
+
+
+@pytest.mark.parametrize("look_alike", ["аda@example.com", "ada@exаmple.com", "pаypal@example.com"])
+def test_addresses_mixing_alphabets_are_refused(app, client, user, look_alike):
+    assert "\N{CYRILLIC SMALL LETTER A}" in look_alike
+    response = signup(client, look_alike)
+    assert response.status_code == 400
+    assert "mixes letters of different alphabets" in text(response)
+    assert user_count(app) == 1
+
+
+@pytest.mark.parametrize("address", ["jürgen@example.com", "山田太郎@例え.jp", "petr@пример.рф"])
+def test_addresses_in_one_alphabet_are_welcome(app, client, address):
+    assert signup(client, address).status_code == 200
+    assert get_user(app, address) is not None
+
+
+def test_an_international_address_gets_a_valid_mail(app, client, mailbox, run_worker):
+    assert signup(client, "Ünïcode@Exämple.com").status_code == 200
+    assert get_user(app, "ünïcode@exämple.com") is not None
+
+    [message] = delivered(mailbox, run_worker, 1)
+    [envelope] = mailbox.envelopes
+    assert "SMTPUTF8" in envelope.mail_options
+    assert envelope.rcpt_tos == ["ünïcode@xn--exmple-cua.com"]
+    # In UTF-8 as RFC 6532 has it (Python's parser still notes the non-ASCII name as a defect of
+    # RFC 5322), not in encoded words, which an address cannot have.
+    assert "\r\nTo: ünïcode@xn--exmple-cua.com\r\n".encode() in envelope.original_content
+    parsed = message_from_string(envelope.original_content.decode(), policy=policy.default)
+    assert {type(defect) for defect in parsed["To"].defects} == {errors.NonASCIILocalPartDefect}
+    [to] = parsed["To"].addresses
+    assert (to.username, to.domain) == ("ünïcode", "xn--exmple-cua.com")
+    assert client.get(link_path(message)).status_code == 302
+
+
+def test_an_ascii_name_at_an_international_domain_needs_no_smtputf8(app):
+    """A server without SMTPUTF8 takes it: the domain goes as IDNA, so the whole message is ASCII."""
+    box = Mailbox()
+    server = Controller(box, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        app.config.update(MAIL_SERVER=server.hostname, MAIL_PORT=server.port)
+        with app.app_context():
+            deliver({"to": "bob@exämple.com", "subject": "Hello", "body": "Hi"})
+    finally:
+        server.stop()
+    [envelope] = box.envelopes
+    assert envelope.rcpt_tos == ["bob@xn--exmple-cua.com"] and "SMTPUTF8" not in envelope.mail_options
+    assert b"\r\nTo: bob@xn--exmple-cua.com\r\n" in envelope.original_content
 
 
 def test_signups_are_limited_per_client_address(client):
