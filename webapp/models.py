@@ -52,6 +52,10 @@ class User(UserMixin, db.Model):
 
     # The login this request runs under, set when logging in and by the user loader.
     current_login = None
+    # One object per row (the session's identity map): UserMixin would compare get_id(), which is
+    # a login's token here, not the account's.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def get_id(self) -> str:
         """What Flask-Login keeps in the session and remember-me cookies: this login's token."""
