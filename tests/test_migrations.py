@@ -213,3 +213,21 @@ def test_sqlite_tables_keep_autoincrement_through_every_migration(bare_app):
     for table in db.metadata.sorted_tables:
         wanted = table.dialect_options["sqlite"]["autoincrement"]
         assert ("AUTOINCREMENT" in sql[table.name]) == wanted, table.name
+
+
+def test_stored_addresses_are_folded_as_sign_up_now_folds_them(bare_app):
+    flask(bare_app, "db", "upgrade", BEFORE_NEVER_REUSE_IDS)
+    stored = ["ｂｏｂ@example.com", "ada@example.com", "ａｄａ@example.com"]
+    with db.engine.begin() as conn:
+        for email in stored:
+            conn.execute(
+                sa.text(
+                    'insert into "user" (email, password_hash, session_token, created_at, is_admin, '
+                    "disabled) values (:email, 'hash', :email, '2025-01-01', false, false)"
+                ),
+                {"email": email},
+            )
+    flask(bare_app, "db", "upgrade")
+    emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    # The look-alike of an existing account is kept as it was, for the operator to sort out.
+    assert emails == ["bob@example.com", "ada@example.com", "ａｄａ@example.com"]

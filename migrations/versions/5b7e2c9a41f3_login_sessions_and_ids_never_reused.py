@@ -1,4 +1,5 @@
-"""Login sessions, one row per login (logout ends it for good), and ids never reused on SQLite.
+"""Login sessions, one row per login (logout ends it for good); ids never reused on SQLite;
+email addresses in their canonical form.
 
 The per-user session token goes: every login has its own row now, so existing sessions and
 remember-me cookies end with this migration and people log in again once.
@@ -9,13 +10,19 @@ deleted before this migration cannot be known). PostgreSQL's sequences never reu
 A later SQLite migration that rebuilds one of these tables must pass the same table_kwargs:
 reflection does not see AUTOINCREMENT, and the rebuilt table would lose it.
 
+Sign-up and login now fold what people type with NFKC (fullwidth "ｂｏｂ" is "bob"), so stored
+addresses are folded the same way, or their owners could no longer log in. One whose folded form
+is already another account's is left as it is and named in the log, for the operator.
+
 Revision ID: 5b7e2c9a41f3
 Revises: 0d2d3f51d332
 Create Date: 2026-12-01 08:40:00.000000
 
 """
 
+import logging
 import secrets
+import unicodedata
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,6 +33,8 @@ down_revision = "0d2d3f51d332"
 branch_labels = None
 depends_on = None
 
+log = logging.getLogger("alembic.runtime.migration")
+
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 REBUILT = ("media_file", "task")
 
@@ -34,7 +43,24 @@ def _sqlite() -> bool:
     return op.get_bind().dialect.name == "sqlite"
 
 
+def fold_stored_emails():
+    user = sa.table("user", sa.column("id", sa.Integer), sa.column("email", sa.String))
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(user.c.id, user.c.email)).all()
+    taken = {email for _, email in rows}
+    for user_id, email in rows:
+        folded = unicodedata.normalize("NFKC", email).lower()
+        if folded == email:
+            continue
+        if folded in taken:
+            log.warning("Account %s (%s) looks like the account %s; left as it is.", user_id, email, folded)
+            continue
+        connection.execute(sa.update(user).where(user.c.id == user_id).values(email=folded))
+        taken.add(folded)
+
+
 def upgrade():
+    fold_stored_emails()
     op.create_table(
         "login_session",
         sa.Column("id", sa.Integer(), nullable=False),
