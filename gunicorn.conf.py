@@ -55,3 +55,16 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+
+def on_starting(server):
+    """Refuse to start without EXTERNAL_URL: links in mails are built from it, and a server that
+    took them from the Host header would mail reset links to whatever site a request names."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ.get("EXTERNAL_URL", "").strip())
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise RuntimeError(
+            "EXTERNAL_URL is not set (or is not an http:// or https:// URL). Set it to the address "
+            "people use to reach Cutroom, e.g. EXTERNAL_URL=https://cutroom.example.org"
+        )

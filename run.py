@@ -241,6 +241,9 @@ class Supervisor:
         except ValueError:
             say(f"Cannot use BIND={bind!r} / PORT={env['PORT']!r}: expected HOST:PORT with a numeric port.")
             return 2
+        # Links in mails point at the address printed below, unless the operator says otherwise.
+        if probe:
+            env.setdefault("EXTERNAL_URL", shown_url.rstrip("/"))
         if probe and accepts_connections(*probe):
             say(
                 f"{probe[0]}:{probe[1]} is already in use. "

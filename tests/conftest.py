@@ -37,10 +37,12 @@ class Mailbox:
 
     def __init__(self):
         self.messages = []
+        self.envelopes = []  # as received, for checking what went over the wire
         self.received = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):
         with self.received:
+            self.envelopes.append(envelope)
             self.messages.append(message_from_bytes(envelope.content))
             self.received.notify_all()
         return "250 OK"
@@ -67,7 +69,7 @@ def recording(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smtp_server():
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
     controller.start()
     yield controller, mailbox
     controller.stop()
@@ -77,6 +79,7 @@ def smtp_server():
 def mailbox(smtp_server):
     _, box = smtp_server
     box.messages.clear()
+    box.envelopes.clear()
     return box
 
 
@@ -91,6 +94,7 @@ def app_env(tmp_path, redis_url, smtp_server):
         "MEDIA_ROOT": str(tmp_path / "media"),
         "MAIL_SERVER": controller.hostname,
         "MAIL_PORT": str(controller.port),
+        "EXTERNAL_URL": "http://localhost",
         "PROGRESS_INTERVAL": "0.05",
     }
 

@@ -216,3 +216,37 @@ def test_account_deletion_needs_csrf(app, client, logged_in, talk):
     response = client.post("/account/delete", data={"password": PASSWORD})
     assert response.status_code == 400
     assert get_user(app) is not None and (folder / "original.wav").exists()
+
+
+def test_account_lists_the_logins_and_logs_out_everywhere(app, client, auth, user):
+    auth.login(remember="y")
+    phone = app.test_client()
+    token = csrf_from(phone.get("/login"))
+    phone.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "remember": "y", "csrf_token": token},
+        headers={"User-Agent": "PhoneBrowser/1.0"},
+        environ_base={"REMOTE_ADDR": "192.0.2.9"},
+    )
+    laptop = app.test_client()
+    Auth(app, laptop).login()
+    copies = [remembered_client(app, phone), remembered_client(app, client)]
+
+    page = text(client.get("/account"))
+    logins = re.findall(r"<li>(.*?)</li>", page[page.index('id="logins"') :], re.S)
+    assert len(logins) == 3
+    assert sum("(this browser)" in login for login in logins) == 1
+    assert any("PhoneBrowser/1.0, from 192.0.2.9" in login and "(remembered)" in login for login in logins)
+
+    assert client.post("/account/logout-everywhere").status_code == 400, "CSRF is required"
+    assert phone.get("/account").status_code == 200
+
+    token = csrf_from(client.get("/account"))
+    response = client.post("/account/logout-everywhere", data={"csrf_token": token})
+    assert response.status_code == 303 and response.location == "/login"
+    assert "logged out everywhere" in text(client.get("/login"))
+    assert client.get_cookie("remember_token") is None
+    for browser in (client, phone, laptop, *copies):
+        assert browser.get("/account").status_code == 302
+    # Logging in again works as before.
+    assert Auth(app, phone).login().status_code == 302

@@ -4,18 +4,30 @@ Real Redis (rate limits), a real worker delivering to a real SMTP sink, signed t
 made "in the past" by moving itsdangerous' clock.
 """
 
+import os
 import re
+import socket
 import statistics
+import subprocess
+import sys
 import time
-from urllib.parse import quote, urlsplit
+from datetime import timedelta
+from email import errors, message_from_string, policy
+from http.client import HTTPConnection
+from http.cookiejar import CookieJar
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
+from aiosmtpd.controller import Controller
 from itsdangerous.timed import TimestampSigner
 
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.conftest import PASSWORD, ROOT, Auth, Mailbox, csrf_from, make_user
 from webapp import db, ratelimit
 from webapp.auth import tokens
-from webapp.models import User
+from webapp.localredis import free_port
+from webapp.mail import deliver, mail_link
+from webapp.models import LoginSession, User, hash_token
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"https?://\S+")
@@ -185,6 +197,67 @@ def test_signup_refuses_bad_input(app, client, mailbox, email, password, message
         assert db.session.scalar(db.select(db.func.count()).select_from(User)) == 0
 
 
+def user_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(User))
+
+
+def test_a_fullwidth_or_differently_written_address_is_the_same_account(app, client, auth, user):
+    for written in ("ａｄａ@example.com", "ADA@ＥＸＡＭＰＬＥ.com", "ada@example.com"):
+        assert signup(client, written, "another long password").status_code == 200
+    assert user_count(app) == 1
+    assert auth.login(email="Ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ").status_code == 302
+
+
+@pytest.mark.parametrize("look_alike", ["аda@example.com", "ada@exаmple.com", "pаypal@example.com"])
+def test_addresses_mixing_alphabets_are_refused(app, client, user, look_alike):
+    assert "\N{CYRILLIC SMALL LETTER A}" in look_alike
+    response = signup(client, look_alike)
+    assert response.status_code == 400
+    assert "mixes letters of different alphabets" in text(response)
+    assert user_count(app) == 1
+
+
+@pytest.mark.parametrize("address", ["jürgen@example.com", "山田太郎@例え.jp", "petr@пример.рф"])
+def test_addresses_in_one_alphabet_are_welcome(app, client, address):
+    assert signup(client, address).status_code == 200
+    assert get_user(app, address) is not None
+
+
+def test_an_international_address_gets_a_valid_mail(app, client, mailbox, run_worker):
+    assert signup(client, "Ünïcode@Exämple.com").status_code == 200
+    assert get_user(app, "ünïcode@exämple.com") is not None
+
+    [message] = delivered(mailbox, run_worker, 1)
+    [envelope] = mailbox.envelopes
+    assert "SMTPUTF8" in envelope.mail_options
+    assert envelope.rcpt_tos == ["ünïcode@xn--exmple-cua.com"]
+    # In UTF-8 as RFC 6532 has it (Python's parser still notes the non-ASCII name as a defect of
+    # RFC 5322), not in encoded words, which an address cannot have.
+    assert "\r\nTo: ünïcode@xn--exmple-cua.com\r\n".encode() in envelope.original_content
+    parsed = message_from_string(envelope.original_content.decode(), policy=policy.default)
+    assert {type(defect) for defect in parsed["To"].defects} == {errors.NonASCIILocalPartDefect}
+    [to] = parsed["To"].addresses
+    assert (to.username, to.domain) == ("ünïcode", "xn--exmple-cua.com")
+    assert client.get(link_path(message)).status_code == 302
+
+
+def test_an_ascii_name_at_an_international_domain_needs_no_smtputf8(app):
+    """A server without SMTPUTF8 takes it: the domain goes as IDNA, so the whole message is ASCII."""
+    box = Mailbox()
+    server = Controller(box, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        app.config.update(MAIL_SERVER=server.hostname, MAIL_PORT=server.port)
+        with app.app_context():
+            deliver({"to": "bob@exämple.com", "subject": "Hello", "body": "Hi"})
+    finally:
+        server.stop()
+    [envelope] = box.envelopes
+    assert envelope.rcpt_tos == ["bob@xn--exmple-cua.com"] and "SMTPUTF8" not in envelope.mail_options
+    assert b"\r\nTo: bob@xn--exmple-cua.com\r\n" in envelope.original_content
+
+
 def test_signups_are_limited_per_client_address(client):
     for i in range(10):
         assert signup(client, f"person{i}@example.com").status_code == 200
@@ -350,6 +423,33 @@ def test_login_is_limited_per_account(app, client, auth, user):
     assert auth.login(email="grace@example.com").status_code == 302
 
 
+def login_from(app, address, email="ada@example.com", password=PASSWORD):
+    """A login attempt from a browser at the client address `address`."""
+    browser = app.test_client()
+    token = csrf_from(browser.get("/login"))
+    return browser.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_wrong_passwords_lock_out_the_address_not_the_owner(app, user):
+    for _ in range(5):
+        assert login_from(app, "198.51.100.66", password="a guess").status_code == 401
+    assert login_from(app, "198.51.100.66").status_code == 429, "locked even with the right password"
+    assert login_from(app, "192.0.2.10").status_code == 302, "the owner elsewhere logs in"
+    assert login_from(app, "198.51.100.66").status_code == 429, "the failing address stays locked"
+
+
+def test_guesses_from_many_addresses_meet_the_limit_per_account(app, user):
+    for i in range(50):
+        assert login_from(app, f"198.51.100.{i // 4}", password="a guess").status_code == 401
+    response = login_from(app, "192.0.2.10")
+    assert response.status_code == 429
+    assert "Try again in 60 minutes" in text(response)
+
+
 def test_login_limit_applies_to_unknown_addresses_too(auth, user):
     for _ in range(5):
         assert auth.login(email="ghost@example.com").status_code == 401
@@ -391,7 +491,10 @@ def test_login_renews_the_session(app, client, auth, user):
     with client.session_transaction() as renewed:
         assert "planted" not in renewed
         assert renewed.get("csrf_token") != before["csrf_token"]
-        assert renewed["_user_id"] == get_user(app).session_token
+        token = renewed["_user_id"]
+    with app.app_context():
+        [login] = db.session.scalars(db.select(LoginSession)).all()
+        assert login.token_hash == hash_token(token), "the session carries its own login's token"
 
 
 @pytest.mark.parametrize(
@@ -450,6 +553,84 @@ def test_logout(app, client, auth, user):
     assert client.get_cookie("remember_token") is None, "the remember-me cookie is deleted"
 
 
+def copied_cookies(app, source_client, *names):
+    """A fresh client carrying copies of `source_client`'s cookies `names`, as a thief would."""
+    copy = app.test_client()
+    for name in names:
+        cookie = source_client.get_cookie(name)
+        assert cookie is not None, f"no {name} cookie was set"
+        copy.set_cookie(name, cookie.value)
+    return copy
+
+
+@pytest.mark.parametrize("cookie", ["session", "remember_token"])
+def test_cookies_copied_before_logout_stop_working(app, client, auth, user, cookie):
+    auth.login(remember="y")
+    assert copied_cookies(app, client, cookie).get("/account").status_code == 200
+    stolen = {name: client.get_cookie(name).value for name in ("session", "remember_token")}
+
+    post_form(client, "/logout", {}, page="/logout")
+
+    replayed = app.test_client()
+    replayed.set_cookie(cookie, stolen[cookie])
+    response = replayed.get("/account")
+    assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_cookies_copied_before_logout_stop_working_under_gunicorn(gunicorn_server, user):
+    site = f"http://{gunicorn_server}"
+    jar = CookieJar()
+    browser = build_opener(HTTPCookieProcessor(jar))
+
+    def post(path, **data):
+        html = browser.open(site + path).read().decode()
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+        return browser.open(site + path, urlencode({**data, "csrf_token": token}).encode())
+
+    post("/login", email=user.email, password=PASSWORD, remember="y")
+    stolen = {cookie.name: cookie.value for cookie in jar}
+    assert {"session", "remember_token"} <= stolen.keys()
+
+    def replay(name):
+        connection = HTTPConnection(gunicorn_server, timeout=10)
+        connection.request("GET", "/account", headers={"Cookie": f"{name}={stolen[name]}"})
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert replay("session") == replay("remember_token") == 200
+    post("/logout")
+    assert replay("session") == replay("remember_token") == 302
+
+
+def test_logout_ends_only_that_login(app, client, auth, user):
+    auth.login()
+    other = app.test_client()
+    Auth(app, other).login(remember="y")
+    post_form(client, "/logout", {}, page="/logout")
+    assert client.get("/account").status_code == 302
+    assert other.get("/account").status_code == 200
+    assert remembered_client(app, other).get("/account").status_code == 200
+
+
+@pytest.mark.parametrize(("remember", "days"), [(False, 31), (True, 365)])
+def test_a_login_ends_when_its_cookie_would_have_expired(app, client, auth, user, remember, days):
+    auth.login(**({"remember": "y"} if remember else {}))
+    with app.app_context():
+        login = db.session.scalar(db.select(LoginSession))
+        login.created_at -= timedelta(days=days - 1)
+        db.session.commit()
+    assert client.get("/account").status_code == 200
+    with app.app_context():
+        db.session.scalar(db.select(LoginSession)).created_at -= timedelta(days=2)
+        db.session.commit()
+    assert client.get("/account").status_code == 302
+    # Logging in again clears the expired login away.
+    auth.login()
+    with app.app_context():
+        assert len(db.session.scalars(db.select(LoginSession)).all()) == 1
+
+
 # Password reset.
 
 
@@ -468,6 +649,59 @@ def test_reset_answers_the_same_and_mails_only_accounts(app, client, user, mailb
     )
     [message] = delivered(mailbox, run_worker, 1)
     assert message["To"] == "ada@example.com"
+
+
+@pytest.fixture
+def external_url(app):
+    """A site with a path prefix, so links that ignore part of EXTERNAL_URL show."""
+    app.config["EXTERNAL_URL"] = "https://cutroom.example.org/studio"
+    return "https://cutroom.example.org/studio"
+
+
+def test_a_forged_host_never_gets_into_a_mail(app, client, user, external_url, mailbox, run_worker):
+    forged = {"base_url": "http://evil.example", "headers": {"Host": "evil.example"}}
+    token = csrf_from(client.get("/reset", **forged))
+    assert client.post("/reset", data={"email": user.email, "csrf_token": token}, **forged).status_code == 200
+    token = csrf_from(client.get("/signup", **forged))
+    data = {"email": "new@example.com", "password": NEW_PASSWORD, "csrf_token": token}
+    assert client.post("/signup", data=data, **forged).status_code == 200
+
+    messages = delivered(mailbox, run_worker, 2)
+    links = [link for message in messages for link in LINK.findall(body_of(message))]
+    assert {urlsplit(link).path.split("/")[2] for link in links} == {"reset", "confirm"}
+    for link in links:
+        assert link.startswith(f"{external_url}/"), link
+    reset_link = next(link for link in links if "/reset/" in link)
+    assert client.get(reset_link.removeprefix(external_url)).status_code == 200
+
+
+def test_mail_links_need_an_external_url(app):
+    app.config["EXTERNAL_URL"] = ""
+    with app.test_request_context("/reset"), pytest.raises(RuntimeError, match="EXTERNAL_URL is not set"):
+        mail_link("auth.login")
+
+
+@pytest.mark.parametrize("value", ["", "cutroom.example.org"])
+def test_gunicorn_refuses_to_start_without_an_external_url(app_env, value):
+    env = {**os.environ, **app_env, "EXTERNAL_URL": value}
+    bind = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", bind, "wsgi:app"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "EXTERNAL_URL is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_make_run_uses_its_own_url_for_mail_links():
+    """run.py sets EXTERNAL_URL to the URL it prints (checked here where it stops early: port taken)."""
+    import run
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {"PORT": str(port), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        given = {**env, "EXTERNAL_URL": "https://cutroom.example.org"}
+        assert run.Supervisor(env).run() == run.Supervisor(given).run() == 1
+    assert env["EXTERNAL_URL"] == f"http://127.0.0.1:{port}"
+    assert given["EXTERNAL_URL"] == "https://cutroom.example.org"
 
 
 def test_reset_for_unknown_address_sends_nothing(client, mailbox, run_worker):

@@ -28,3 +28,11 @@ def test_confirmation_mail_lands_in_the_outbox_with_a_working_link(app, client, 
 
     with app.app_context():
         assert db.session.scalar(db.select(User)).confirmed
+
+
+def test_an_international_address_makes_a_valid_eml(app, client, tmp_path, run_worker):
+    assert signup(client, "ünïcode@exämple.com").status_code == 200
+    run_worker("mail")
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    # UTF-8 as RFC 6532 has it; encoded words (=?utf-8?...) in an address make it invalid.
+    assert "\nTo: ünïcode@xn--exmple-cua.com\n" in eml.read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from webapp import MIGRATIONS, create_app, db
-from webapp.models import User
+from webapp.models import Item, MediaFile, Task, User
 from webapp.schema import INITIAL_REVISION
 
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -140,8 +140,8 @@ def test_sqlite_table_rebuild_keeps_the_rows_that_refer_to_the_table(bare_app, t
     flask(bare_app, "db", "upgrade")
     with db.engine.begin() as conn:
         for statement in [
-            "insert into user (id, email, password_hash, session_token, created_at, is_admin, disabled) "
-            "values (1, 'ada@example.com', 'hash', 'token', '2025-01-01', 0, 0)",
+            "insert into user (id, email, password_hash, created_at, is_admin, disabled) "
+            "values (1, 'ada@example.com', 'hash', '2025-01-01', 0, 0)",
             "insert into item (id, user_id, title, created_at) values ('i1', 1, 'talk.mp4', '2025-01-01')",
             "insert into media_file (item_id, role, name, size, created_at) "
             "values ('i1', 'original', 'original.mp4', 10, '2025-01-01')",
@@ -160,3 +160,74 @@ def test_sqlite_table_rebuild_keeps_the_rows_that_refer_to_the_table(bare_app, t
         assert conn.execute(sa.text("select count(*) from media_file")).scalar() == 1
         # The pooled connection the migration used has its foreign keys back on.
         assert conn.execute(sa.text("pragma foreign_keys")).scalar() == 1
+
+
+# The migration that made ids never reused (AUTOINCREMENT on SQLite), and the one before it.
+NEVER_REUSE_IDS = "5b7e2c9a41f3"
+BEFORE_NEVER_REUSE_IDS = ScriptDirectory(str(MIGRATIONS)).get_revision(NEVER_REUSE_IDS).down_revision
+TABLES = (User, MediaFile, Task)
+
+
+def test_ids_are_never_reused_in_a_database_upgraded_from_before(bare_app):
+    flask(bare_app, "db", "upgrade", BEFORE_NEVER_REUSE_IDS)
+    with db.engine.begin() as conn:
+        for n in (1, 2):
+            user_id = conn.execute(
+                sa.text(
+                    'insert into "user" (email, password_hash, session_token, created_at, is_admin, '
+                    "disabled) values (:email, 'hash', :email, '2025-01-01', false, false) returning id"
+                ),
+                {"email": f"user{n}@example.com"},
+            ).scalar()
+            for statement in [
+                "insert into item (id, user_id, title, created_at) values (:item, :user, 't', '2025-01-01')",
+                "insert into media_file (item_id, role, name, size, created_at) "
+                "values (:item, 'original', 'original.mp4', 10, '2025-01-01')",
+                "insert into task (item_id, kind, queue, status, params, after, enqueued_at, attempts, "
+                "outputs) values (:item, 'silence', 'media', 'done', '{}', '[]', '2025-01-01', 0, '[]')",
+            ]:
+                conn.execute(sa.text(statement), {"item": f"i{n}", "user": user_id})
+    flask(bare_app, "db", "upgrade")
+    highest = {model: db.session.scalar(sa.select(sa.func.max(model.id))) for model in TABLES}
+    db.session.delete(db.session.get(User, highest[User]))  # its item, file and task go with it
+    db.session.commit()
+
+    user = User(email="new@example.com", password_hash="hash")
+    item = Item(user=user, title="t", files=[MediaFile(role="original", name="o.mp4", size=1)])
+    item.tasks = [Task(kind="silence", queue="media")]
+    db.session.add(item)
+    db.session.commit()
+
+    assert db.session.scalar(sa.select(sa.func.count(User.id))) == 2, "the other account is kept"
+    for model, new in zip(TABLES, (user.id, item.files[0].id, item.tasks[0].id), strict=True):
+        assert new > highest[model], model.__name__
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_tables_keep_autoincrement_through_every_migration(bare_app):
+    # A migration that rebuilds a table (batch mode) drops AUTOINCREMENT unless it passes
+    # table_kwargs={"sqlite_autoincrement": True}: reflection does not see it.
+    flask(bare_app, "db", "upgrade")
+    with db.engine.connect() as conn:
+        sql = dict(conn.execute(sa.text("select name, sql from sqlite_master where type = 'table'")).all())
+    for table in db.metadata.sorted_tables:
+        wanted = table.dialect_options["sqlite"]["autoincrement"]
+        assert ("AUTOINCREMENT" in sql[table.name]) == wanted, table.name
+
+
+def test_stored_addresses_are_folded_as_sign_up_now_folds_them(bare_app):
+    flask(bare_app, "db", "upgrade", BEFORE_NEVER_REUSE_IDS)
+    stored = ["ｂｏｂ@example.com", "ada@example.com", "ａｄａ@example.com"]
+    with db.engine.begin() as conn:
+        for email in stored:
+            conn.execute(
+                sa.text(
+                    'insert into "user" (email, password_hash, session_token, created_at, is_admin, '
+                    "disabled) values (:email, 'hash', :email, '2025-01-01', false, false)"
+                ),
+                {"email": email},
+            )
+    flask(bare_app, "db", "upgrade")
+    emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    # The look-alike of an existing account is kept as it was, for the operator to sort out.
+    assert emails == ["bob@example.com", "ada@example.com", "ａｄａ@example.com"]

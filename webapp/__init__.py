@@ -127,12 +127,16 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 @login_manager.user_loader
-def _load_user(session_token: str):
-    from webapp.models import User
+def _load_user(token: str):
+    """The user of the login whose session or remember-me cookie carries `token`."""
+    from webapp.models import LoginSession
 
-    user = db.session.scalar(db.select(User).filter_by(session_token=session_token))
+    login = LoginSession.find(token)
     # A disabled account's sessions and remember-me cookies stop working at once.
-    return None if user is None or user.disabled else user
+    if login is None or login.user.disabled:
+        return None
+    login.user.current_login = login
+    return login.user
 
 
 def _security_headers(response):

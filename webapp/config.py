@@ -75,8 +75,11 @@ def from_environment(instance_path: Path) -> dict:
         # How often clock.py enqueues the maintenance job (retention and cleanup), in seconds.
         "MAINTENANCE_INTERVAL": _int("MAINTENANCE_INTERVAL", 3600),
         "TRANSCRIBE_MODEL": os.environ.get("TRANSCRIBE_MODEL", ""),
-        # Host names this site answers to: links in mails are built from the Host header,
-        # so production should pin it (a forged Host would otherwise get into reset links).
+        # Where people reach the site, e.g. https://cutroom.example.org: links in mails are built
+        # from it, never from a request's Host header. `make run` sets it; gunicorn refuses to start
+        # without it (gunicorn.conf.py).
+        "EXTERNAL_URL": os.environ.get("EXTERNAL_URL", "").strip(),
+        # Host names this site answers to; requests naming another host are refused.
         "TRUSTED_HOSTS": [h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()]
         or None,
         # Number of reverse proxies in front whose X-Forwarded-* headers are trusted.

@@ -1,11 +1,13 @@
 """Database tables: users, their items, the files stored for an item, and the tasks run on it."""
 
+import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import UserMixin
+from flask_login.config import COOKIE_DURATION
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,12 +27,17 @@ def new_item_id() -> str:
     return secrets.token_hex(6)
 
 
+# Tables whose integer ids are seen from outside (URLs, folders, rate-limit keys, RQ jobs) use
+# AUTOINCREMENT on SQLite, whose plain integer keys give a deleted row's id to the next row.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class User(UserMixin, db.Model):
+    __table_args__ = NEVER_REUSE_IDS
+
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
-    # Flask-Login stores this, not the primary key, so rotating it logs out every session.
-    session_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     confirmation_sent_at: Mapped[datetime | None]
@@ -39,13 +46,29 @@ class User(UserMixin, db.Model):
     disabled: Mapped[bool] = mapped_column(default=False)
 
     items: Mapped[list["Item"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    logins: Mapped[list["LoginSession"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="LoginSession.id"
+    )
+
+    # The login this request runs under, set when logging in and by the user loader.
+    current_login = None
+    # One object per row (the session's identity map): UserMixin would compare get_id(), which is
+    # a login's token here, not the account's.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def get_id(self) -> str:
-        return self.session_token
+        """What Flask-Login keeps in the session and remember-me cookies: this login's token."""
+        return self.current_login.token
 
     def set_password(self, password: str) -> None:
+        """Set a new password, which ends every login (the caller may start a new one)."""
         self.password_hash = generate_password_hash(password, method="scrypt")
-        self.session_token = new_token()
+        self.end_logins()
+
+    def end_logins(self) -> None:
+        """Log out every session and remember-me cookie of this account."""
+        self.logins.clear()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -61,6 +84,64 @@ class User(UserMixin, db.Model):
     @property
     def used_bytes(self) -> int:
         return used_bytes(self.id)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginSession(db.Model):
+    """One login on one device. Its session and remember-me cookies carry a random token kept here
+    only as a hash, so deleting the row logs that device out: cookies copied before are worthless."""
+
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    remember: Mapped[bool] = mapped_column(default=False)
+    # Shown on the account page, so a person can tell their devices apart.
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+
+    user: Mapped[User] = relationship(back_populates="logins")
+
+    # The raw token: known only in the request that made the login or presented its cookie.
+    token = None
+
+    @classmethod
+    def begin(cls, user: User, remember: bool, user_agent: str, address: str) -> "LoginSession":
+        """A new login for `user` (and the expired ones of `user` gone)."""
+        for old in [login for login in user.logins if login.expired]:
+            user.logins.remove(old)
+        login = cls(remember=remember, user_agent=user_agent[:255], address=address[:64])
+        login.token = new_token()
+        login.token_hash = hash_token(login.token)
+        user.logins.append(login)
+        return login
+
+    @classmethod
+    def find(cls, token: str) -> "LoginSession | None":
+        """The live login whose cookie carries `token`."""
+        login = db.session.scalar(sa.select(cls).filter_by(token_hash=hash_token(token)))
+        if login is None or login.expired:
+            return None
+        login.token = token
+        return login
+
+    @property
+    def expired(self) -> bool:
+        """Older than its cookie can be: a remember-me cookie lives a year, a plain session
+        (which the browser forgets when it closes) at most as long as Flask's permanent ones."""
+        lifetime = (
+            current_app.config.get("REMEMBER_COOKIE_DURATION", COOKIE_DURATION)
+            if self.remember
+            else current_app.permanent_session_lifetime
+        )
+        if not isinstance(lifetime, timedelta):
+            lifetime = timedelta(seconds=lifetime)
+        return utcnow() - self.created_at > lifetime
 
 
 def used_bytes(user_id: int) -> int:
@@ -142,7 +223,7 @@ class MediaFile(db.Model):
         """Which of originals, previews or results it counts as (account page, retention)."""
         return category(self.role)
 
-    __table_args__ = (sa.UniqueConstraint("item_id", "name"),)
+    __table_args__ = (sa.UniqueConstraint("item_id", "name"), NEVER_REUSE_IDS)
 
 
 def category(role: str) -> str:
@@ -156,6 +237,7 @@ class Task(db.Model):
 
     QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
     ACTIVE = (QUEUED, RUNNING)
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)

@@ -9,7 +9,16 @@ from flask_login import current_user, login_required, logout_user
 from webapp import db
 from webapp.account import bp
 from webapp.account.forms import ChangePasswordForm, DeleteAccountForm
-from webapp.auth.routes import LOGIN_PER_ACCOUNT, count, in_words, start_session, too_many, wait_for
+from webapp.auth.forms import ButtonForm
+from webapp.auth.routes import (
+    client_address,
+    count_wrong_password,
+    end_session,
+    in_words,
+    password_wait,
+    start_session,
+    too_many,
+)
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, category
 from webapp.pipeline import cancel_jobs
@@ -23,6 +32,7 @@ def _page(form: ChangePasswordForm | None = None, delete_form: DeleteAccountForm
         "account/index.html",
         form=form or ChangePasswordForm(formdata=None),
         delete_form=delete_form or DeleteAccountForm(formdata=None),
+        logout_form=ButtonForm(formdata=None),
         **_space_taken(current_user.id),
     ), status
 
@@ -59,12 +69,12 @@ def _refuse_wrong_password(user, field, message: str, page):
 
     Wrong guesses here count with failed logins, so a borrowed session can't brute-force the password.
     """
-    wait = wait_for(LOGIN_PER_ACCOUNT, user.email)
+    wait = password_wait(user.email, client_address())
     if wait:
         return too_many(f"Too many wrong passwords. Try again in {in_words(wait)}.", wait, offer_reset=True)
     if user.check_password(field.data):
         return None
-    count(LOGIN_PER_ACCOUNT, user.email)
+    count_wrong_password(user.email, client_address())
     field.errors.append(message)
     return page()
 
@@ -88,8 +98,8 @@ def change_password():
     ):
         return refusal
 
-    # A new session token logs out every other session and remember-me cookie; this one
-    # starts afresh, keeping remember-me if it had it.
+    # set_password ends every login, so every other session and remember-me cookie is logged out;
+    # this one starts afresh, keeping remember-me if it had it.
     remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
     user.set_password(form.new_password.data)
     db.session.commit()
@@ -117,7 +127,8 @@ def delete():
     db.session.delete(user)  # its items, files and tasks go with it
     db.session.commit()
     remove_user_dir(user_id)
-    # Clear first: logout_user() leaves the note that makes Flask-Login delete the remember cookie.
+    # Its logins went with it. Clear first: logout_user() leaves the note that makes Flask-Login
+    # delete the remember cookie.
     session.clear()
     logout_user()
     flash(
@@ -125,4 +136,13 @@ def delete():
         f"{filesize(used)}) are deleted. Nothing of it is kept.",
         "success",
     )
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    ButtonForm().validate_on_submit()  # CSRFProtect has already checked the token
+    end_session(everywhere=True)
+    flash("You are logged out everywhere: on this device and every other.", "info")
     return redirect(url_for("auth.login"), code=303)

@@ -2,21 +2,28 @@
 
 import click
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from flask.cli import AppGroup, with_appcontext
 
 from webapp import db
 from webapp.admin.forms import parse_size
 from webapp.admin.routes import user_rows
-from webapp.auth.forms import MAX_PASSWORD, MIN_PASSWORD
+from webapp.auth.forms import MAX_PASSWORD, MIN_PASSWORD, canonical_email
 from webapp.helpers import filesize
 from webapp.models import User, utcnow
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 
 
+def _canonical(email: str) -> str:
+    try:
+        return canonical_email(email)
+    except EmailNotValidError as error:
+        raise click.ClickException(f"Enter a valid email address: {error}") from None
+
+
 def _find(email: str) -> User | None:
-    return db.session.scalar(sa.select(User).filter_by(email=email.strip().lower()))
+    return db.session.scalar(sa.select(User).filter_by(email=_canonical(email)))
 
 
 def _existing(email: str) -> User:
@@ -36,10 +43,7 @@ def create_admin(email):
         db.session.commit()
         click.echo(f"{user.email} is now an admin.")
         return
-    try:
-        address = validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise click.ClickException(f"Enter a valid email address: {error}") from None
+    address = _canonical(email)
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise click.ClickException(f"Use at least {MIN_PASSWORD} characters (and at most {MAX_PASSWORD}).")

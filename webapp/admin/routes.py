@@ -8,7 +8,7 @@ from webapp import db
 from webapp.admin import bp
 from webapp.admin.forms import AccessForm, QuotaForm, size_text
 from webapp.helpers import filesize
-from webapp.models import Item, MediaFile, User, new_token
+from webapp.models import Item, MediaFile, User
 
 
 def user_rows() -> list[dict]:
@@ -78,8 +78,8 @@ def disable(user_id):
         flash("You cannot disable your own account.", "error")
         return _page(status=400)
     user.disabled = True
-    # A new session token ends their sessions for good, even if the account is enabled again.
-    user.session_token = new_token()
+    # Their logins end for good, even if the account is enabled again.
+    user.end_logins()
     db.session.commit()
     flash(f"{user.email} is disabled and logged out everywhere.", "success")
     return redirect(url_for("admin.index"), code=303)

@@ -18,8 +18,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp import db, ratelimit
 from webapp.auth import bp, tokens
 from webapp.auth.forms import ButtonForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
-from webapp.mail import send_mail
-from webapp.models import User, utcnow
+from webapp.mail import mail_link, send_mail
+from webapp.models import LoginSession, User, utcnow
 
 WRONG_LOGIN = "Wrong email or password."
 DISABLED_LOGIN = "This account is disabled; contact the operator."
@@ -35,7 +35,10 @@ class Limit:
 
 
 MINUTE, HOUR, DAY = 60, 3600, 24 * 3600
-LOGIN_PER_ACCOUNT = (Limit("login-fail-account", 5, 15 * MINUTE),)
+# Wrong passwords lock out the address that sent them, not the account's owner elsewhere; an attack
+# from many addresses meets the slower limit per account, which locks every address.
+LOGIN_PER_ACCOUNT_AND_ADDRESS = (Limit("login-fail-account-address", 5, 15 * MINUTE),)
+LOGIN_PER_ACCOUNT = (Limit("login-fail-account", 50, HOUR),)
 LOGIN_PER_ADDRESS = (Limit("login-fail-address", 20, 15 * MINUTE),)
 CONFIRM_MAILS = (Limit("confirm-mail-minute", 1, MINUTE), Limit("confirm-mail-day", 5, DAY))
 SIGNUP_NOTICES = (Limit("signup-notice-minute", 1, MINUTE), Limit("signup-notice-day", 5, DAY))
@@ -73,6 +76,32 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def _account_and_address(email: str, address: str) -> str:
+    return f"{email}\n{address}"
+
+
+def password_wait(email: str, address: str) -> int:
+    """Seconds before `address` may try a password for the account `email` again; 0 when it may now."""
+    return max(
+        wait_for(LOGIN_PER_ACCOUNT_AND_ADDRESS, _account_and_address(email, address)),
+        wait_for(LOGIN_PER_ACCOUNT, email),
+    )
+
+
+def count_wrong_password(email: str, address: str) -> None:
+    count(LOGIN_PER_ACCOUNT_AND_ADDRESS, _account_and_address(email, address))
+    count(LOGIN_PER_ACCOUNT, email)
+
+
+def forget_wrong_passwords(email: str, address: str, everywhere: bool = False) -> None:
+    """Clear the count of `address` for the account (and the account's own with `everywhere`)."""
+    for lim in LOGIN_PER_ACCOUNT_AND_ADDRESS:
+        ratelimit.reset(lim.name, _account_and_address(email, address))
+    if everywhere:
+        for lim in LOGIN_PER_ACCOUNT:
+            ratelimit.reset(lim.name, email)
+
+
 def find_user(email: str) -> User | None:
     return db.session.scalar(db.select(User).filter_by(email=email))
 
@@ -102,16 +131,36 @@ def safe_next(target: str | None) -> str | None:
 
 
 def start_session(user: User, remember: bool) -> None:
-    """Log `user` in on a fresh session: nothing of the earlier session is kept (no fixation)."""
+    """Log `user` in on a fresh session: nothing of the earlier session is kept (no fixation).
+
+    Each login gets its own row, whose token both cookies carry, so it can be ended on its own.
+    """
     session.clear()
+    user.current_login = LoginSession.begin(user, remember, request.user_agent.string or "", client_address())
+    db.session.commit()
     login_user(user, remember=remember)
+
+
+def end_session(everywhere: bool = False) -> None:
+    """Log out this browser: its login row goes, so copies of its cookies stop working too; with
+    `everywhere`, every login of the account goes."""
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        if everywhere:
+            user.end_logins()
+        else:
+            user.logins.remove(user.current_login)
+        db.session.commit()
+    # Clear first: logout_user() leaves the note that makes Flask-Login delete the remember cookie.
+    session.clear()
+    logout_user()
 
 
 def send_confirmation(user: User) -> None:
     count(CONFIRM_MAILS, str(user.id))
     user.confirmation_sent_at = utcnow()
     db.session.commit()
-    link = url_for("auth.confirm", token=tokens.confirmation_token(user), _external=True)
+    link = mail_link("auth.confirm", token=tokens.confirmation_token(user))
     send_mail(user.email, "Confirm your email address for Cutroom", "confirm", link=link)
 
 
@@ -124,8 +173,8 @@ def send_signup_notice(user: User) -> None:
         user.email,
         "You already have a Cutroom account",
         "already_registered",
-        login_link=url_for("auth.login", _external=True),
-        reset_link=url_for("auth.reset_request", _external=True),
+        login_link=mail_link("auth.login"),
+        reset_link=mail_link("auth.reset_request"),
     )
 
 
@@ -204,14 +253,14 @@ def login():
         return render_template("auth/login.html", form=form), 400 if request.method == "POST" else 200
     email, address = form.email.data, client_address()
     # Checked before the password, so a locked account answers the same whether it exists or not.
-    wait = max(wait_for(LOGIN_PER_ACCOUNT, email), wait_for(LOGIN_PER_ADDRESS, address))
+    wait = max(password_wait(email, address), wait_for(LOGIN_PER_ADDRESS, address))
     if wait:
         message = f"Too many failed attempts to log in. Try again in {in_words(wait)}."
         return too_many(message, wait, offer_reset=True)
 
     user = find_user(email)
     if not password_matches(user, form.password.data):
-        count(LOGIN_PER_ACCOUNT, email)
+        count_wrong_password(email, address)
         count(LOGIN_PER_ADDRESS, address)
         form.form_errors.append(WRONG_LOGIN)
         return render_template("auth/login.html", form=form), 401
@@ -220,8 +269,7 @@ def login():
         # Only after the right password, so it tells nothing to someone guessing.
         form.form_errors.append(DISABLED_LOGIN)
         return render_template("auth/login.html", form=form), 403
-    for lim in LOGIN_PER_ACCOUNT:
-        ratelimit.reset(lim.name, email)
+    forget_wrong_passwords(email, address)
     start_session(user, remember=form.remember.data)
     flash("You are logged in.", "success")
     return redirect(safe_next(request.args.get("next")) or url_for("videos.index"))
@@ -233,9 +281,7 @@ def logout():
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login"))
         return render_template("auth/logout.html", form=ButtonForm())
-    # Clear first: logout_user() leaves the note that makes Flask-Login delete the remember cookie.
-    session.clear()
-    logout_user()
+    end_session()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -252,7 +298,7 @@ def reset_request():
         count(RESET_MAILS, email)
         user = find_user(email)
         if user is not None:
-            link = url_for("auth.reset_password", token=tokens.reset_token(user), _external=True)
+            link = mail_link("auth.reset_password", token=tokens.reset_token(user))
             send_mail(user.email, "Reset your Cutroom password", "reset_password", link=link)
     return render_template("auth/reset_sent.html", email=email)
 
@@ -268,12 +314,12 @@ def reset_password(token):
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("auth/reset_password.html", form=form, email=user.email), status
-    # set_password rotates the session token: every session and remember-me cookie dies.
+    # set_password ends every login: every session and remember-me cookie dies.
     user.set_password(form.password.data)
     if not user.confirmed:
         user.confirmed_at = utcnow()  # the link reached them, so the mailbox is theirs
     db.session.commit()
-    for lim in LOGIN_PER_ACCOUNT:
-        ratelimit.reset(lim.name, user.email)
+    # The link proved the mailbox: the owner may log in at once, wherever the wrong guesses came from.
+    forget_wrong_passwords(user.email, client_address(), everywhere=True)
     flash("Your password is changed. Log in with the new one.", "success")
     return redirect(url_for("auth.login"))
