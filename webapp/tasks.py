@@ -29,7 +29,15 @@ from rq.utils import now
 from webapp import db
 from webapp.disk import check_room_for_task
 from webapp.models import Item, MediaFile, Task, utcnow
-from webapp.pipeline import FAILURE_TTL, TASK_KINDS, cancel_flag, cancel_jobs, dependants, redis_conn
+from webapp.pipeline import (
+    FAILURE_TTL,
+    REDIS_RETRY_CAP,
+    TASK_KINDS,
+    cancel_flag,
+    cancel_jobs,
+    dependants,
+    redis_conn,
+)
 from webapp.storage import item_dir
 
 log = logging.getLogger(__name__)
@@ -202,7 +210,8 @@ def recover_lost_tasks() -> int:
         return 0  # another process is at it right now
     try:
         # Leases and heartbeats lapsed while Redis was away: give the living time to renew them.
-        restarted = conn.info("server")["uptime_in_seconds"] < 2 * current_app.config["TASK_LEASE_SECONDS"]
+        settling = current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP
+        restarted = conn.info("server")["uptime_in_seconds"] < settling
         running = [] if restarted else db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING))
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
