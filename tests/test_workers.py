@@ -15,8 +15,6 @@ from tests.conftest import Auth, csrf_from, processes_with, wait_until
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
-from webapp.localredis import free_port, start_redis
-from webapp.localredis import stop as stop_redis
 from webapp.models import Item, Task
 from webapp.pipeline import redis_conn
 from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
@@ -242,30 +240,6 @@ def test_deleting_an_item_stops_its_running_media_job_and_its_ffmpeg(app, client
     assert worker.poll() is None  # the worker lives on for the next job
 
 
-class PrivateRedis:
-    """A redis-server of one test's own, persisting like the one `make run` starts, to stop and
-    start again on the same port."""
-
-    def __init__(self, workdir: Path):
-        self.port, self.workdir, self.proc = free_port(), workdir, None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = start_redis(self.port, self.workdir, persist=True)
-
-    def stop(self) -> None:
-        stop_redis(self.proc)
-
-
-@pytest.fixture
-def own_redis(app_env, tmp_path):
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    app_env["REDIS_URL"] = server.url
-    yield server
-    server.stop()
-
-
 def upload(client, media: Path):
     token = csrf_from(client.get("/videos/new"))
     with open(media, "rb") as m:
@@ -286,27 +260,28 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
     running_with_progress(job)
 
     own_redis.stop()
-    time.sleep(8)  # longer than redis-py's own retries, and several of the workers' heartbeats
-    item = f"/videos/{task.item_id}"
-    for path in ("/videos", item, f"{item}/progress", "/account", "/stats"):
-        response = client.get(path)
-        assert response.status_code == 200, path
-    page = client.get(item).get_data(as_text=True)
-    assert "does not answer right now" in page and "progress not known right now" in page
-    # Logging in needs no Redis (rate limits are not counted meanwhile).
-    assert Auth(app, app.test_client()).login().status_code == 302
-    # What needs the queue says so, and stores and changes nothing.
-    response = upload(client, clip)
-    assert response.status_code == 503 and "does not answer" in response.get_data(as_text=True)
-    token = csrf_from(client.get(item))
-    assert client.post(f"{item}/delete", data={"csrf_token": token}).status_code == 503
-    with app.app_context():
-        assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
-        assert db.session.get(Task, task.id).status == Task.RUNNING
-    assert len(list((Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)).iterdir())) == 1  # the one item
-    assert worker.poll() is None
-
-    own_redis.start()
+    try:
+        time.sleep(8)  # longer than redis-py's own retries, and several of the workers' heartbeats
+        item = f"/videos/{task.item_id}"
+        for path in ("/videos", item, f"{item}/progress", "/account", "/stats"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+        page = client.get(item).get_data(as_text=True)
+        assert "does not answer right now" in page and "progress not known right now" in page
+        # Logging in needs no Redis (rate limits are not counted meanwhile).
+        assert Auth(app, app.test_client()).login().status_code == 302
+        # What needs the queue says so, and stores and changes nothing.
+        response = upload(client, clip)
+        assert response.status_code == 503 and "does not answer" in response.get_data(as_text=True)
+        token = csrf_from(client.get(item))
+        assert client.post(f"{item}/delete", data={"csrf_token": token}).status_code == 503
+        with app.app_context():
+            assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
+            assert db.session.get(Task, task.id).status == Task.RUNNING
+        assert len(list((Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)).iterdir())) == 1  # the one item
+        assert worker.poll() is None
+    finally:
+        own_redis.start()  # also when it failed: the workers need it to stop cleanly
     wait_until(lambda: task_row(app, task.id).status == Task.DONE, 120, "the job to finish", step=0.5)
     with app.app_context():
         task = db.session.get(Task, task.id)
