@@ -16,7 +16,7 @@ from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
 from webapp.models import Item, Task
-from webapp.pipeline import redis_conn
+from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
 from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
@@ -287,3 +287,27 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
     wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 10, "RQ to record the success")
     assert worker.poll() is None
     assert "does not answer" not in client.get("/videos").get_data(as_text=True)
+
+
+def test_right_after_a_redis_restart_running_tasks_are_given_time_to_renew_their_leases(
+    own_redis, app, client, logged_in, tmp_path
+):
+    """A restarted Redis has lost or expired every lease and heartbeat: the workers that are alive
+    renew them once they are reconnected, so nobody may count their tasks as lost before that."""
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True)
+    task, _ = task_and_job(app, "prepare")
+    with app.app_context():
+        db.session.get(Task, task.id).status = Task.RUNNING  # as a worker that has not reconnected yet
+        db.session.commit()
+
+    def recovered() -> int:
+        with app.app_context():
+            try:
+                return recover_lost_tasks()
+            finally:
+                db.session.remove()
+
+    own_redis.stop()
+    own_redis.start()
+    assert recovered() == 0 and task_row(app, task.id).status == Task.RUNNING
+    wait_until(recovered, LEASE + REDIS_RETRY_CAP + 5, "a task lost for good to be found", step=0.5)

@@ -209,10 +209,10 @@ def recover_lost_tasks() -> int:
     if not lock.acquire():
         return 0  # another process is at it right now
     try:
-        # Leases and heartbeats lapsed while Redis was away: give the living time to renew them.
+        running = db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING)).all()
         settling = current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP
-        restarted = conn.info("server")["uptime_in_seconds"] < settling
-        running = [] if restarted else db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING))
+        if conn.info("server")["uptime_in_seconds"] < settling:
+            running = []  # leases and heartbeats lapsed while Redis was away: let the living renew them
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
             _recover(task, conn)
