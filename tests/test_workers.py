@@ -15,7 +15,7 @@ from tests.conftest import Auth, csrf_from, processes_with, wait_until
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
-from webapp.models import Item, Task
+from webapp.models import Item, Task, utcnow
 from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
 from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
 
@@ -297,7 +297,11 @@ def test_right_after_a_redis_restart_running_tasks_are_given_time_to_renew_their
     submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True)
     task, _ = task_and_job(app, "prepare")
     with app.app_context():
-        db.session.get(Task, task.id).status = Task.RUNNING  # as a worker that has not reconnected yet
+        # As run by a worker that has not reconnected yet.
+        db.session.get(Task, task.id).status, db.session.get(Task, task.id).started_at = (
+            Task.RUNNING,
+            utcnow(),
+        )
         db.session.commit()
 
     def recovered() -> int:

@@ -210,9 +210,12 @@ def recover_lost_tasks() -> int:
         return 0  # another process is at it right now
     try:
         running = db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING)).all()
-        settling = current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP
-        if conn.info("server")["uptime_in_seconds"] < settling:
-            running = []  # leases and heartbeats lapsed while Redis was away: let the living renew them
+        # A Redis that restarted lost the leases and heartbeats of the tasks already running: give
+        # their workers time to reconnect and renew them.
+        up_for = conn.info("server")["uptime_in_seconds"]
+        if up_for < current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP:
+            up_since = utcnow() - timedelta(seconds=up_for)
+            running = [task for task in running if task.started_at > up_since]
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
             _recover(task, conn)
