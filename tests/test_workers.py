@@ -254,7 +254,7 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
     submit(client, talk, silence=True)
     task, job = task_and_job(app, "silence")
     worker = start("worker.py", "media")
-    start("worker.py", "transcribe")
+    others = [start("worker.py", "transcribe"), start("clock.py")]
     running_with_progress(job)
 
     own_redis.stop()
@@ -285,7 +285,7 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
         task = db.session.get(Task, task.id)
         assert (task.attempts, task.error) == (1, None)  # it went on, and never failed
     wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 10, "RQ to record the success")
-    assert worker.poll() is None
+    assert [p.poll() for p in (worker, *others)] == [None] * 3
     assert "does not answer" not in client.get("/videos").get_data(as_text=True)
 
 
