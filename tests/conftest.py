@@ -229,15 +229,9 @@ def wait_until(condition, timeout: float, what: str, step: float = 0.05):
 
 def processes_with(text: str) -> list[int]:
     """The running processes whose command line contains `text` (a job's scratch path, say)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            # A zombie's command line reads empty: it runs nothing any more.
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-        except OSError:  # it ended meanwhile
-            pass
-    return found
+    table = subprocess.run(["ps", "-ww", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    # A zombie's command line no longer shows its arguments: it runs nothing any more.
+    return [int(line.split(None, 1)[0]) for line in table.splitlines() if text in line]
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:
