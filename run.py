@@ -30,7 +30,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent
-INSTANCE = ROOT / "instance"
+# The app's instance folder (secret key, SQLite database, outbox) and the data of a Redis started here.
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or ROOT / "instance").resolve()
 QUEUES = ("media", "transcribe", "mail")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
@@ -409,6 +410,7 @@ def main() -> int:
     env = dict(os.environ)
     env["REDIS_URL"] = env.get("REDIS_URL") or DEFAULT_REDIS_URL
     env["PORT"] = env.get("PORT") or "8000"
+    env["INSTANCE_PATH"] = str(INSTANCE)  # as found from where run.py was started
     env.setdefault("PYTHONUNBUFFERED", "1")  # children's logs appear as they happen
     if sys.platform == "darwin":
         # RQ forks a work horse per job; macOS aborts forked children that touch

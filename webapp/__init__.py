@@ -1,6 +1,7 @@
 """The Cutroom web app: extension objects and the app factory, which only wires things together."""
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -62,7 +63,10 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.pipeline import redis_options
     from webapp.uploads import UploadRequest
 
-    app = Flask(__name__, instance_relative_config=True)
+    instance = os.environ.get("INSTANCE_PATH")  # default: instance/ beside the code
+    app = Flask(
+        __name__, instance_relative_config=True, instance_path=instance and str(Path(instance).resolve())
+    )
     app.request_class = UploadRequest
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(settings.from_environment(Path(app.instance_path)))
