@@ -1,4 +1,5 @@
-"""Scaling out and failure: workers on separate queues, and workers killed in the middle of a job."""
+"""Scaling out and failure: workers on separate queues; work horses and workers killed in the middle
+of a job; Redis restarted under running workers."""
 
 import contextlib
 import os
