@@ -16,7 +16,7 @@ from webapp.pipeline import redis_conn
 
 
 def main() -> None:
-    app = create_app()
+    app = create_app({"WAIT_FOR_REDIS": True})  # rides out a Redis restart
     with app.app_context():
         scheduler = CronScheduler(connection=redis_conn(), logging_level=logging.INFO)
         schedule(scheduler)

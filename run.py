@@ -4,10 +4,13 @@
     PORT=9000 make run             # another port
     REDIS_URL=redis://host:6379/0 make run
 
-This is the laptop supervisor. It starts every process itself, lets them write
-to this terminal, and stops them all together: on Ctrl-C or SIGTERM (exit 0),
-or as soon as one of them exits on its own (exit 1). In production run the
-Procfile's processes under a real process manager instead.
+This is the laptop supervisor. It starts every process itself and lets them
+write to this terminal. One that exits on its own once everything is up (a
+worker killed, the Redis it started gone) is started again after a pause that
+doubles from 1 s to 30 s while it keeps failing. On Ctrl-C or SIGTERM it stops
+them all in order (exit 0); if one exits during start-up, it stops them all
+(exit 1). In production run the Procfile's processes under a real process
+manager instead.
 
 It imports only the standard library (and redis-py, through
 webapp/localredis.py): nothing of the app loads in this process.
@@ -27,7 +30,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent
-INSTANCE = ROOT / "instance"
+# The app's instance folder (secret key, SQLite database, outbox) and the data of a Redis started here.
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or ROOT / "instance").resolve()
 QUEUES = ("media", "transcribe", "mail")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
@@ -36,6 +40,8 @@ WORKER_GRACE = 10.0  # s: warm shutdown, a running job may finish
 HURRY_GRACE = 3.0  # s: after the "hurry" signal, before SIGKILL
 WEB_START_TIMEOUT = 60.0  # s: until the web server must accept connections
 WORKER_START_TIMEOUT = 20.0  # s: at most, waiting for workers before the banner
+RESTART_DELAYS = (1.0, 30.0)  # s: first and longest pause before starting again what exited
+STAYED_UP = 60.0  # s: a process up this long that exits is restarted after the shortest pause
 POLL = 0.2  # s
 
 
@@ -84,9 +90,13 @@ class Supervisor:
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.commands: dict[str, list[str]] = {}  # how to start each child again
         self.redis_proc: subprocess.Popen | None = None
+        self.redis_start = None  # how to start the Redis started here again
         self.localredis = None
         self.signals = 0  # SIGINT/SIGTERM/SIGHUP received so far
+        self.started: dict[str, float] = {}  # name -> when it was last started (monotonic)
+        self.delays: dict[str, float] = {}  # name -> its last pause before a restart
 
     # -- signals ------------------------------------------------------------
 
@@ -120,6 +130,8 @@ class Supervisor:
             start_new_session=True,
         )
         self.children.append((name, proc))
+        self.commands[name] = args
+        self.started[name] = time.monotonic()
         return proc
 
     def exited_child(self) -> tuple[str, int] | None:
@@ -163,12 +175,14 @@ class Supervisor:
         )
         try:
             exe = self.localredis.redis_server_exe()
-            self.redis_proc = self.localredis.start_redis(
+            self.redis_start = lambda: self.localredis.start_redis(
                 port, workdir, persist=True, password=parts.password
             )
+            self.redis_proc = self.redis_start()
         except RuntimeError as exc:
             say(str(exc))
             return False
+        self.started["redis"] = time.monotonic()
         say(f"Redis: started {exe} (pid {self.redis_proc.pid})")
         return True
 
@@ -228,9 +242,44 @@ class Supervisor:
         finally:
             client.close()
 
-    def report_exit(self, name: str, code: int) -> None:
+    def report_exit(self, name: str, code: int, then: str = "stopping everything.") -> None:
         how = f"exit code {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
-        say(f"{name} exited unexpectedly ({how}); stopping everything.")
+        say(f"{name} exited unexpectedly ({how}); {then}")
+
+    def supervise(self) -> None:
+        """Until a signal comes: start again, after a pause, whatever exits."""
+        due: dict[str, float] = {}  # name -> when to start it again
+        while not self.signals:
+            for name, proc in [*self.children, ("redis", self.redis_proc)]:
+                if proc is None or proc.poll() is None or name in due:
+                    continue
+                up = time.monotonic() - self.started[name]
+                first, longest = RESTART_DELAYS
+                delay = first if up >= STAYED_UP else min(self.delays.get(name, first / 2) * 2, longest)
+                self.delays[name] = delay
+                self.report_exit(name, proc.returncode, f"starting it again in {delay:g} s.")
+                due[name] = time.monotonic() + delay
+            for name, when in list(due.items()):
+                if time.monotonic() >= when:
+                    del due[name]
+                    self.restart(name)
+            time.sleep(POLL)
+
+    def restart(self, name: str) -> None:
+        if name == "redis":
+            self.started[name] = time.monotonic()
+            try:
+                self.redis_proc = self.redis_start()
+            except RuntimeError as exc:
+                say(str(exc))  # its exit is seen again, and it is tried again after a longer pause
+                return
+            say(f"Redis: started again (pid {self.redis_proc.pid})")
+            return
+        old = next(proc for child, proc in self.children if child == name)
+        self._killpg(old, signal.SIGKILL)  # what it left in its group (a crashed worker's scheduler)
+        self.children.remove((name, old))
+        proc = self.spawn(name, self.commands[name])
+        say(f"{name}: started again (pid {proc.pid})")
 
     def run(self) -> int:
         env = self.env
@@ -285,12 +334,7 @@ class Supervisor:
         if self.signals:
             return 0
         self.banner(shown_url, url)
-        while not self.signals:
-            exited = self.exited_child()
-            if exited:
-                self.report_exit(*exited)
-                return 1
-            time.sleep(POLL)
+        self.supervise()
         return 0
 
     def banner(self, shown_url: str, redis_url: str) -> None:
@@ -305,7 +349,7 @@ class Supervisor:
             f"Workers:  one each for {', '.join(QUEUES)}",
             f"Clock:    maintenance every {self.env.get('MAINTENANCE_INTERVAL') or 3600} s",
             f"Mail:     {mail}",
-            "Ctrl-C stops everything.",
+            "What exits is started again; Ctrl-C stops everything.",
         ]
         rule = "=" * max(len(line) for line in lines)
         print("\n".join(["", rule, *lines, rule, ""]), file=sys.stderr, flush=True)
@@ -369,6 +413,7 @@ def main() -> int:
     env = dict(os.environ)
     env["REDIS_URL"] = env.get("REDIS_URL") or DEFAULT_REDIS_URL
     env["PORT"] = env.get("PORT") or "8000"
+    env["INSTANCE_PATH"] = str(INSTANCE)  # as found from where run.py was started
     env.setdefault("PYTHONUNBUFFERED", "1")  # children's logs appear as they happen
     if sys.platform == "darwin":
         # RQ forks a work horse per job; macOS aborts forked children that touch

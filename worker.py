@@ -5,34 +5,33 @@ python worker.py --burst media                # drain the queue, then exit
 """
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
+import threading
+import time
 
+from flask import Flask
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, db
 from webapp.pipeline import QUEUES, get_queue, redis_conn
 
-# Seconds between a worker's maintenance rounds (RQ's registry cleanup, lost tasks): short, since a
-# task whose worker died waits for the next round, and a round costs a few Redis and DB reads.
+log = logging.getLogger(__name__)
+
+# Seconds between a worker's rounds of RQ's own registry cleanup.
 MAINTENANCE_INTERVAL = 60
+# At most this many seconds pass between two looks for lost tasks, so a task whose worker died is
+# queued again (or failed) at most TASK_LEASE_SECONDS + SWEEP_SECONDS after its death.
+SWEEP_SECONDS = 5
 
 
-class RecoveringMixin:
-    """Worker maintenance (at start and every MAINTENANCE_INTERVAL) also recovers tasks whose
-    worker died: RQ alone would leave their rows "running" until its own slow cleanup."""
+class ForkingWorker(Worker):
+    """RQ's default worker (a forked work horse per job), made safe for a shared SQLAlchemy engine,
+    and quick to act when its horse is killed."""
 
-    def run_maintenance_tasks(self):
-        super().run_maintenance_tasks()
-        from webapp.tasks import recover_lost_tasks
-
-        try:
-            recover_lost_tasks()
-        finally:
-            db.session.remove()
-
-
-class ForkingWorker(RecoveringMixin, Worker):
-    """RQ's default worker (a forked work horse per job), made safe for a shared SQLAlchemy engine."""
+    _dead_horse_job = None
 
     def main_work_horse(self, job, queue):
         # The work horse is a fork: drop the parent's pooled connections without closing
@@ -40,16 +39,52 @@ class ForkingWorker(RecoveringMixin, Worker):
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
 
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        # RQ starts the horse in a process group of its own, and what the job started (ffmpeg)
+        # is in it too: without its horse nobody waits for it, so it goes now.
+        if retpid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(retpid, signal.SIGKILL)
+        self._dead_horse_job = job.id
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
 
-class RecoveringSimpleWorker(RecoveringMixin, SimpleWorker):
-    pass
+    def monitor_work_horse(self, job, queue):
+        super().monitor_work_horse(job, queue)
+        if self._dead_horse_job == job.id:
+            # RQ has recorded the failure; the task is queued again (or failed) now, not when
+            # the dead horse's lease runs out.
+            from webapp.tasks import recover_dead_horse_task
+
+            self._dead_horse_job = None
+            try:
+                recover_dead_horse_task(job.id)
+            finally:
+                db.session.remove()
 
 
 def worker_class(queues: list[str]) -> type[Worker]:
     """Transcription runs in the worker process itself, so the model it loaded once serves every
     job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork).
     Everything else gets a fork per job, which a stop command or a timeout can kill cleanly."""
-    return RecoveringSimpleWorker if "transcribe" in queues else ForkingWorker
+    return SimpleWorker if "transcribe" in queues else ForkingWorker
+
+
+def sweep_lost_tasks(app: Flask, interval: float) -> None:
+    """Look for tasks whose worker died every `interval` seconds, in a thread of its own (the main
+    thread is waiting for a job or running one). Every worker does it, so it goes on while any is
+    alive; a Redis key lets only the first in each interval do the work."""
+    from webapp.tasks import recover_lost_tasks
+
+    while True:
+        time.sleep(interval)
+        with app.app_context():
+            try:
+                if redis_conn().set("cutroom:recover-due", 1, nx=True, px=int(interval * 1000)):
+                    recover_lost_tasks()
+            except Exception:
+                log.exception("looking for lost tasks failed; trying again in %g s", interval)
+            finally:
+                db.session.remove()
 
 
 def main() -> None:
@@ -59,10 +94,16 @@ def main() -> None:
     parser.add_argument("--name", help="worker name (default: host and pid)")
     args = parser.parse_args()
 
-    app = create_app()
+    app = create_app({"WAIT_FOR_REDIS": True})
     with app.app_context():
         from webapp import tasks
 
+        lease = app.config["TASK_LEASE_SECONDS"]
+        tasks.recover_lost_tasks()  # before the first job, also in burst mode
+        db.session.remove()
+        threading.Thread(
+            target=sweep_lost_tasks, args=(app, min(SWEEP_SECONDS, lease / 3)), name="sweep", daemon=True
+        ).start()
         tasks.preload(args.queues)
         worker = worker_class(args.queues)(
             [get_queue(name) for name in args.queues],
@@ -70,7 +111,7 @@ def main() -> None:
             name=args.name,
             maintenance_interval=MAINTENANCE_INTERVAL,
             # How often a forking worker's heartbeat says it still watches its running job.
-            job_monitoring_interval=max(1, app.config["TASK_LEASE_SECONDS"] // 3),
+            job_monitoring_interval=max(1, lease // 3),
         )
         # The scheduler runs retries with intervals (mail) and scheduled jobs.
         worker.work(burst=args.burst, with_scheduler=True, logging_level=logging.INFO)

@@ -1,11 +1,14 @@
 """Run the ffmpeg command-line tool with live progress, readable errors and no orphaned processes."""
 
+import ctypes
 import functools
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +35,27 @@ FROM_TIME_ZERO = "aresample=async=1:first_pts=0"
 def ffmpeg_exe() -> str:
     """The ffmpeg to run: $FFMPEG_BINARY, else the one on PATH, else the one imageio-ffmpeg ships."""
     return os.environ.get("FFMPEG_BINARY") or shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Looked up here, not in the child: loading a library between fork and exec can deadlock.
+_prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def popen(command: list[str], **kwargs) -> subprocess.Popen:
+    """subprocess.Popen for ffmpeg, with stdin closed unless given. On Linux the child is killed when
+    the thread that started it ends, even by SIGKILL: a job killed outright leaves no ffmpeg behind."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    if _prctl is not None:
+        kwargs["preexec_fn"] = functools.partial(_die_with_parent, os.getpid())
+    return subprocess.Popen(command, **kwargs)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Runs in the child between fork and exec."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class FFmpegError(MediaError):
@@ -68,7 +92,7 @@ def run_ffmpeg(
     ]
     with tempfile.TemporaryFile() as stderr:
         started = time.monotonic()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        process = popen(command, stdout=subprocess.PIPE, stderr=stderr)
         watchdog = threading.Timer(timeout, process.kill) if timeout else None
         try:
             if watchdog:
@@ -115,7 +139,7 @@ def decode_pcm(
     frame_bytes = 4 * channels
     chunk_bytes = max(1, round(chunk_seconds * sample_rate)) * frame_bytes
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        process = popen(command, stdout=subprocess.PIPE, stderr=stderr)
         try:
             pending = b""
             # A full read(n) of a pipe returns n bytes unless ffmpeg has finished.

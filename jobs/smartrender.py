@@ -26,7 +26,7 @@ import numpy as np
 
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, run_ffmpeg
+from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, popen, run_ffmpeg
 from jobs.probe import MediaInfo, probe
 
 Progress = Callable[[float, str], None]
@@ -136,7 +136,7 @@ def write_cut_audio(
     ]
     written = 0
     with tempfile.TemporaryFile() as stderr:
-        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+        encoder = popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             chunks = decode_pcm(src, sample_rate=rate, channels=channels, filters=FROM_TIME_ZERO)
             with contextlib.closing(chunks), contextlib.suppress(BrokenPipeError):  # the encoder failed

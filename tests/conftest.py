@@ -32,6 +32,31 @@ def redis_url(tmp_path_factory):
     stop(proc)
 
 
+class PrivateRedis:
+    """A redis-server of one test's own, persisting like the one `make run` starts, to stop and
+    start again on the same port."""
+
+    def __init__(self, workdir: Path):
+        self.port, self.workdir, self.proc = free_port(), workdir, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = start_redis(self.port, self.workdir, persist=True)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@pytest.fixture
+def own_redis(app_env, tmp_path):
+    """A Redis for this test alone, to stop and start; request it before `app`."""
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    app_env["REDIS_URL"] = server.url
+    yield server
+    server.stop()
+
+
 class Mailbox:
     """An aiosmtpd handler that keeps every message it receives."""
 
@@ -204,6 +229,13 @@ def wait_until(condition, timeout: float, what: str, step: float = 0.05):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(step)
     return value
+
+
+def processes_with(text: str) -> list[int]:
+    """The running processes whose command line contains `text` (a job's scratch path, say)."""
+    table = subprocess.run(["ps", "-ww", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    # A zombie's command line no longer shows its arguments: it runs nothing any more.
+    return [int(line.split(None, 1)[0]) for line in table.splitlines() if text in line]
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:

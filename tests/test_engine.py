@@ -7,8 +7,10 @@ import re
 import signal
 import struct
 import subprocess
+import sys
 import time
 import traceback
+from pathlib import Path
 
 import av
 import numpy as np
@@ -19,6 +21,7 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
 from jobs.prepare import prepare
 from jobs.probe import MediaInfo, probe
+from tests.conftest import processes_with, wait_until
 from tests.media import (
     make_audio,
     make_live_webm,
@@ -297,6 +300,25 @@ def test_exception_from_a_signal_handler_stops_ffmpeg(spawned):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert_all_gone(spawned)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux only")
+def test_ffmpeg_dies_with_a_process_killed_outright(tmp_path):
+    """A job killed with SIGKILL runs none of its cleanup: its ffmpeg must still not run on."""
+    marker = str(tmp_path / "endless.wav")  # names this test's ffmpeg in the process table
+    # The output name comes through the environment, so only ffmpeg's command line shows it.
+    script = f"import os, jobs.ffmpeg as f; f.run_ffmpeg({ENDLESS[:-3]!r} + ['-y', os.environ['OUT']])"
+    env = {**os.environ, "OUT": marker}
+    job = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, env=env)
+    try:
+        wait_until(lambda: processes_with(marker), 20, "ffmpeg to start")
+        job.kill()
+        job.wait()
+        wait_until(lambda: not processes_with(marker), 5, "ffmpeg to end with the job")
+    finally:
+        job.kill()
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- decode_pcm ----------------------------------------------------------------------------

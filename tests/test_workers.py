@@ -1,4 +1,5 @@
-"""Scaling out and failure: workers on separate queues, and workers killed in the middle of a job."""
+"""Scaling out and failure: workers on separate queues; work horses and workers killed in the middle
+of a job; Redis restarted under running workers."""
 
 import contextlib
 import os
@@ -11,13 +12,13 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import csrf_from, wait_until
+from tests.conftest import Auth, csrf_from, processes_with, wait_until
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
-from webapp.models import Item, Task
-from webapp.pipeline import redis_conn
-from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, recover_lost_tasks
+from webapp.models import Item, Task, utcnow
+from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
+from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
 
@@ -59,23 +60,49 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-def kill_worker_mid_job(worker: subprocess.Popen, job: Job, horse_only: bool = False) -> None:
-    """SIGKILL the work horse (as the kernel's out-of-memory killer would) and, unless
-    `horse_only`, the worker and everything it started (as a machine going down would)."""
+def running_with_progress(job: Job) -> None:
+    """Wait until the job has run a little, and check it has a good way to go."""
     wait_until(lambda: job.get_meta(refresh=True).get("progress", {}).get("percent", 0) > 5, 90, "progress")
     assert job.get_meta()["progress"]["percent"] < 90, "the job ran too fast to be killed in the middle"
-    victims = list(descendants(worker.pid))
-    if not horse_only:
-        victims.append(worker.pid)
-    for pid in victims:
+
+
+def kill_worker_mid_job(worker: subprocess.Popen, job: Job) -> None:
+    """SIGKILL the worker and everything it started, as a machine going down would."""
+    running_with_progress(job)
+    for pid in [*descendants(worker.pid), worker.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    if not horse_only:
-        worker.wait(10)
+    worker.wait(10)
+
+
+def kill_horse_mid_job(app, task: Task, job: Job) -> str:
+    """SIGKILL the work horse running `task` (as the kernel's out-of-memory killer would), not its
+    ffmpeg, nor its worker. Returns the killed run's scratch folder, whose path ffmpeg's command
+    line holds."""
+    running_with_progress(job)
+    with app.app_context():
+        horse = int(redis_conn().get(lease_key(task.id)))  # the lease holds the pid of the horse
+        folder = item_files(app, db.session.get(Task, task.id).item)
+    scratch = wait_until(lambda: scratch_folders(folder), 10, "the job's scratch folder")[0]
+    wait_until(lambda: processes_with(scratch), 60, "the job to run ffmpeg on its scratch folder")
+    assert job.get_meta(refresh=True)["progress"]["percent"] < 90, "the job is about to finish"
+    os.kill(horse, signal.SIGKILL)
+    return scratch
+
+
+def scratch_folders(folder: Path) -> list[str]:
+    return [str(p) for p in folder.iterdir() if p.name.startswith(".work-")]
 
 
 def no_scratch_left(folder: Path) -> bool:
-    return not [p for p in folder.iterdir() if p.name.startswith(".work-")]
+    return not scratch_folders(folder)
+
+
+def task_row(app, task_id: int) -> Task:
+    with app.app_context():
+        task = db.session.get(Task, task_id)
+        db.session.expunge(task)
+        return task
 
 
 @pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
@@ -110,24 +137,21 @@ def test_two_workers_on_their_own_queues_process_a_submission(app, client, logge
         assert duration_of(item_files(app, item) / item.file("cut").name) < item.duration - 3
 
 
-def test_a_worker_killed_in_the_middle_of_a_job_is_replaced_and_the_job_runs_again(
-    app, client, logged_in, talk, start, run_worker
+def test_a_worker_killed_in_the_middle_of_a_job_is_found_by_another_and_the_job_runs_again(
+    app, client, logged_in, talk, start
 ):
     submit(client, talk, silence=True)
     task, job = task_and_job(app, "silence")
     worker = start("worker.py", "media")
-    kill_worker_mid_job(worker, job)
+    running_with_progress(job)
+    start("worker.py", "media")  # idle until the first one is gone
     with app.app_context():
-        item = db.session.scalar(db.select(Item))
-        folder = item_files(app, item)
-        assert db.session.get(Task, task.id).status == Task.RUNNING  # nobody knows yet
-        assert not no_scratch_left(folder)  # the killed job's half-written output
-        assert item.file("cut") is None
-
-    # The replacement worker, as a process manager would start it, finds the lost task at start.
-    time.sleep(LEASE + 1)
-    log = run_worker("media")
-    assert "was lost with its worker; queued again" in log, log
+        folder = item_files(app, db.session.get(Task, task.id).item)
+    kill_worker_mid_job(worker, job)
+    assert not no_scratch_left(folder)  # the killed job's half-written output
+    # The other worker finds the lost task once its lease has run out, and runs it again.
+    wait_until(lambda: task_row(app, task.id).attempts == 2, LEASE + 5, "the lost task to be queued again")
+    wait_until(lambda: task_row(app, task.id).status == Task.DONE, 120, "the second run to finish", step=0.5)
     with app.app_context():
         task = db.session.get(Task, task.id)
         assert (task.status, task.attempts, task.error) == (Task.DONE, 2, None)
@@ -137,33 +161,33 @@ def test_a_worker_killed_in_the_middle_of_a_job_is_replaced_and_the_job_runs_aga
         keep = task.result["cutlist"]["keep"]
         assert len(keep) == 60 and all(abs(t * 25 - round(t * 25)) < 1e-6 for span in keep for t in span)
         assert abs(duration_of(folder / item.file("cut").name) - task.result["kept_duration"]) < 1 / 25
-        assert job.get_status(refresh=True) == JobStatus.FINISHED
+    wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 10, "RQ to record the success")
 
 
-def test_a_job_lost_twice_fails_with_the_reason_and_leaves_nothing_behind(
-    app, client, logged_in, talk, start
+@pytest.fixture
+def production_lease(app_env):
+    app_env["TASK_LEASE_SECONDS"] = "30"
+
+
+def test_a_killed_work_horse_takes_its_ffmpeg_along_and_its_task_is_queued_again_at_once(
+    production_lease, app, client, logged_in, talk, start
 ):
     submit(client, talk, silence=True)
     task, job = task_and_job(app, "silence")
-
-    # First the work horse alone is killed: its worker lives on and records the failure in RQ.
     worker = start("worker.py", "media")
-    kill_worker_mid_job(worker, job, horse_only=True)
-    wait_until(lambda: job.get_status(refresh=True) == JobStatus.FAILED, 30, "RQ to record the failure")
+
+    # Killed once: its worker sees it die, ends its ffmpeg and queues the task again (well before
+    # the dead horse's lease runs out), then takes it.
+    scratch = kill_horse_mid_job(app, task, job)
+    wait_until(lambda: not processes_with(scratch), 5, "the dead horse's ffmpeg to end")
+    wait_until(lambda: task_row(app, task.id).attempts == 2, 5, "the task to be queued again")
     assert worker.poll() is None
 
-    def recovered() -> int:
-        with app.app_context():
-            try:
-                return recover_lost_tasks()
-            finally:
-                db.session.remove()
-
-    wait_until(recovered, 30, "the lost task to be found", step=0.5)
-    # The same worker takes it up again; this time the whole worker goes down.
-    kill_worker_mid_job(worker, job)
-    wait_until(recovered, 30, "the lost task to be found", step=0.5)
-
+    # Killed again: it fails with the reason, its ffmpeg ends, and nothing is left behind.
+    scratch = kill_horse_mid_job(app, task, job)
+    wait_until(lambda: not processes_with(scratch), 5, "the dead horse's ffmpeg to end")
+    wait_until(lambda: task_row(app, task.id).status == Task.FAILED, 5, "the task to fail")
+    assert worker.poll() is None
     with app.app_context():
         task = db.session.get(Task, task.id)
         assert (task.status, task.attempts, task.error) == (Task.FAILED, 2, LOST_REASON)
@@ -213,3 +237,82 @@ def test_deleting_an_item_stops_its_running_media_job_and_its_ffmpeg(app, client
     wait_until(lambda: not ffmpegs(), 10, "ffmpeg to be gone")
     assert not folder.exists()
     assert worker.poll() is None  # the worker lives on for the next job
+
+
+def upload(client, media: Path):
+    token = csrf_from(client.get("/videos/new"))
+    with open(media, "rb") as m:
+        data = {"csrf_token": token, "silence": "y", "media": (m, media.name)}
+        response = client.post("/videos/new", data=data, content_type="multipart/form-data")
+    response.request.input_stream.close()
+    return response
+
+
+def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
+    own_redis, app, client, logged_in, talk, start, tmp_path
+):
+    clip = make_video(tmp_path / "clip.mp4", seconds=2)
+    submit(client, talk, silence=True)
+    task, job = task_and_job(app, "silence")
+    worker = start("worker.py", "media")
+    others = [start("worker.py", "transcribe"), start("clock.py")]
+    running_with_progress(job)
+
+    own_redis.stop()
+    try:
+        time.sleep(8)  # longer than redis-py's own retries, and several of the workers' heartbeats
+        item = f"/videos/{task.item_id}"
+        for path in ("/videos", item, f"{item}/progress", "/account", "/stats"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+        page = client.get(item).get_data(as_text=True)
+        assert "does not answer right now" in page and "progress not known right now" in page
+        # Logging in needs no Redis (rate limits are not counted meanwhile).
+        assert Auth(app, app.test_client()).login().status_code == 302
+        # What needs the queue says so, and stores and changes nothing.
+        response = upload(client, clip)
+        assert response.status_code == 503 and "does not answer" in response.get_data(as_text=True)
+        token = csrf_from(client.get(item))
+        assert client.post(f"{item}/delete", data={"csrf_token": token}).status_code == 503
+        with app.app_context():
+            assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
+            assert db.session.get(Task, task.id).status == Task.RUNNING
+        assert len(list((Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)).iterdir())) == 1  # the one item
+        assert worker.poll() is None
+    finally:
+        own_redis.start()  # also when it failed: the workers need it to stop cleanly
+    wait_until(lambda: task_row(app, task.id).status == Task.DONE, 120, "the job to finish", step=0.5)
+    with app.app_context():
+        task = db.session.get(Task, task.id)
+        assert (task.attempts, task.error) == (1, None)  # it went on, and never failed
+    wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 10, "RQ to record the success")
+    assert [p.poll() for p in (worker, *others)] == [None] * 3
+    assert "does not answer" not in client.get("/videos").get_data(as_text=True)
+
+
+def test_right_after_a_redis_restart_running_tasks_are_given_time_to_renew_their_leases(
+    own_redis, app, client, logged_in, tmp_path
+):
+    """A restarted Redis has lost or expired every lease and heartbeat: the workers that are alive
+    renew them once they are reconnected, so nobody may count their tasks as lost before that."""
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True)
+    task, _ = task_and_job(app, "prepare")
+    with app.app_context():
+        # As run by a worker that has not reconnected yet.
+        db.session.get(Task, task.id).status, db.session.get(Task, task.id).started_at = (
+            Task.RUNNING,
+            utcnow(),
+        )
+        db.session.commit()
+
+    def recovered() -> int:
+        with app.app_context():
+            try:
+                return recover_lost_tasks()
+            finally:
+                db.session.remove()
+
+    own_redis.stop()
+    own_redis.start()
+    assert recovered() == 0 and task_row(app, task.id).status == Task.RUNNING
+    wait_until(recovered, LEASE + REDIS_RETRY_CAP + 5, "a task lost for good to be found", step=0.5)

@@ -1,9 +1,11 @@
 """The Cutroom web app: extension objects and the app factory, which only wires things together."""
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
+import redis
 from flask import Flask, render_template, request, request_finished
 from flask_caching import Cache
 from flask_login import LoginManager
@@ -58,9 +60,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def create_app(config: dict | None = None) -> Flask:
     from webapp import config as settings
+    from webapp.pipeline import redis_options
     from webapp.uploads import UploadRequest
 
-    app = Flask(__name__, instance_relative_config=True)
+    instance = os.environ.get("INSTANCE_PATH")  # default: instance/ beside the code
+    app = Flask(
+        __name__, instance_relative_config=True, instance_path=instance and str(Path(instance).resolve())
+    )
     app.request_class = UploadRequest
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(settings.from_environment(Path(app.instance_path)))
@@ -87,6 +93,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
     app.config.setdefault("CACHE_KEY_PREFIX", "cutroom:cache:")
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", 5)
+    app.config.setdefault("CACHE_OPTIONS", redis_options(wait=False))  # a page must not hang on it
     cache.init_app(app)
 
     from webapp.account import bp as account_bp
@@ -116,6 +123,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.teardown_request(_discard_unkept_uploads)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(redis.ConnectionError, _queue_unavailable)
+    app.register_error_handler(redis.TimeoutError, _queue_unavailable)
 
     from webapp.caching import register_caching
     from webapp.helpers import register_template_helpers
@@ -189,6 +198,14 @@ ERROR_TEXT = {
     500: ("Something went wrong", "An error on our side. Try again in a moment."),
     507: ("Not enough disk space", "The server's disk is nearly full. Try again later."),
 }
+
+
+def _queue_unavailable(error: redis.RedisError):
+    """Redis went away during a request that needs it: say so (503), not "something went wrong"."""
+    from webapp.pipeline import QueueUnavailable
+
+    logging.getLogger(__name__).warning("Redis does not answer: %s", error)
+    return _http_error(QueueUnavailable())
 
 
 def _http_error(error: HTTPException):

@@ -87,11 +87,13 @@ def task_label(kind: str) -> str:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp.maintenance import retention
+    from webapp.pipeline import queue_unavailable
 
     app.add_template_global(retention)
     app.add_template_global(task_label)
     app.add_template_global(file_label)
     app.add_template_global(queue_noun)
+    app.add_template_global(queue_unavailable)
     app.add_template_filter(time_left)
     app.add_template_filter(filesize)
     app.add_template_filter(duration)

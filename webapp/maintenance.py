@@ -38,7 +38,7 @@ def run_maintenance() -> dict:
     """RQ job: the housekeeping steps, in order. Returns what each step did (shown in rq-dashboard)."""
     try:
         done = {}
-        # 1. Tasks whose worker died (workers look too, as they start and every minute).
+        # 1. Tasks whose worker died (workers look too, as they start and every few seconds).
         done["lost tasks"] = f"{recover_lost_tasks()} found"
         # 2. Results (and, if so configured, originals) whose retention has run out.
         done["retention"] = expire_old_files().summary()

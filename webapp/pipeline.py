@@ -4,17 +4,23 @@ The web process never imports the media code: it enqueues `webapp.tasks.run_task
 dotted name and only reads what the workers write (task rows, `job.meta`).
 """
 
+import logging
 from dataclasses import dataclass
 
 import redis
-from flask import current_app
+from flask import current_app, g
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry as RedisRetry
 from rq import Callback, Queue, Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from werkzeug.exceptions import ServiceUnavailable
 
 from webapp import db
 from webapp.models import Item, Task, utcnow
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("media", "transcribe", "mail")
 # How a queue is named to the person waiting in it: "2nd in line for transcription".
@@ -54,13 +60,57 @@ RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 
 
+# Seconds at most between a waiting worker's attempts to reach Redis.
+REDIS_RETRY_CAP = 5
+
+
+class _LoggedBackoff(ExponentialBackoff):
+    """The wait between attempts to reach Redis, logged so the operator sees why a worker waits."""
+
+    def compute(self, failures: int) -> float:
+        delay = super().compute(failures)
+        log.warning("Redis does not answer (attempt %d); trying again in %g s", failures, delay)
+        return delay
+
+
+def redis_options(wait: bool) -> dict:
+    """redis-py client options. A worker waits out a Redis restart or outage (every command is
+    retried for ever, 0.5 s doubling to REDIS_RETRY_CAP between attempts), so it and its running job
+    carry on once Redis is back. A web request gives up at once (after one reconnect, for a
+    connection the restart closed), so a page renders without the live parts instead of hanging."""
+    if wait:
+        return {"retry": RedisRetry(_LoggedBackoff(cap=REDIS_RETRY_CAP, base=0.25), -1)}
+    return {"retry": RedisRetry(NoBackoff(), 1), "socket_connect_timeout": 2, "socket_timeout": 5}
+
+
 def redis_conn() -> redis.Redis:
-    """One connection pool per app, shared by the queues, the rate limiter and progress reads."""
+    """One connection pool per app, shared by the queues, the rate limiter and progress reads.
+
+    An app made with WAIT_FOR_REDIS (workers, the clock) waits for Redis; see redis_options()."""
     conn = current_app.extensions.get("cutroom_redis")
     if conn is None:
-        conn = redis.Redis.from_url(current_app.config["REDIS_URL"])
+        options = redis_options(current_app.config.get("WAIT_FOR_REDIS", False))
+        conn = redis.Redis.from_url(current_app.config["REDIS_URL"], **options)
         current_app.extensions["cutroom_redis"] = conn
     return conn
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """Redis does not answer, so what needs the job queue cannot be done (the app's error page)."""
+
+    human = True
+    description = (
+        "This needs the job queue, and its server does not answer right now. Nothing was stored or "
+        "changed; try again in a minute."
+    )
+
+
+def require_queue() -> None:
+    """Raise QueueUnavailable unless Redis answers: before storing anything that must be queued."""
+    try:
+        redis_conn().ping()
+    except redis.RedisError as error:
+        raise QueueUnavailable() from error
 
 
 def get_queue(name: str) -> Queue:
@@ -129,11 +179,33 @@ class LiveState:
 
 
 def live_states(tasks: list[Task]) -> dict[int, LiveState]:
-    """Merge the durable row state with the volatile RQ state (queue place, progress)."""
+    """Merge the durable row state with the volatile RQ state (queue place, progress).
+
+    Without Redis the rows alone are shown, and queue_unavailable() tells the page to say so."""
     states = {t.id: LiveState(t.status) for t in tasks}
+    try:
+        _add_live_states(tasks, states)
+    except redis.RedisError as error:
+        left_out_live_figures(error)
+        states = {t.id: LiveState(t.status) for t in tasks}  # not half merged
+    return states
+
+
+def left_out_live_figures(error: redis.RedisError) -> None:
+    """Note that this request rendered without what Redis knows (queue places, progress, workers)."""
+    log.warning("live figures left out: Redis does not answer (%s)", error)
+    g.queue_unavailable = True
+
+
+def queue_unavailable() -> bool:
+    """Whether this request found Redis away: its page then says that live figures are missing."""
+    return g.get("queue_unavailable", False)
+
+
+def _add_live_states(tasks: list[Task], states: dict[int, LiveState]) -> None:
     active = [t for t in tasks if t.status in Task.ACTIVE and t.rq_job_id]
     if not active:
-        return states
+        return
     conn = redis_conn()
     jobs = Job.fetch_many([t.rq_job_id for t in active], connection=conn)
     for task, job in zip(active, jobs, strict=True):
@@ -155,7 +227,6 @@ def live_states(tasks: list[Task]) -> dict[int, LiveState]:
         elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             position = get_queue(task.queue).get_job_position(job)
             state.position = None if position is None else position + 1
-    return states
 
 
 def cancel_flag(job_id: str) -> str:

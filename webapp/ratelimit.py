@@ -1,8 +1,26 @@
-"""Fixed-window rate limits kept in Redis, so every web process shares them."""
+"""Fixed-window rate limits kept in Redis, so every web process shares them.
+
+While Redis does not answer nothing is counted, so logging in keeps working through an outage
+(unthrottled for its length) instead of failing for everyone.
+"""
 
 import hashlib
+import logging
+from contextlib import contextmanager
+
+import redis
 
 from webapp.pipeline import redis_conn
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _unless_redis_is_away():
+    try:
+        yield
+    except redis.RedisError as error:
+        log.warning("rate limits not counted: Redis does not answer (%s)", error)
 
 
 def _key(name: str, subject: str) -> str:
@@ -13,8 +31,10 @@ def retry_after(name: str, subject: str, limit: int) -> int:
     """Seconds until `subject` may try again, or 0 when it is under `limit` in this window."""
     conn = redis_conn()
     key = _key(name, subject)
-    count = int(conn.get(key) or 0)
-    return max(int(conn.ttl(key)), 1) if count >= limit else 0
+    with _unless_redis_is_away():
+        count = int(conn.get(key) or 0)
+        return max(int(conn.ttl(key)), 1) if count >= limit else 0
+    return 0
 
 
 def hit(name: str, subject: str, window: int) -> None:
@@ -23,8 +43,10 @@ def hit(name: str, subject: str, window: int) -> None:
     pipe = redis_conn().pipeline()
     pipe.incr(key)
     pipe.expire(key, window, nx=True)
-    pipe.execute()
+    with _unless_redis_is_away():
+        pipe.execute()
 
 
 def reset(name: str, subject: str) -> None:
-    redis_conn().delete(_key(name, subject))
+    with _unless_redis_is_away():
+        redis_conn().delete(_key(name, subject))

@@ -30,7 +30,15 @@ from rq.utils import now
 from webapp import db
 from webapp.disk import check_room_for_task
 from webapp.models import Item, MediaFile, Task, utcnow
-from webapp.pipeline import FAILURE_TTL, TASK_KINDS, cancel_flag, cancel_jobs, dependants, redis_conn
+from webapp.pipeline import (
+    FAILURE_TTL,
+    REDIS_RETRY_CAP,
+    TASK_KINDS,
+    cancel_flag,
+    cancel_jobs,
+    dependants,
+    redis_conn,
+)
 from webapp.quota import check_space_for_task
 from webapp.storage import item_dir
 
@@ -229,15 +237,21 @@ def recover_lost_tasks() -> int:
     """Tasks marked running whose worker died: queue them again once, else fail them with a reason.
     Tasks marked queued whose job is gone from Redis: fail them with a reason.
 
-    Run by every worker as it starts and at its maintenance interval, and by the maintenance job.
-    Returns how many lost tasks it found.
+    Run by every worker as it starts and every few seconds (see worker.py), and by the maintenance
+    job. Returns how many lost tasks it found.
     """
     conn = redis_conn()
-    lock = conn.lock("cutroom:recover-lock", timeout=120, blocking=False)
+    lock = _recovery_lock(conn, blocking=False)
     if not lock.acquire():
         return 0  # another process is at it right now
     try:
         running = db.session.scalars(sa.select(Task).where(Task.status == Task.RUNNING)).all()
+        # A Redis that restarted lost the leases and heartbeats of the tasks already running: give
+        # their workers time to reconnect and renew them.
+        up_for = conn.info("server")["uptime_in_seconds"]
+        if up_for < current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP:
+            up_since = utcnow() - timedelta(seconds=up_for)
+            running = [task for task in running if task.started_at > up_since]
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
             _recover(task, conn)
@@ -265,6 +279,22 @@ def recover_lost_tasks() -> int:
 def _job_ended(task: Task, conn) -> bool:
     job = _job(task, conn)
     return job is not None and job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def recover_dead_horse_task(job_id: str) -> None:
+    """The work horse running RQ job `job_id` died (killed, out of memory) and its worker saw it:
+    recover its task now, as recover_lost_tasks() would once the dead horse's lease ran out."""
+    conn = redis_conn()
+    with _recovery_lock(conn, blocking=True):
+        task = db.session.scalar(sa.select(Task).where(Task.rq_job_id == job_id, Task.status == Task.RUNNING))
+        if task is not None:
+            _recover(task, conn)
+        db.session.commit()
+
+
+def _recovery_lock(conn, blocking: bool):
+    """One process at a time decides which tasks are lost, so none is queued again twice."""
+    return conn.lock("cutroom:recover-lock", timeout=120, blocking=blocking, blocking_timeout=60)
 
 
 def _job(task: Task, conn) -> Job | None:

@@ -5,11 +5,13 @@ PostgreSQL. Everything is cached in Redis for a few seconds: a page left open by
 people, or reloaded, costs the database one round of queries per timeout.
 """
 
+import contextlib
 import math
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import redis
 import sqlalchemy as sa
 from flask import current_app
 from rq import Worker
@@ -17,7 +19,7 @@ from rq.job import Job
 
 from webapp import cache, db
 from webapp.models import Item, MediaFile, Task, User, utcnow
-from webapp.pipeline import QUEUES, TASK_KINDS, get_queue
+from webapp.pipeline import QUEUES, TASK_KINDS, get_queue, left_out_live_figures
 
 DAY = timedelta(hours=24)
 TIMING_WINDOW = timedelta(days=7)
@@ -110,7 +112,7 @@ class StorageFigures:
 @dataclass
 class ServiceFigures:
     computed_at: datetime
-    queues: list[QueueFigures]
+    queues: list[QueueFigures] | None  # None: Redis did not answer
     kinds: list[KindFigures]
     hours: list[HourFigures]
     silence_removed_seconds: float
@@ -142,11 +144,16 @@ class UserFigures:
 
 
 def cached(key: str, compute):
-    """The value cached under `key`, computed and stored for CACHE_DEFAULT_TIMEOUT when missing."""
-    value = cache.get(key)
+    """The value cached under `key`, computed and stored for CACHE_DEFAULT_TIMEOUT when missing
+    (computed every time while Redis, which holds the cache, does not answer)."""
+    try:
+        value = cache.get(key)
+    except redis.RedisError:
+        return compute()
     if value is None:
         value = compute()
-        cache.set(key, value)
+        with contextlib.suppress(redis.RedisError):
+            cache.set(key, value)
     return value
 
 
@@ -174,8 +181,17 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def queue_figures(now: datetime) -> list[QueueFigures]:
-    """Per queue: jobs waiting, how long the first has waited, jobs deferred and running, workers."""
+def queue_figures(now: datetime) -> list[QueueFigures] | None:
+    """Per queue: jobs waiting, how long the first has waited, jobs deferred and running, workers.
+    None while Redis does not answer."""
+    try:
+        return _queue_figures(now)
+    except redis.RedisError as error:
+        left_out_live_figures(error)
+        return None
+
+
+def _queue_figures(now: datetime) -> list[QueueFigures]:
     found = []
     for name in QUEUES:
         queue = get_queue(name)

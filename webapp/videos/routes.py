@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from webapp import db
 from webapp.caching import send_private_file
 from webapp.models import Item, MediaFile
-from webapp.pipeline import cancel_jobs, live_states, plan, submit
+from webapp.pipeline import cancel_jobs, live_states, plan, require_queue, submit
 from webapp.quota import space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
 from webapp.videos import bp
@@ -108,6 +108,7 @@ def again(item_id):
         elif not any((sync, silence, transcribe)):
             form.form_errors.append("Tick at least one job.")
         else:
+            require_queue()
             submit(item, plan(sync, silence, transcribe)[1:])  # the preparation is already done
             flash(f"Running again on “{item.title}”.", "success")
             return _go(url_for("videos.show", item_id=item.id))
@@ -124,6 +125,7 @@ def new():
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("videos/new.html", form=form), status
+    require_queue()  # before anything is stored
 
     from jobs.errors import MediaError
     from jobs.probe import probe  # reads headers only; needed to refuse a bad file in this response

@@ -1,0 +1,90 @@
+"""run.py, the laptop supervisor (`make run`): what exits is started again; SIGTERM stops everything."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.request import urlopen
+
+import redis
+from rq import Worker
+
+from tests.conftest import ROOT, wait_until
+from webapp.localredis import free_port, redis_answers
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def workers(url: str) -> dict[str, int]:
+    """The pid of each living RQ worker by its queues ("media", ...)."""
+    with redis.Redis.from_url(url) as conn:
+        return {",".join(w.queue_names()): w.pid for w in Worker.all(connection=conn) if alive(w.pid)}
+
+
+def start_run(env: dict, log: Path) -> subprocess.Popen:
+    """run.py with `env`, its terminal output in `log`, once it says everything is up."""
+    env = {**os.environ, **env, "WEB_CONCURRENCY": "1"}
+    with open(log, "wb") as out:
+        run = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=out, stderr=out)
+    wait_until(lambda: "Cutroom is running at" in log.read_text() or run.poll() is not None, 120, "a start")
+    assert run.poll() is None, log.read_text()
+    return run
+
+
+def test_a_killed_worker_is_started_again_and_the_site_keeps_working(own_redis, app_env, tmp_path):
+    port = free_port()
+    log = tmp_path / "run.log"
+    run = start_run({**app_env, "PORT": str(port)}, log)
+    try:
+        started = workers(own_redis.url)
+        assert set(started) == {"media", "transcribe", "mail"}, started
+
+        os.kill(started["media"], signal.SIGKILL)
+        wait_until(
+            lambda: workers(own_redis.url).get("media", started["media"]) != started["media"],
+            30,
+            "a new media worker",
+            step=0.5,
+        )
+        assert run.poll() is None
+        said = "worker (media) exited unexpectedly (signal SIGKILL); starting it again in 1 s."
+        assert said in log.read_text()
+        with urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as response:
+            assert response.status == 200
+        assert workers(own_redis.url).keys() == started.keys()
+    finally:
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(60)
+    assert code == 0, log.read_text()
+    assert not workers(own_redis.url), log.read_text()  # every one stopped with it
+
+
+def test_the_redis_it_started_is_started_again_and_the_workers_carry_on(app_env, tmp_path):
+    port, url = free_port(), f"redis://127.0.0.1:{free_port()}/0"
+    env = {**app_env, "PORT": str(port), "REDIS_URL": url, "INSTANCE_PATH": str(tmp_path / "instance")}
+    log = tmp_path / "run.log"
+    run = start_run(env, log)
+    try:
+        assert (tmp_path / "instance" / "redis" / "redis.log").exists()  # not in the project's instance/
+        started = workers(url)
+        redis_pid = int(re.search(r"Redis: started \S+ \(pid (\d+)\)", log.read_text())[1])
+        os.kill(redis_pid, signal.SIGKILL)
+        wait_until(lambda: "Redis: started again" in log.read_text(), 30, "Redis to be started again")
+        assert "redis exited unexpectedly (signal SIGKILL); starting it again in 1 s." in log.read_text()
+        wait_until(lambda: workers(url) == started, 30, "the same workers, reconnected", step=0.5)
+        with urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(60)
+    assert code == 0, log.read_text()
+    assert not redis_answers(url)  # stopped with the rest
+    assert not [pid for pid in started.values() if alive(pid)]
