@@ -18,7 +18,9 @@ bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # All heavy work runs in RQ workers, so web requests are I/O bound: threads fit.
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Enough for uploads on slow links and pages at once: the app streams at most UPLOAD_SLOTS uploads
+# per process (WEB_THREADS - 8 by default), so 8 threads always remain for pages (bench/load.py).
+threads = int(os.environ.get("WEB_THREADS", "32"))
 
 # Seconds a worker may go silent before the arbiter restarts it. With gthread
 # this guards against a hung process, not against long requests.
@@ -55,3 +57,14 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+
+def pre_request(worker, req):
+    """Give the app gunicorn's switch to close this connection after the response.
+
+    WSGI has no way for an app to say so, and gunicorn drops a `Connection` header that an app
+    sets; an app that answers without reading the whole body needs it (webapp/requestbody.py).
+    """
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's default hook does
+    if req.body is not None:
+        req.body.close_connection = req.force_close

@@ -2,6 +2,7 @@
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 
 from flask import Flask, render_template, request, request_finished
@@ -58,6 +59,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def create_app(config: dict | None = None) -> Flask:
     from webapp import config as settings
+    from webapp.requestbody import bound_request_bodies
     from webapp.uploads import UploadRequest
 
     app = Flask(__name__, instance_relative_config=True)
@@ -67,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     Path(app.config["MEDIA_ROOT"]).mkdir(parents=True, exist_ok=True)
+    app.wsgi_app = bound_request_bodies(app.wsgi_app, app.config["BODY_TIMEOUT"])
+    app.extensions["upload_slots"] = threading.BoundedSemaphore(app.config["UPLOAD_SLOTS"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config["TRUSTED_PROXIES"]:

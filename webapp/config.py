@@ -64,6 +64,11 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance_path / "outbox"),
         "DEFAULT_QUOTA": _int("DEFAULT_QUOTA", 5 * GiB),
         "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 4 * GiB),
+        # Seconds a request body may stop arriving before its request is dropped (under gunicorn).
+        "BODY_TIMEOUT": _int("BODY_TIMEOUT", 20),
+        # Uploads one web process streams at once (503 beyond): the rest of its threads serve pages.
+        # WEB_THREADS is gunicorn's thread count (gunicorn.conf.py, same default).
+        "UPLOAD_SLOTS": _int("UPLOAD_SLOTS", max(1, _int("WEB_THREADS", 32) - 8)),
         # Everything but the upload form is small; the upload endpoint raises its own limit.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Space on the media volume that uploads and jobs must leave free (bytes).

@@ -14,9 +14,15 @@ import hashlib
 import os
 from pathlib import Path
 
-from flask import Request, current_app
+from flask import Request, abort, current_app
 from flask_login import current_user
-from werkzeug.exceptions import BadRequest, ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    HTTPException,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
 from werkzeug.wsgi import get_input_stream
 
 from webapp.disk import disk_room
@@ -58,6 +64,14 @@ class DiskFull(HTTPException):
 class UploadInterrupted(BadRequest):
     human = True
     description = "The upload was interrupted before it finished, so nothing was stored. Try again."
+
+
+class UploadsBusy(ServiceUnavailable):
+    human = True
+    description = (
+        "The server is taking in as many uploads as it can right now, so nothing of this one was "
+        "stored. Try again in a minute."
+    )
 
 
 class Budget:
@@ -194,6 +208,13 @@ class UploadRequest(Request):
     def _load_form_data(self) -> None:
         if not self.is_upload or "form" in self.__dict__:
             return super()._load_form_data()
+        # Refused before reading a byte (and the connection closed, see requestbody.py): a logged-out
+        # client may store nothing, and one thread per upload beyond the slots would starve pages.
+        if not current_user.is_authenticated:
+            abort(current_app.login_manager.unauthorized())
+        if not current_app.extensions["upload_slots"].acquire(blocking=False):
+            raise UploadsBusy(retry_after=30)
+        self.__dict__["_upload_slot"] = True
         # Whatever happens below, the form counts as parsed: nobody may re-read a half-read body.
         self.__dict__["form"] = self.parameter_storage_class()
         self.__dict__["files"] = self.parameter_storage_class()
@@ -206,7 +227,7 @@ class UploadRequest(Request):
         parser.silent = False
         try:
             _, form, files = parser.parse(body, self.mimetype, self.content_length, self.mimetype_params)
-        except ValueError as error:
+        except (ValueError, ClientDisconnected) as error:  # a broken body, or one that stalled
             raise UploadInterrupted() from error
         if self.content_length is not None and body.count < self.content_length:
             raise UploadInterrupted()
@@ -249,6 +270,8 @@ class UploadRequest(Request):
         return budget
 
     def discard_unkept_uploads(self) -> None:
+        if self.__dict__.pop("_upload_slot", False):
+            current_app.extensions["upload_slots"].release()
         for sink in self.sinks:
             if not sink.kept:
                 sink.discard()
