@@ -17,9 +17,11 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import ClosingIterator
 
 # After a response that closes its connection: how long, and how much, to read what the client is
-# still sending, so that closing does not reset the connection before it has read the response.
+# still sending, so that closing does not reset the connection before it has read the response;
+# and how long a silence ends that early (a stalled client costs its thread no more than this).
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1024 * 1024
+LINGER_IDLE = 0.25
 
 
 class BodyStalled(ClientDisconnected):
@@ -86,16 +88,17 @@ def bound_request_bodies(wsgi_app, timeout: float):
 def linger(sock: socket.socket) -> None:
     """Half-close, read what the client still sends for a moment, then stop reading.
 
-    gunicorn does the same when it closes, but on its main loop: a client that neither sends nor
-    closes would stall every other connection of the process for 2 s. Done here, in the request's
-    thread, its own close then finds the reading side shut and returns at once.
+    gunicorn does the same when it closes, but on its main loop and for up to 2 s: a client that
+    neither sends nor closes would stall every other connection of the process. Done here, in the
+    request's thread and ended by a short silence, gunicorn's close then finds the reading side shut
+    and returns at once.
     """
     with contextlib.suppress(OSError):
         try:
             sock.shutdown(socket.SHUT_WR)
             deadline, drained = time.monotonic() + LINGER_SECONDS, 0
             while drained < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
-                sock.settimeout(left)
+                sock.settimeout(min(left, LINGER_IDLE))
                 if not (data := sock.recv(65536)):
                     break
                 drained += len(data)
