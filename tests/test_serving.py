@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD, make_user, wait_until
+from tests.media import make_audio
 from webapp import db
-from webapp.models import User
+from webapp.models import Item, User
 
 
 @pytest.fixture
@@ -186,3 +187,24 @@ def test_a_body_read_to_the_end_keeps_the_connection_alive(user, server, connect
     assert status == 400 and headers["connection"] == "keep-alive"  # no CSRF token: the form again
     sock.sendall(f"GET /login HTTP/1.1\r\nHost: {server}\r\n\r\n".encode())
     assert read_response(sock)[0] == 200
+
+
+def test_files_download_whatever_control_characters_a_name_holds(app, user, server, tmp_path):
+    session = Session(server)
+    wav = make_audio(tmp_path / "tone.wav", seconds=2)
+    body = session.form_start().replace(b'filename="talk.wav"', b'filename="a\x1b[31mb\x7f.wav"')
+    body += wav.read_bytes() + b"\r\n--b--\r\n"
+    status, _ = session.request(
+        "POST", "/videos/new", body, {"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert status == 303
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert item.title == "a[31mb.wav"
+        # A title stored before names were cleaned.
+        item.title = "x\x00y\x01z\x1b\x7f.wav"
+        db.session.commit()
+        url = f"/videos/{item.id}/files/{item.files[0].name}"
+    for query in ("", "?download"):
+        status, _ = session.request("GET", url + query)
+        assert status == 200, query
