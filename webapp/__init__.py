@@ -11,6 +11,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import escape
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -191,15 +192,29 @@ ERROR_TEXT = {
 }
 
 
+# The error page when the page itself cannot be made: plain, with nothing to load.
+BARE_ERROR_PAGE = (
+    '<!doctype html><html lang="en"><meta charset="utf-8"><title>{title} · Cutroom</title>'
+    '<h1>{title}</h1><p>{message}</p><p><a href="/">Back to Cutroom</a></p></html>'
+)
+
+
 def _http_error(error: HTTPException):
     if error.code in (413, 507):  # refused uploads
         request.drain()
+    if error.code >= 500:
+        # A failed flush leaves the session unusable, and the page loads the current user with it.
+        db.session.rollback()
     title, message = ERROR_TEXT.get(error.code, (error.name, error.description))
     # Our own aborts carry a message written for people; werkzeug's defaults don't.
     if getattr(error, "human", False):
         message = error.description
     response = error.get_response()
-    body = render_template("errors/error.html", code=error.code, title=title, message=message)
+    try:
+        body = render_template("errors/error.html", code=error.code, title=title, message=message)
+    except Exception:  # the error page must never fail
+        logging.getLogger(__name__).exception("The error page failed; sent the bare one")
+        body = BARE_ERROR_PAGE.format(title=escape(title), message=escape(message))
     response.set_data(body)
     response.mimetype = "text/html"
     return response
