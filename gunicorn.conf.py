@@ -19,7 +19,7 @@ bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Enough for uploads on slow links and pages at once: the app streams at most UPLOAD_SLOTS uploads
-# per process (WEB_THREADS - 8 by default), so 8 threads always remain for pages (bench/load.py).
+# per process (all threads but 8 by default), so the others always remain for pages (bench/load.py).
 threads = int(os.environ.get("WEB_THREADS", "32"))
 
 # Seconds a worker may go silent before the arbiter restarts it. With gthread
