@@ -14,6 +14,7 @@ milliseconds, and how many requests failed or took longer than the client's 30 s
 import argparse
 import http.client
 import os
+import random
 import re
 import socket
 import sys
@@ -114,14 +115,21 @@ def slowloris(port: int, count: int, cookie: str = "", in_headers: bool = False)
     return socks
 
 
-def run_clients(clients: list[Client], rounds: int, work) -> dict:
-    """Each client runs `work(client)` `rounds` times, all at once; latencies and failures."""
+def run_clients(clients: list[Client], rounds: int, work, every: float | None) -> dict:
+    """Each client runs `work(client)` `rounds` times, all at once; latencies and failures.
+
+    With `every`, each client starts a round every that many seconds (from a random offset, as
+    browser tabs opened at different moments), else right after the one before.
+    """
     times, failures, lock = [], [], threading.Lock()
     start = threading.Barrier(len(clients))
 
     def loop(client):
         start.wait()
-        for _ in range(rounds):
+        began = time.monotonic() + random.uniform(0, every or 0)
+        for n in range(rounds):
+            if every:
+                time.sleep(max(0.0, began + n * every - time.monotonic()))
             try:
                 status, seconds = work(client)
                 ok = status < 400
@@ -207,7 +215,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=20, help="concurrent users loading pages")
     parser.add_argument("--uploads", type=int, default=10, help="concurrent uploads")
     parser.add_argument("--slowloris", type=int, default=20, help="stalled sockets of each kind")
-    parser.add_argument("--rounds", type=int, default=20, help="requests per poller or user")
+    parser.add_argument("--rounds", type=int, default=10, help="requests per poller or user, one a second")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="cutroom-load-"))
@@ -256,20 +264,21 @@ def main() -> int:
                 status, seconds = max(status, code), seconds + took
             return status, seconds / 3
 
-        def anonymous_login_page(count):
-            return [Client(port) for _ in range(count)]
-
+        # (name, clients, make the clients, work, rounds, seconds between rounds, stalled sockets):
+        # pollers and users ask once a second (htmx polls every 1 s); uploads go back to back.
+        pollers = args.pollers
         phases = [
             (
                 "progress polling",
-                args.pollers,
-                lambda: [Client(port, owner.cookie) for _ in range(args.pollers)],
+                pollers,
+                lambda: [Client(port, owner.cookie) for _ in range(pollers)],
                 progress,
                 args.rounds,
+                1.0,
                 None,
             ),
-            ("page loads", args.users, lambda: users, pages, args.rounds, None),
-            ("uploads", args.uploads, lambda: uploaders, upload, 2, None),
+            ("page loads", args.users, lambda: users, pages, args.rounds, 1.0, None),
+            ("uploads", args.uploads, lambda: uploaders, upload, 2, None, None),
         ]
         stalls = [
             ("anonymous upload bodies", {}),
@@ -281,9 +290,10 @@ def main() -> int:
                 (
                     f"/login, {args.slowloris} stalled {what}",
                     args.users,
-                    lambda: anonymous_login_page(args.users),
+                    lambda: [Client(port) for _ in range(args.users)],
                     get("/login"),
                     args.rounds,
+                    1.0,
                     kwargs,
                 ),
                 (
@@ -292,14 +302,15 @@ def main() -> int:
                     lambda: uploaders,
                     upload,
                     2,
+                    None,
                     kwargs,
                 ),
             ]
         rows = []
-        for name, clients, make_clients, work, rounds, stall in phases:
+        for name, clients, make_clients, work, rounds, every, stall in phases:
             held = slowloris(port, args.slowloris, **stall) if stall is not None else []
             time.sleep(0.5 if held else 0)
-            result = run_clients(make_clients(), rounds, work)
+            result = run_clients(make_clients(), rounds, work, every)
             for sock in held:
                 sock.close()
             times = result["times"]
