@@ -151,6 +151,27 @@ def test_stalled_uploads_do_not_starve_pages(app, user, server, connect):
     wait_until(lambda: media_files(app) == [], 10, "the part files to go")
 
 
+def test_slow_uploads_leave_the_database_connections_to_pages(app, app_env, user, request, connect):
+    # More uploads at once than a process has database connections (a pool of 5 + 10), all let in.
+    app_env.update({"WEB_THREADS": "40", "UPLOAD_SLOTS": "30", "BODY_TIMEOUT": "60"})
+    server = request.getfixturevalue("gunicorn_server")
+    session = Session(server)
+    make_user(app, "bob@example.com")
+    uploads = []
+    for _ in range(20):
+        head = session.upload_head(10_000_000) + session.form_start()
+        uploads.append(connect(server))
+        uploads[-1].sendall(head + b"RIFF" + b"\0" * 100_000)
+    parts = Path(app.config["MEDIA_ROOT"])
+    wait_until(lambda: len(list(parts.rglob("*.part"))) == 20, 10, "20 uploads streaming in")
+    # Each request of the session has a 10 s timeout; waiting for a connection takes 30 s.
+    other = Session(server, "bob@example.com")
+    assert other.request("GET", "/videos")[0] == 200
+    for sock in uploads:
+        sock.close()
+    wait_until(lambda: media_files(app) == [], 10, "the part files to go")
+
+
 @pytest.mark.parametrize("kind", ["chunked upload", "form over the size limit"])
 def test_a_refused_body_closes_the_connection_and_the_next_connection_works(app, user, server, connect, kind):
     session = Session(server)

@@ -25,6 +25,7 @@ from werkzeug.exceptions import (
 )
 from werkzeug.wsgi import get_input_stream
 
+from webapp import db
 from webapp.disk import disk_room
 from webapp.models import new_item_id, used_bytes
 from webapp.storage import user_dir
@@ -223,6 +224,11 @@ class UploadRequest(Request):
         self.__dict__["stream"] = body
         # Checked before reading: a declared length that cannot fit is refused with its reason.
         self.__dict__["_upload_budget"] = self._make_budget(self.content_length)
+        # Who may store it is known now, and the database is done with until the body is in: it may
+        # take hours to arrive, and a connection held meanwhile (a process has a pool of 15) would
+        # leave the other requests of the process waiting for one.
+        self.__dict__["_upload_owner"] = current_user.id if current_user.confirmed else None
+        db.session.rollback()
         parser = self.make_form_data_parser()
         parser.silent = False
         try:
@@ -236,13 +242,13 @@ class UploadRequest(Request):
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         if not self.is_upload:
             return super()._get_file_stream(total_content_length, content_type, filename, content_length)
-        budget = self.__dict__["_upload_budget"]
-        if not (current_user.is_authenticated and current_user.confirmed):
+        budget, owner = self.__dict__["_upload_budget"], self.__dict__["_upload_owner"]
+        if owner is None:
             sink = DiscardSink(budget)
         else:
             if self.upload_item_id is None:
                 self.upload_item_id = new_item_id()
-            folder = user_dir(current_user.id) / self.upload_item_id
+            folder = user_dir(owner) / self.upload_item_id
             folder.mkdir(parents=True, exist_ok=True)
             sink = UploadSink(folder / f".upload-{len(self.sinks)}.part", budget)
         self.sinks.append(sink)
