@@ -70,17 +70,17 @@ def bound_request_bodies(wsgi_app, timeout: float):
         body = environ["wsgi.input"] = TimedBody(raw, None if chunked else int(length))
         sock.settimeout(timeout)
 
-        closing = []
+        closes = []
 
         def start(status, headers, exc_info=None):
             close = getattr(raw, "close_connection", None)
             if not body.complete and close is not None:
                 close()
-                closing.append(sock)
+                closes.append(True)
             return start_response(status, headers, exc_info)
 
         response = wsgi_app(environ, start)
-        return ClosingIterator(response, [lambda: linger(sock)]) if closing else response
+        return ClosingIterator(response, [lambda: linger(sock)]) if closes else response
 
     return app
 

@@ -142,7 +142,7 @@ class UploadSink:
 
 
 class DiscardSink(UploadSink):
-    """Counts and drops the bytes of an upload nobody may store (logged out, unconfirmed)."""
+    """Counts and drops the bytes of an upload nobody may store (an unconfirmed user's)."""
 
     def __init__(self, budget: Budget):
         self.budget, self.size, self.kept, self.path = budget, 0, False, None
@@ -228,7 +228,7 @@ class UploadRequest(Request):
         # take hours to arrive, and a connection held meanwhile (a process has a pool of 15) would
         # leave the other requests of the process waiting for one.
         self.__dict__["_upload_owner"] = current_user.id if current_user.confirmed else None
-        db.session.rollback()
+        db.session.commit()  # ends the transaction: the connection goes back to the pool
         parser = self.make_form_data_parser()
         parser.silent = False
         try:
