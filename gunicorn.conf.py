@@ -18,7 +18,9 @@ bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # All heavy work runs in RQ workers, so web requests are I/O bound: threads fit.
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Enough for uploads on slow links and pages at once: the app streams at most UPLOAD_SLOTS uploads
+# per process (all threads but 8 by default), so the others always remain for pages (bench/load.py).
+threads = int(os.environ.get("WEB_THREADS", "32"))
 
 # Seconds a worker may go silent before the arbiter restarts it. With gthread
 # this guards against a hung process, not against long requests.
@@ -68,3 +70,14 @@ def on_starting(server):
             "EXTERNAL_URL is not set (or is not an http:// or https:// URL). Set it to the address "
             "people use to reach Cutroom, e.g. EXTERNAL_URL=https://cutroom.example.org"
         )
+
+
+def pre_request(worker, req):
+    """Give the app gunicorn's switch to close this connection after the response.
+
+    WSGI has no way for an app to say so, and gunicorn drops a `Connection` header that an app
+    sets; an app that answers without reading the whole body needs it (webapp/requestbody.py).
+    """
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's default hook does
+    if req.body is not None:
+        req.body.close_connection = req.force_close

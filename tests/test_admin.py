@@ -55,6 +55,13 @@ def test_a_size_that_is_not_one_says_how_to_write_it(text):
         parse_size(text)
 
 
+@pytest.mark.parametrize("text", ["10000000000 TB", "9223372036854775808", "1" + "0" * 400, "1000.001 TB"])
+def test_a_size_beyond_1_pb_is_refused(text):
+    with pytest.raises(ValueError, match="is more than 1 PB"):
+        parse_size(text)
+    assert parse_size("1000 TB") == 1000**5
+
+
 def test_admin_page_lists_every_user(app, admin_client, admin):
     ada = make_user(app, quota_bytes=2 * GiB)
     make_user(app, email="bob@example.com", confirmed=False, disabled=True)
@@ -116,6 +123,42 @@ def test_bad_quota_is_refused_with_a_reason(app, admin_client, user):
     page = response.get_data(as_text=True)
     assert "ada@example.com: “plenty” is not a size" in page and "500 MB" in page
     assert get_user(app, user.email).quota_bytes is None
+
+
+@pytest.mark.parametrize("quota", ["10000000000 TB", "9223372036854775808"])
+def test_a_quota_too_large_to_store_is_refused_with_a_reason(app, admin_client, user, quota):
+    response = admin_post(admin_client, f"/admin/users/{user.id}/quota", quota=quota)
+    assert response.status_code == 400
+    assert f"ada@example.com: “{quota}” is more than 1 PB" in response.get_data(as_text=True)
+    assert get_user(app, user.email).quota_bytes is None
+
+
+def test_the_error_page_renders_after_a_failed_database_write(app, user):
+    from flask_login import current_user
+
+    def overflow():
+        current_user.quota_bytes = 10**22  # more than the column holds: the flush fails
+        db.session.commit()
+
+    app.add_url_rule("/overflow", view_func=overflow)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the 500 page, not the exception
+    client = app.test_client()
+    assert Auth(app, client).login().status_code == 302
+    response = client.get("/overflow")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Something went wrong" in page and "Log out" in page  # the full page, for the user
+    assert get_user(app, user.email).quota_bytes is None
+
+
+def test_the_error_page_answers_even_when_the_database_cannot(app, client, logged_in):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with app.app_context():
+        db.drop_all()  # every query fails now, the page's own (the current user) as well
+    response = client.get("/videos")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "<h1>Something went wrong</h1>" in page and "Try again in a moment" in page
 
 
 def test_admin_forms_need_csrf(app, admin_client, user):
@@ -194,16 +237,35 @@ def test_rq_dashboard_actions_need_the_csrf_token(app, admin_client):
 
 
 def test_rq_dashboard_is_404_for_everyone_else(app, client, auth, user):
-    paths = ("/admin/rq/", "/admin/rq/0/data/queues.json", "/admin/rq/static/js/jquery-3.5.1.min.js")
+    paths = (
+        "/admin/rq/",
+        "/admin/rq",
+        "/admin/rq/0/view",
+        "/admin/rq/0/data/queues.json",
+        "/admin/rq/static/js/jquery-3.5.1.min.js",
+    )
     for path in (*paths, "/admin/rq/7/"):
-        assert client.get(path).status_code == 404
+        assert client.get(path).status_code == 404, path
+    assert client.post("/admin/rq/queue/media/compact").status_code == 404  # not CSRF's 400
     auth.login()
     for path in paths:
         response = client.get(path)
-        assert response.status_code == 404
+        assert response.status_code == 404, path
         assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
     headers = {"X-CSRFToken": auth.csrf("/account")}
     assert client.post("/admin/rq/queue/media/queued/empty", headers=headers).status_code == 404
+    assert client.post("/admin/rq/queue/media/compact").status_code == 404
+
+
+def test_rq_dashboard_compacts_an_empty_queue(app, admin_client):
+    admin_client.get("/admin/rq/")
+    token = admin_client.get_cookie("_csrf_token", path="/admin/rq").value
+    for queued in (0, 1):
+        if queued:
+            with app.app_context():
+                Queue("media", connection=redis_conn()).enqueue("os.getcwd")
+        response = admin_client.post("/admin/rq/queue/media/compact", headers={"X-CSRFToken": token})
+        assert response.status_code == 200 and response.get_json() == {"status": "OK"}
 
 
 def test_cli_create_admin_asks_for_the_password_twice(app):

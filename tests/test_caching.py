@@ -140,6 +140,17 @@ def test_media_range_is_206_with_those_bytes_and_416_past_the_end(client, media)
     assert past.headers["Content-Range"] == f"bytes */{len(CONTENT)}"
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["bytes=0-1,5-6", "bytes=0-1, 100-", "bytes=abc", "bytes=5-2", "items=0-1", "bytes", "0-1"],
+)
+def test_a_range_with_several_parts_another_unit_or_no_sense_gets_the_whole_file(client, media, value):
+    url, _ = media
+    response = get(client, url, {"Range": value})
+    assert response.status_code == 200, value
+    assert response.data == CONTENT and "Content-Range" not in response.headers
+
+
 def test_media_if_range_with_a_stale_validator_sends_the_whole_file(client, media):
     url, _ = media
     first = get(client, url)

@@ -16,7 +16,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import csrf_from, make_user
-from tests.media import make_text_file, make_truncated, make_video
+from tests.media import make_audio, make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port
 from webapp.models import Item, MediaFile, Task, User, used_bytes
@@ -329,3 +329,56 @@ def test_client_that_disconnects_midway_leaves_nothing(app, logged_in, video, re
     with app.app_context():
         assert db.session.scalar(db.select(Item)) is None
         assert used_bytes(logged_in.id) == 0
+
+
+# --- what a file is stored as and served as: never what its name on the client said -----------
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    return make_audio(tmp_path_factory.mktemp("wav") / "tone.wav", seconds=2)
+
+
+@pytest.mark.parametrize(
+    "name", ["evil.html", "evil.svg", "evil.js", "evil.xhtml", "evil.xml", "no extension"]
+)
+def test_an_upload_is_stored_and_served_by_what_it_is_not_by_its_name(app, client, logged_in, wav, name):
+    assert upload(client, wav, name=name).status_code == 303
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert item.title == name and [f.name for f in item.files] == ["original.wav"]
+    assert [p.name for p in media_files(app)] == ["original.wav"]
+    with client.get(f"/videos/{item.id}/files/original.wav") as response:
+        assert response.status_code == 200 and response.mimetype == "audio/wav"
+        assert response.headers["Content-Disposition"].startswith("inline")
+        assert response.headers["Content-Security-Policy"].endswith("; sandbox")
+    with client.get(f"/videos/{item.id}/files/original.wav?download") as response:
+        stem = name.rsplit(".", 1)[0]
+        assert response.headers["Content-Disposition"] in (
+            f"attachment; filename={stem}.wav",
+            f'attachment; filename="{stem}.wav"',
+        )
+
+
+def test_a_stored_file_of_a_type_not_allowed_inline_is_only_ever_an_attachment(app, client, logged_in, wav):
+    assert upload(client, wav).status_code == 303
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        # As stored before the type came from the probe: the client's name decided the extension.
+        folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+        (folder / "original.wav").rename(folder / "original.html")
+        item.files[0].name = "original.html"
+        db.session.commit()
+        item_id = item.id
+    with client.get(f"/videos/{item_id}/files/original.html") as response:
+        assert response.status_code == 200 and response.mimetype == "application/octet-stream"
+        assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.parametrize(
+    "name", ["a\x00b.wav", "a\x01b.wav", "a\x1bb.wav", "a\x7fb.wav", "a\u202eb.wav", "a\tb.wav"]
+)
+def test_control_characters_are_taken_out_of_names(app, client, logged_in, wav, name):
+    assert upload(client, wav, name=name).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(Item)).title in ("ab.wav", "a b.wav")

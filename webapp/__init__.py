@@ -3,6 +3,7 @@
 import logging
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import redis
@@ -12,6 +13,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import escape
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -61,6 +63,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 def create_app(config: dict | None = None) -> Flask:
     from webapp import config as settings
     from webapp.pipeline import redis_options
+    from webapp.requestbody import bound_request_bodies
     from webapp.uploads import UploadRequest
 
     instance = os.environ.get("INSTANCE_PATH")  # default: instance/ beside the code
@@ -73,6 +76,8 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     Path(app.config["MEDIA_ROOT"]).mkdir(parents=True, exist_ok=True)
+    app.wsgi_app = bound_request_bodies(app.wsgi_app, app.config["BODY_TIMEOUT"])
+    app.extensions["upload_slots"] = threading.BoundedSemaphore(app.config["UPLOAD_SLOTS"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config["TRUSTED_PROXIES"]:
@@ -208,15 +213,29 @@ def _queue_unavailable(error: redis.RedisError):
     return _http_error(QueueUnavailable())
 
 
+# The error page when the page itself cannot be made: plain, with nothing to load.
+BARE_ERROR_PAGE = (
+    '<!doctype html><html lang="en"><meta charset="utf-8"><title>{title} · Cutroom</title>'
+    '<h1>{title}</h1><p>{message}</p><p><a href="/">Back to Cutroom</a></p></html>'
+)
+
+
 def _http_error(error: HTTPException):
     if error.code in (413, 507):  # refused uploads
         request.drain()
+    if error.code >= 500:
+        # A failed flush leaves the session unusable, and the page loads the current user with it.
+        db.session.rollback()
     title, message = ERROR_TEXT.get(error.code, (error.name, error.description))
     # Our own aborts carry a message written for people; werkzeug's defaults don't.
     if getattr(error, "human", False):
         message = error.description
     response = error.get_response()
-    body = render_template("errors/error.html", code=error.code, title=title, message=message)
+    try:
+        body = render_template("errors/error.html", code=error.code, title=title, message=message)
+    except Exception:  # the error page must never fail
+        logging.getLogger(__name__).exception("The error page failed; sent the bare one")
+        body = BARE_ERROR_PAGE.format(title=escape(title), message=escape(message))
     response.set_data(body)
     response.mimetype = "text/html"
     return response

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import Flask, Response, current_app, request, request_finished, send_file
+from werkzeug.http import parse_range_header
 from werkzeug.security import safe_join
 
 ONE_YEAR = 365 * 24 * 3600
@@ -64,6 +65,12 @@ def _static_cache_headers(sender, response: Response, **extra) -> None:
 
 def send_private_file(path: Path, **options) -> Response:
     """Send one user's file with validators, answering conditional and Range requests."""
+    # One byte range is served as asked (206, or 416 past the end). A Range that does not parse or
+    # counts in another unit must be ignored, and several ranges may be answered with the whole
+    # file (RFC 9110, 14.2): 200 with everything, where werkzeug would refuse with 416.
+    wanted = parse_range_header(request.headers.get("Range"))
+    if wanted is None or wanted.units != "bytes" or len(wanted.ranges) != 1:
+        request.environ.pop("HTTP_RANGE", None)
     response = send_file(path, etag=file_etag(path), conditional=True, **options)
     # Behind login, so `private`: no shared cache may keep it. `no-cache`: the browser may store it
     # but asks on every use, because running a job again replaces the file under the same URL and

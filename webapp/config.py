@@ -23,6 +23,10 @@ def _days(name: str, default: int) -> int:
     return default if value is None else int(value or 0)
 
 
+def _upload_slots(threads: int) -> int:
+    return max(1, threads - min(8, threads // 2))
+
+
 def _secret_key(instance_path: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the instance folder.
 
@@ -64,6 +68,11 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance_path / "outbox"),
         "DEFAULT_QUOTA": _int("DEFAULT_QUOTA", 5 * GiB),
         "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 4 * GiB),
+        # Seconds a request body may stop arriving before its request is dropped (under gunicorn).
+        "BODY_TIMEOUT": _int("BODY_TIMEOUT", 20),
+        # Uploads one web process streams at once (503 beyond), so that some of its threads always
+        # serve pages: by default all but 8 (or half) of gunicorn's WEB_THREADS (gunicorn.conf.py).
+        "UPLOAD_SLOTS": _int("UPLOAD_SLOTS", _upload_slots(_int("WEB_THREADS", 32))),
         # Everything but the upload form is small; the upload endpoint raises its own limit.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Space on the media volume that uploads and jobs must leave free (bytes).

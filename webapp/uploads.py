@@ -15,11 +15,18 @@ import hashlib
 import os
 from pathlib import Path
 
-from flask import Request, current_app
+from flask import Request, abort, current_app
 from flask_login import current_user
-from werkzeug.exceptions import BadRequest, ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    HTTPException,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
 from werkzeug.wsgi import get_input_stream
 
+from webapp import db
 from webapp.disk import disk_room
 from webapp.models import new_item_id
 from webapp.quota import UploadSpace, space_left
@@ -58,6 +65,14 @@ class DiskFull(HTTPException):
 class UploadInterrupted(BadRequest):
     human = True
     description = "The upload was interrupted before it finished, so nothing was stored. Try again."
+
+
+class UploadsBusy(ServiceUnavailable):
+    human = True
+    description = (
+        "The server is taking in as many uploads as it can right now, so nothing of this one was "
+        "stored. Try again in a minute."
+    )
 
 
 class Budget:
@@ -137,7 +152,7 @@ class UploadSink:
 
 
 class DiscardSink(UploadSink):
-    """Counts and drops the bytes of an upload nobody may store (logged out, unconfirmed)."""
+    """Counts and drops the bytes of an upload nobody may store (an unconfirmed user's)."""
 
     def __init__(self, budget: Budget):
         self.budget, self.size, self.kept, self.path = budget, 0, False, None
@@ -204,6 +219,13 @@ class UploadRequest(Request):
     def _load_form_data(self) -> None:
         if not self.is_upload or "form" in self.__dict__:
             return super()._load_form_data()
+        # Refused before reading a byte (and the connection closed, see requestbody.py): a logged-out
+        # client may store nothing, and one thread per upload beyond the slots would starve pages.
+        if not current_user.is_authenticated:
+            abort(current_app.login_manager.unauthorized())
+        if not current_app.extensions["upload_slots"].acquire(blocking=False):
+            raise UploadsBusy(retry_after=30)
+        self.__dict__["_upload_slot"] = True
         # Whatever happens below, the form counts as parsed: nobody may re-read a half-read body.
         self.__dict__["form"] = self.parameter_storage_class()
         self.__dict__["files"] = self.parameter_storage_class()
@@ -212,11 +234,14 @@ class UploadRequest(Request):
         self.__dict__["stream"] = body
         # Checked before reading: a declared length that cannot fit is refused with its reason.
         self.__dict__["_upload_budget"] = self._make_budget(self.content_length)
+        # The database is done with until the body is in: it may take hours to arrive, and a
+        # connection held meanwhile (a process has a pool of 15) would leave other requests waiting.
+        db.session.commit()  # ends the transaction: the connection goes back to the pool
         parser = self.make_form_data_parser()
         parser.silent = False
         try:
             _, form, files = parser.parse(body, self.mimetype, self.content_length, self.mimetype_params)
-        except ValueError as error:
+        except (ValueError, ClientDisconnected) as error:  # a broken body, or one that stalled
             raise UploadInterrupted() from error
         if self.content_length is not None and body.count < self.content_length:
             raise UploadInterrupted()
@@ -260,6 +285,8 @@ class UploadRequest(Request):
         return budget
 
     def discard_unkept_uploads(self) -> None:
+        if self.__dict__.pop("_upload_slot", False):
+            current_app.extensions["upload_slots"].release()
         for sink in self.sinks:
             if not sink.kept:
                 sink.discard()

@@ -1,7 +1,7 @@
 """Upload reservations: space held in a user's quota while an upload arrives.
 
 Revision ID: 5c1e0a7d9b42
-Revises: 0d2d3f51d332
+Revises: 5b7e2c9a41f3
 Create Date: 2026-12-01 09:00:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "5c1e0a7d9b42"
-down_revision = "0d2d3f51d332"
+down_revision = "5b7e2c9a41f3"
 branch_labels = None
 depends_on = None
 

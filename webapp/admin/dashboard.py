@@ -6,8 +6,9 @@ makes registers the same one.
 """
 
 import rq_dashboard
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
+from rq import Queue
 from rq_dashboard.web import setup_rq_connection
 
 from webapp.admin import admins_only
@@ -31,11 +32,27 @@ RQ_DASHBOARD_CSP = "; ".join(
 )
 
 
-def _guard() -> None:
-    admins_only()
+def _guard_prefix() -> None:
+    """Anyone but an admin gets a 404 for every path under the prefix, the bare prefix too.
+
+    An app hook, and the first: routing's slash redirect (308) and CSRF protection (400) answer
+    before the blueprint's own hooks run, and either would show that something is there.
+    """
+    if request.path == URL_PREFIX or request.path.startswith(URL_PREFIX + "/"):
+        admins_only()
+
+
+def _guard():
     # "Requeue all" also answers GET, which CSRF protection does not cover; its button POSTs.
     if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
         abort(405)
+    # rq's Queue.compact renames the queue's list, which an empty queue does not have (a Redis
+    # error, so a 500): there is nothing to compact.
+    if request.endpoint == "rq_dashboard.compact_queue":
+        queue = Queue(request.view_args["queue_name"], connection=current_app.redis_conn)
+        if queue.count == 0:
+            return jsonify(status="OK")
+    return None
 
 
 def _dashboard_headers(response):
@@ -51,7 +68,7 @@ def _dashboard_headers(response):
     return response
 
 
-# First, so that nobody but an admin reaches even its own connection hook.
+# First, before its own connection hook.
 rq_dashboard.blueprint.before_request_funcs.setdefault(None, []).insert(0, _guard)
 rq_dashboard.blueprint.after_request(_dashboard_headers)
 
@@ -59,4 +76,5 @@ rq_dashboard.blueprint.after_request(_dashboard_headers)
 def register_rq_dashboard(app: Flask) -> None:
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
     setup_rq_connection(app)  # builds a client; it connects on first use
+    app.before_request_funcs.setdefault(None, []).insert(0, _guard_prefix)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)

@@ -1,6 +1,7 @@
 """Forms of the admin page, and the size parser they share with the command line."""
 
 import re
+from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -22,6 +23,7 @@ UNITS = {
 }
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 SIZE_HELP = 'Write a size such as "5 GB", "500 MB", "2 GiB" or a number of bytes.'
+MAX_SIZE = 1000**5  # 1 PB: far beyond any disk, far within the database's 64-bit integers
 
 
 def parse_size(text: str) -> int:
@@ -33,7 +35,11 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else None
     if match is None or unit not in UNITS:
         raise ValueError(f"“{(text or '').strip()}” is not a size. {SIZE_HELP}")
-    return int(float(match.group(1)) * UNITS[unit])
+    # Decimal, not float: a float of a long enough number is infinite, and int() of that raises.
+    size = int(Decimal(match.group(1)) * UNITS[unit])
+    if size > MAX_SIZE:
+        raise ValueError(f"“{text.strip()}” is more than 1 PB, the largest size that can be set.")
+    return size
 
 
 def size_text(n: int) -> str:

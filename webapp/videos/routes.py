@@ -1,16 +1,18 @@
 """Routes of the videos area."""
 
 import json
-import mimetypes
 import re
+import unicodedata
+from pathlib import PurePath
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
-from webapp import db
+from webapp import CONTENT_SECURITY_POLICY, db
 from webapp.caching import send_private_file
+from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, require_queue, submit
 from webapp.quota import space_full_message, space_left
@@ -158,6 +160,12 @@ def new():
             _discard(paths)
             return render_template("videos/new.html", form=form), 415
 
+    # Stored under the extension of what the file is, not of what its name said.
+    for role, path in paths.items():
+        paths[role] = path.rename(
+            path.with_name(role + stored_extension(infos[role].container, infos[role].kind))
+        )
+
     info = infos["original"]
     item = Item(
         id=request.upload_item_id,
@@ -191,14 +199,16 @@ def file(item_id, name):
     # it) is a missing file to the person, not a server error; `flask cleanup` drops the row.
     if stored is None or not path.is_file():
         abort(404)
-    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    download_name = _download_name(item, stored)
-    return send_private_file(
+    mimetype, inline = served_type(name)
+    response = send_private_file(
         path,
         mimetype=mimetype,
-        as_attachment="download" in request.args,
-        download_name=download_name,
+        as_attachment="download" in request.args or not inline,
+        download_name=_download_name(item, stored),
     )
+    # Opened on its own in a tab, a file runs no script and gets no access to this origin.
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY + "; sandbox"
+    return response
 
 
 @bp.post("/videos/<item_id>/delete")
@@ -257,21 +267,31 @@ def _go(url: str):
 
 
 def _extension(filename: str | None) -> str:
-    """A safe extension from the client's file name (ffmpeg and browsers go by it), else none."""
+    """A safe extension from the client's file name, for the probe to go by until it knows better."""
     match = re.search(r"\.([A-Za-z0-9]{1,5})$", filename or "")
     return "." + match.group(1).lower() if match else ""
 
 
 def _display_name(filename: str | None) -> str:
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = _printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
     return name[:255] or "Untitled"
 
 
 def _download_name(item: Item, stored: MediaFile) -> str:
+    """An original: the title with the stored extension; an output: the title's stem and its name."""
+    # A title stored before names were cleaned may hold control characters; a header may not.
+    stem = _printable(item.title).rsplit(".", 1)[0] or "Untitled"
     if stored.role == "original":
-        return item.title
-    stem = item.title.rsplit(".", 1)[0]
+        return stem + PurePath(stored.name).suffix
     return f"{stem} - {stored.name}"
+
+
+def _printable(text: str) -> str:
+    """`text` without control and format characters (NUL, ESC, DEL, bidi overrides...), trimmed."""
+    unwanted = ("C", "Zl", "Zp")
+    return "".join(
+        " " if c.isspace() else "" if unicodedata.category(c).startswith(unwanted) else c for c in text
+    ).strip()
 
 
 def _discard(paths: dict) -> None:
