@@ -218,6 +218,12 @@ def test_account_deletion_needs_csrf(app, client, logged_in, talk):
     assert get_user(app) is not None and (folder / "original.wav").exists()
 
 
+PHONE_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like G"
+    "ecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
 def test_account_lists_the_logins_and_logs_out_everywhere(app, client, auth, user):
     auth.login(remember="y")
     phone = app.test_client()
@@ -225,7 +231,7 @@ def test_account_lists_the_logins_and_logs_out_everywhere(app, client, auth, use
     phone.post(
         "/login",
         data={"email": user.email, "password": PASSWORD, "remember": "y", "csrf_token": token},
-        headers={"User-Agent": "PhoneBrowser/1.0"},
+        headers={"User-Agent": PHONE_AGENT},
         environ_base={"REMOTE_ADDR": "192.0.2.9"},
     )
     laptop = app.test_client()
@@ -236,7 +242,7 @@ def test_account_lists_the_logins_and_logs_out_everywhere(app, client, auth, use
     logins = re.findall(r"<li>(.*?)</li>", page[page.index('id="logins"') :], re.S)
     assert len(logins) == 3
     assert sum("(this browser)" in login for login in logins) == 1
-    assert any("PhoneBrowser/1.0, from 192.0.2.9" in login and "(remembered)" in login for login in logins)
+    assert any("Safari on iPhone, from 192.0.2.9" in login and "(remembered)" in login for login in logins)
 
     assert client.post("/account/logout-everywhere").status_code == 400, "CSRF is required"
     assert phone.get("/account").status_code == 200

@@ -50,6 +50,34 @@ def time_left(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
+# Checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari", Android also "Linux".
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device(user_agent: str | None) -> str:
+    """A browser's User-Agent as a person names it: "Chrome on Linux"; else the string, shortened."""
+    ua = user_agent or ""
+    browser = next((name for mark, name in BROWSERS if mark in ua), None)
+    system = next((name for mark, name in SYSTEMS if mark in ua), None)
+    if browser:
+        return f"{browser} on {system}" if system else browser
+    return ua[:60] or "An unknown browser"
+
+
 def queue_noun(queue: str) -> str:
     from webapp.pipeline import QUEUE_NOUNS
 
@@ -95,6 +123,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(queue_noun)
     app.add_template_global(queue_unavailable)
     app.add_template_filter(time_left)
+    app.add_template_filter(device)
     app.add_template_filter(filesize)
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)
