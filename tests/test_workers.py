@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Worker
 from rq.job import Job, JobStatus
 
 from tests.conftest import Auth, csrf_from, processes_with, wait_until
@@ -58,6 +59,11 @@ def descendants(pid: int) -> dict[int, str]:
         found.update((c, names[c]) for c in step)
         frontier = step
     return found
+
+
+def worker_pids() -> set[int]:
+    """Pids of the workers registered in Redis (RQ registers a worker once it is ready for jobs)."""
+    return {worker.pid for worker in Worker.all(connection=redis_conn())}
 
 
 def running_with_progress(job: Job) -> None:
@@ -144,7 +150,10 @@ def test_a_worker_killed_in_the_middle_of_a_job_is_found_by_another_and_the_job_
     task, job = task_and_job(app, "silence")
     worker = start("worker.py", "media")
     running_with_progress(job)
-    start("worker.py", "media")  # idle until the first one is gone
+    standby = start("worker.py", "media")  # idle until the first one is gone
+    # Timed from when it is up: what is measured is how soon a lost task is found, not start-up.
+    with app.app_context():
+        wait_until(lambda: standby.pid in worker_pids(), 60, "the second worker to start")
     with app.app_context():
         folder = item_files(app, db.session.get(Task, task.id).item)
     kill_worker_mid_job(worker, job)
