@@ -25,7 +25,7 @@ def check_room_for_task(task) -> None:
     fails this job anyway, and every upload and job of everyone else with it."""
     from jobs.errors import MediaError
 
-    source = task.item.file("synced") or task.item.file("original")
+    source = task.item.working_file
     needed = SMALL_OUTPUTS + TASK_SPACE_FACTOR.get(task.kind, 0) * (source.size if source else 0)
     if disk_room() < needed:
         raise MediaError(TASK_DISK_FULL)

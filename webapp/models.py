@@ -179,6 +179,11 @@ class Item(db.Model):
         return next((f for f in self.files if f.role == role), None)
 
     @property
+    def working_file(self) -> "MediaFile | None":
+        """What the jobs after sync work on: the synced file when there is one, else the original."""
+        return self.file("synced") or self.file("original")
+
+    @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
 

@@ -98,7 +98,7 @@ def task_outputs_estimate(task: Task) -> int:
     """Bytes the outputs of `task` will add, estimated from its input (as the free-disk check
     does), less the outputs of its last run that they replace."""
     item = task.item
-    source = item.file("synced") or item.file("original")
+    source = item.working_file
     new = TASK_KEEP_FACTOR.get(task.kind, 0) * (source.size if source else 0)
     earlier = [t for t in item.tasks if t.kind == task.kind and t.status == Task.DONE]
     replaced = sum(f.size for f in item.files if earlier and f.role in earlier[-1].outputs)
