@@ -250,7 +250,9 @@ def recover_lost_tasks() -> int:
         # their workers time to reconnect and renew them.
         up_for = conn.info("server")["uptime_in_seconds"]
         if up_for < current_app.config["TASK_LEASE_SECONDS"] + REDIS_RETRY_CAP:
-            up_since = utcnow() - timedelta(seconds=up_for)
+            # Redis counts whole seconds of its clock (up_for is 1 when 0.1 s went by across a
+            # second's edge): a second less keeps a task started just before the restart spared.
+            up_since = utcnow() - timedelta(seconds=max(up_for - 1, 0))
             running = [task for task in running if task.started_at > up_since]
         lost = [task for task in running if _lost(task, conn)]
         for task in lost:
