@@ -351,7 +351,7 @@ def _recover(task: Task, conn) -> None:
 # --- result reuse --------------------------------------------------------------------------
 
 # Raise when a change to jobs/ makes new results differ from stored ones, so those are not reused.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 
 def _source_role(item: Item) -> str:
