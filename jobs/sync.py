@@ -58,8 +58,32 @@ UPSAMPLE = 16
 # Standard score a match needs: chance peaks of unrelated recordings stay around 4-7 (different
 # espeak texts in the same voice reach ~7), real matches score in the tens to hundreds.
 MIN_CONFIDENCE = 10.0
+# From this standard score on a match is "strong"; between MIN_CONFIDENCE and this, "weak".
+STRONG_CONFIDENCE = 20.0
 # How far a window may sit from the fitted line and still count as agreeing with it.
 COARSE_TOLERANCE = 0.004
+# A sound heard twice matches in two places: each coarse window gives up to PEAKS_PER_WINDOW peaks
+# (PEAK_SEPARATION apart, the later ones only when they score CANDIDATE_CONFIDENCE), and up to
+# MAX_PLACEMENTS lines through them are checked by the fine stage.
+PEAKS_PER_WINDOW = 3
+PEAK_SEPARATION = 0.25
+CANDIDATE_CONFIDENCE = 7.0
+MAX_PLACEMENTS = 3
+# A fine window agrees with a placement when its peak is clear (a true match gives ~0.9, a wrong
+# place 0.01-0.05) and lies this close to the placement's fitted line.
+AGREE_STRENGTH = 0.06
+AGREE_TOLERANCE = 0.0005
+# A short overlap whose windows all sit this close to a steady clock is taken as drift-free.
+STEADY_TOLERANCE = 0.0003
+# The fine stage reads its windows again (up to FINE_PASSES times in all) while the rate it fits
+# differs from the one it resampled by enough to move a window's ends by more than this.
+FINE_PASSES = 3
+RATE_SETTLED = 0.0001
+# Share of the checked windows that must agree to confirm a placement. The best placement must
+# also line up in at least RIVAL_MARGIN more windows (stretches of FINE_WINDOW) than any other:
+# otherwise the sound that tells them apart is too short to trust and the match is ambiguous.
+MIN_SUPPORT = 0.6
+RIVAL_MARGIN = 2
 # Clock errors beyond this are not drift but a different recording (or a wrong sample rate).
 MAX_DRIFT = 2000e-6
 # Below this overlap the drift cannot be measured usefully and is taken as zero.
@@ -88,6 +112,14 @@ MISMATCH = (
 )
 NO_SOUND = "The {role} has no sound track, so there is nothing to match it by."
 UNREADABLE = "Cutroom could not read the sound of the {role}: {reason}"
+NOT_CONFIRMED = (
+    "The match is not confirmed along the recording: only {agreeing} of {checked} stretches line up. "
+    "Nothing was changed."
+)
+TWO_PLACES = (
+    "The external audio fits the camera recording in two places, {first:+.3f} s and {second:+.3f} s; "
+    "Cutroom does not guess. Nothing was changed."
+)
 NO_OVERLAP = "The two recordings do not overlap in time, so there is nothing to swap. Nothing was changed."
 
 
@@ -115,29 +147,84 @@ def find_offset(
             raise MediaError(MISMATCH.format(found=0.0, needed=MIN_CONFIDENCE, why=f" The {role} is silent."))
     _normalise(cam)
     _normalise(ext)
-    coarse = _coarse_match(cam, ext)
-    if coarse["confidence"] < MIN_CONFIDENCE:
-        raise MediaError(MISMATCH.format(found=coarse["confidence"], needed=MIN_CONFIDENCE, why=""))
+    placements = _coarse_match(cam, ext)
+    best = max(line["confidence"] for line in placements)
+    if best < MIN_CONFIDENCE:
+        raise MediaError(MISMATCH.format(found=best, needed=MIN_CONFIDENCE, why=""))
 
     report(READ_SHARE + MATCH_SHARE, "Measuring drift")
-    fine = _fine_match(
-        cam,
-        ext,
-        coarse["offset"],
-        coarse["rate"],
-        lambda fraction: report(
-            READ_SHARE + MATCH_SHARE + (100 - READ_SHARE - MATCH_SHARE) * fraction, "Measuring drift"
-        ),
-    )
+    checked = []
+    for number, line in enumerate(placements):
+        fine = _fine_match(
+            cam,
+            ext,
+            line["offset"],
+            line["rate"],
+            lambda fraction, number=number: report(
+                READ_SHARE
+                + MATCH_SHARE
+                + (100 - READ_SHARE - MATCH_SHARE) * (number + fraction) / len(placements),
+                "Measuring drift",
+            ),
+        )
+        # Two coarse lines the fine stage brings onto the same place are one placement.
+        if not any(abs(fine["offset"] - other["offset"]) < PEAK_SEPARATION for other in checked):
+            checked.append({**fine, "confidence": line["confidence"]})
     report(100.0, "Measuring drift")
-    rate = fine["rate"]
+    checked.sort(key=lambda fine: (fine["agreeing"], _support(fine), fine["confidence"]), reverse=True)
+    chosen = checked[0]
+    _refuse_doubt(chosen, checked[1:], cam_start)
+    rate = chosen["rate"]
     return {
-        "offset_seconds": fine["offset"] + cam_start,
-        "confidence": round(coarse["confidence"], 2),
+        "offset_seconds": chosen["offset"] + cam_start,
+        "confidence": round(chosen["confidence"], 2),
+        "match": match_words(chosen["confidence"]),
+        "agreeing_windows": chosen["agreeing"],
+        "checked_windows": chosen["checked"],
         "drift_ppm": (1.0 / rate - 1.0) * 1e6,
         "rate": rate,
         "sample_rate": ANALYSIS_RATE,
-        "windows": fine["windows"],
+        "windows": chosen["windows"],
+        "placements": [_placement(fine, cam_start) for fine in checked],
+    }
+
+
+def match_words(confidence: float) -> str:
+    """The match confidence with what it means: "strong match (142)", "weak match (14)" or
+    "refused (6)" (below MIN_CONFIDENCE a pair is never synced)."""
+    if confidence >= STRONG_CONFIDENCE:
+        meaning = "strong match"
+    elif confidence >= MIN_CONFIDENCE:
+        meaning = "weak match"
+    else:
+        meaning = "refused"
+    return f"{meaning} ({confidence:.0f})"
+
+
+def _support(fine: dict) -> float:
+    """Share of a placement's checked windows that agree with it."""
+    return fine["agreeing"] / fine["checked"] if fine["checked"] else 0.0
+
+
+def _refuse_doubt(chosen: dict, others: list[dict], cam_start: float) -> None:
+    """Raise MediaError when the best placement is not confirmed along the recording, or when
+    another one is about as well supported: applying either would be a guess."""
+    if chosen["confidence"] < MIN_CONFIDENCE:
+        raise MediaError(MISMATCH.format(found=chosen["confidence"], needed=MIN_CONFIDENCE, why=""))
+    if _support(chosen) < MIN_SUPPORT:
+        raise MediaError(NOT_CONFIRMED.format(agreeing=chosen["agreeing"], checked=chosen["checked"]))
+    rivals = [other for other in others if other["agreeing"] > chosen["agreeing"] - RIVAL_MARGIN]
+    if rivals:
+        places = sorted(fine["offset"] + cam_start for fine in (chosen, rivals[0]))
+        raise MediaError(TWO_PLACES.format(first=places[0], second=places[1]))
+
+
+def _placement(fine: dict, cam_start: float) -> dict:
+    return {
+        "offset_seconds": round(fine["offset"] + cam_start, 6),
+        "confidence": round(fine["confidence"], 2),
+        "agreeing_windows": fine["agreeing"],
+        "checked_windows": fine["checked"],
     }
 
 
@@ -330,14 +417,17 @@ def _window_starts(length: int, window: int, count: int) -> np.ndarray:
     return np.linspace(0, max(0, length - window), count).round().astype(int)
 
 
-def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> dict:
-    """Locate windows of the shorter recording in the whole longer one; fit a line; score it."""
+def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> list[dict]:
+    """Locate windows of the shorter recording in the whole longer one and return the placements
+    (lines) they agree on, best first, each scored. A window of a sound heard twice in the other
+    recording peaks at both copies, so each window gives up to PEAKS_PER_WINDOW places."""
     cam_c, ext_c = _decimate(cam), _decimate(ext)
     short, long = (ext_c, cam_c) if ext_c.size <= cam_c.size else (cam_c, ext_c)
     window = min(short.size, int(COARSE_WINDOW * COARSE_RATE))
     size = sfft.next_fast_len(long.size + window, real=True)
     long_spectrum = sfft.rfft(long, size, workers=-1)
     quiet = QUIET_SHARE * math.sqrt(float(np.dot(short, short)) / short.size)
+    apart = int(PEAK_SEPARATION * COARSE_RATE)
     points = []  # (external time, camera time, score) of each window's centre
     for start in _window_starts(short.size, window, COARSE_WINDOWS):
         piece = short[start : start + window]
@@ -346,21 +436,32 @@ def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> dict:
         correlation = sfft.irfft(
             _phat(long_spectrum * np.conj(sfft.rfft(piece, size, workers=-1))), size, workers=-1
         )
-        peak = int(np.argmax(correlation))
-        spread = float(correlation.std())
-        score = (float(correlation[peak]) - float(correlation.mean())) / spread if spread > 0 else 0.0
-        lag = peak + _parabola(correlation, peak)
-        if lag > size - window:
-            lag -= size
-        short_centre = (start + window / 2) / COARSE_RATE
-        long_centre = (lag + window / 2) / COARSE_RATE
-        if short is ext_c:
-            points.append((short_centre, long_centre, score))
-        else:
-            points.append((long_centre, short_centre, score))
-    if not points:
-        return {"confidence": 0.0, "offset": 0.0, "rate": 1.0}
-    return _vote(np.array(points))
+        mean, spread = float(correlation.mean()), float(correlation.std())
+        for rank in range(PEAKS_PER_WINDOW):
+            peak = int(np.argmax(correlation))
+            score = (float(correlation[peak]) - mean) / spread if spread > 0 else 0.0
+            if rank and score < CANDIDATE_CONFIDENCE:
+                break
+            lag = peak + _parabola(correlation, peak)
+            correlation[max(0, peak - apart) : peak + apart + 1] = mean
+            if lag > size - window:
+                lag -= size
+            short_centre = (start + window / 2) / COARSE_RATE
+            long_centre = (lag + window / 2) / COARSE_RATE
+            if short is ext_c:
+                points.append((short_centre, long_centre, score))
+            else:
+                points.append((long_centre, short_centre, score))
+    placements = []
+    remaining = np.array(points).reshape(-1, 3)
+    while remaining.size and len(placements) < MAX_PLACEMENTS:
+        line = _vote(remaining)
+        if placements and line["confidence"] < CANDIDATE_CONFIDENCE:
+            break
+        placements.append(line)
+        ext_t, cam_t, _ = remaining.T
+        remaining = remaining[np.abs(cam_t - (line["offset"] + line["rate"] * ext_t)) > PEAK_SEPARATION]
+    return placements or [{"confidence": 0.0, "offset": 0.0, "rate": 1.0}]
 
 
 def _decimate(samples: np.ndarray) -> np.ndarray:
@@ -395,7 +496,32 @@ def _vote(points: np.ndarray) -> dict:
 def _fine_match(
     cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
 ) -> dict:
-    """Refine offset and rate with short full-rate windows spread over the overlap."""
+    """Check and refine a placement (see _fine_pass). The coarse rate can be hundreds of ppm off
+    on a short overlap, which smears every window; so while the fitted rate moves the ends of a
+    window by more than RATE_SETTLED, the windows are read again resampled by the new line."""
+    fine = _fine_pass(cam, ext, offset, rate, on_fraction)
+    for _ in range(FINE_PASSES - 1):
+        if fine["agreeing"] < 2 or abs(fine["rate"] - rate) * FINE_WINDOW <= RATE_SETTLED:
+            break
+        offset, rate = fine["offset"], fine["rate"]
+        fine = _fine_pass(cam, ext, offset, rate, _ignore_fraction)
+    return fine
+
+
+def _ignore_fraction(fraction: float) -> None:
+    """Progress sink for the refining passes, which the first pass's progress already covers."""
+
+
+def _fine_pass(
+    cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
+) -> dict:
+    """Check a placement with short full-rate windows spread over its whole overlap; refine it.
+
+    Each window of the external sound is resampled by `rate` (so drift cannot smear its peak) and
+    looked for within FINE_MARGIN of where the placement puts it. A window agrees when its peak is
+    clear (AGREE_STRENGTH) and lies within AGREE_TOLERANCE of the line fitted through the agreeing
+    windows; that line gives the offset (the intercept) and the clock rate (the slope).
+    """
     sr = ANALYSIS_RATE
     window, margin = int(FINE_WINDOW * sr), int(FINE_MARGIN * sr)
     # The part of the external recording that plays while the camera records.
@@ -410,12 +536,19 @@ def _fine_match(
     count = max(1, min(FINE_WINDOWS, int((last - first) // window) + 1))
     starts = np.linspace(first, last, count).astype(int)
     size = sfft.next_fast_len(window + 2 * margin + window, real=True)
+    steps = np.arange(window) / rate  # external samples per camera sample, for the resampling
     points = []
     for number, start in enumerate(starts):
         on_fraction(number / len(starts))
-        piece = ext[start : start + window]
-        centre = (start + window / 2) / sr
-        predicted = (offset + rate * centre) * sr - window / 2
+        if start + steps[-1] + 1 >= ext.size:
+            continue
+        if rate == 1.0:
+            piece = ext[start : start + window]
+        else:
+            nearby = ext[start : start + window + 2]
+            piece = np.interp(steps, np.arange(nearby.size), nearby).astype(np.float32)
+        centre = (start + steps[window // 2]) / sr
+        predicted = (offset + rate * centre) * sr - window // 2
         cam_start = int(round(predicted)) - margin
         if cam_start < 0 or cam_start + window + 2 * margin > cam.size:
             continue
@@ -427,25 +560,13 @@ def _fine_match(
         search = correlation[: 2 * margin * UPSAMPLE + 1]
         peak = int(np.argmax(search))
         lag = (peak + _parabola(search, peak)) / UPSAMPLE
-        points.append((centre, (cam_start + lag + window / 2) / sr, float(search[peak])))
+        points.append((centre, (cam_start + lag + window // 2) / sr, float(search[peak])))
     on_fraction(1.0)
     if not points:
-        return {"offset": offset, "rate": rate, "windows": []}
+        return {"offset": offset, "rate": rate, "windows": [], "agreeing": 0, "checked": 0}
     ext_t, cam_t, strength = np.array(points).T
-    used = np.ones(len(points), dtype=bool)
-    fit_rate, fit_offset = rate, offset
-    for _ in range(4):
-        if used.sum() >= 2 and np.ptp(ext_t[used]) >= MIN_DRIFT_SPAN:
-            fit_rate, fit_offset = np.polyfit(ext_t[used], cam_t[used], 1)
-        else:
-            fit_rate = 1.0
-            fit_offset = float(np.median(cam_t[used] - ext_t[used]))
-        residual = cam_t - (fit_offset + fit_rate * ext_t)
-        deviation = 1.4826 * float(np.median(np.abs(residual[used])))
-        keep = np.abs(residual) <= max(4 * deviation, 0.0003)
-        if keep.sum() < 1 or np.array_equal(keep, used):
-            break
-        used = keep
+    fit_offset, fit_rate, agree = _agreeing_line(ext_t, cam_t, strength, rate)
+    residual = cam_t - (fit_offset + fit_rate * ext_t)
     windows = [
         {
             "external_seconds": round(float(e), 3),
@@ -454,9 +575,55 @@ def _fine_match(
             "strength": round(float(s), 4),
             "used": bool(u),
         }
-        for e, c, r, s, u in zip(ext_t, cam_t, residual, strength, used, strict=True)
+        for e, c, r, s, u in zip(ext_t, cam_t, residual, strength, agree, strict=True)
     ]
-    return {"offset": float(fit_offset), "rate": float(fit_rate), "windows": windows}
+    return {
+        "offset": float(fit_offset),
+        "rate": float(fit_rate),
+        "windows": windows,
+        "agreeing": int(agree.sum()),
+        "checked": len(windows),
+    }
+
+
+def _agreeing_line(
+    ext_t: np.ndarray, cam_t: np.ndarray, strength: np.ndarray, rate: float
+) -> tuple[float, float, np.ndarray]:
+    """The line camera = offset + rate · external that most clear windows agree with, fitted
+    through them; returns (offset, rate, agreeing mask). Windows of a wrong placement land at
+    random within the search margin, so they cannot gather on one line."""
+    clear = strength >= AGREE_STRENGTH
+    candidates = [(cam_t[i] - rate * ext_t[i], rate) for i in np.flatnonzero(clear)]
+    for i in np.flatnonzero(clear):
+        for j in np.flatnonzero(clear):
+            if ext_t[j] - ext_t[i] > 1.0:
+                slope = (cam_t[j] - cam_t[i]) / (ext_t[j] - ext_t[i])
+                if abs(slope - 1.0) <= MAX_DRIFT:
+                    candidates.append((cam_t[i] - slope * ext_t[i], slope))
+    if not candidates:
+        return float(np.median(cam_t - rate * ext_t)), rate, np.zeros(ext_t.size, dtype=bool)
+
+    def agreeing(offset: float, slope: float) -> np.ndarray:
+        return clear & (np.abs(cam_t - (offset + slope * ext_t)) <= AGREE_TOLERANCE)
+
+    def weight(line: tuple[float, float]) -> tuple[int, float]:
+        agree = agreeing(*line)
+        return int(agree.sum()), float(strength[agree].sum())
+
+    offset, slope = max(candidates, key=weight)
+    for _ in range(2):
+        agree = agreeing(offset, slope)
+        if not agree.any():
+            break
+        span = float(np.ptp(ext_t[agree]))
+        # The rate is measured where the windows span enough time to measure it, or where it
+        # shows: a short overlap that fits a steady clock keeps rate 1 (no drift).
+        steady = float(np.median(cam_t[agree] - ext_t[agree]))
+        if span < MIN_DRIFT_SPAN and np.all(np.abs(cam_t[agree] - ext_t[agree] - steady) <= STEADY_TOLERANCE):
+            offset, slope = steady, 1.0
+        elif agree.sum() >= 2 and span > 1.0:
+            slope, offset = np.polyfit(ext_t[agree], cam_t[agree], 1)
+    return float(offset), float(slope), agreeing(offset, slope)
 
 
 def _parabola(values: np.ndarray, peak: int) -> float:
