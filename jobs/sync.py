@@ -198,7 +198,8 @@ def match_words(confidence: float) -> str:
         meaning = "weak match"
     else:
         meaning = "refused"
-    return f"{meaning} ({confidence:.0f})"
+    # Rounded down, so the number shown never reaches a threshold the match did not.
+    return f"{meaning} ({math.floor(confidence)})"
 
 
 def _support(fine: dict) -> float:
