@@ -9,14 +9,22 @@ Method, in short:
    cross-correlation with PHAT weighting (the cross-spectrum keeps only its phase, so gain, EQ and
    low-pass differences cannot move the peak). Each window's score is the standard score of its
    peak: (peak − mean) / std of the whole correlation. Chance peaks of unrelated sound score about
-   4–7; real matches score tens to hundreds. A line through the windows' positions (pairs of windows
-   vote, weighted by score) gives a first offset and drift; `confidence` is the median score of the
-   windows on that line, and below MIN_CONFIDENCE (10) the pair is refused.
-3. Fine stage: FINE_WINDOWS windows of FINE_WINDOW seconds spread over the overlap are correlated
-   (PHAT, 8 kHz) against the camera sound within FINE_MARGIN of the predicted place; the correlation
-   is interpolated UPSAMPLE times by zero-padding its spectrum and the peak refined with a parabola
-   (precision well under 0.1 ms). A least-squares line with outlier rejection through these points
-   gives the offset (the intercept) and the clock rate (the slope).
+   4–7; real matches score tens to hundreds. A window of a sound heard twice (a jingle played again)
+   peaks at both copies, so each window gives up to PEAKS_PER_WINDOW places, and up to
+   MAX_PLACEMENTS lines through them (pairs of windows vote, weighted by score) are kept as
+   candidate placements, each with its offset, drift and `confidence`: the median score of the
+   windows on it. Below MIN_CONFIDENCE (10) for all of them the pair is refused.
+3. Fine stage, for every placement: FINE_WINDOWS windows of FINE_WINDOW seconds spread over the
+   whole overlap, each resampled by the placement's clock rate, are correlated (PHAT, 8 kHz)
+   against the camera sound within FINE_MARGIN of the predicted place; the correlation is
+   interpolated UPSAMPLE times by zero-padding its spectrum and the peak refined with a parabola
+   (precision well under 0.1 ms). A window agrees when its peak is clear and lies on the line that
+   most clear windows share; a line through the agreeing windows gives the offset (the intercept)
+   and the clock rate (the slope), and the windows are read again while that rate still moves.
+   The placement with the most agreeing windows wins, but the pair is refused when fewer than
+   MIN_SUPPORT of its windows agree (the match is not confirmed along the recording) or when
+   another placement agrees in nearly as many (the sound fits in two places): a doubtful offset
+   is never applied. The result states the confidence with its meaning (`match_words`).
 4. Swap: ffmpeg resamples the external sound by the fitted rate (a relabel-resample-relabel chain,
    since ffmpeg's rates are integers), shifts it by the offset, pads or trims it to the picture's
    length, encodes AAC and copies the video stream untouched.
@@ -128,9 +136,11 @@ def find_offset(
 ) -> dict:
     """Measure where `external` starts in `primary`, how well they match and the clock drift.
 
-    Returns {"offset_seconds", "confidence", "drift_ppm", "rate", "sample_rate", "windows"}
-    (see the module docstring for the conventions). Raises MediaError, quoting the confidence
-    found, when the two do not hold the same sound.
+    Returns {"offset_seconds", "confidence", "match" (the confidence in words), "agreeing_windows",
+    "checked_windows", "drift_ppm", "rate", "sample_rate", "windows", "placements" (every
+    placement weighed: offset, confidence and windows agreeing of checked)}; see the module
+    docstring for the conventions. Raises MediaError with the reason when the two do not hold the
+    same sound (quoting the confidence found), or when the match is doubtful.
     """
     report = on_progress or _ignore
     report(0.0, "Reading camera audio")
@@ -167,9 +177,17 @@ def find_offset(
                 "Measuring drift",
             ),
         )
+        fine["confidence"] = line["confidence"]
         # Two coarse lines the fine stage brings onto the same place are one placement.
-        if not any(abs(fine["offset"] - other["offset"]) < PEAK_SEPARATION for other in checked):
-            checked.append({**fine, "confidence": line["confidence"]})
+        same = [
+            index
+            for index, other in enumerate(checked)
+            if abs(fine["offset"] - other["offset"]) < PEAK_SEPARATION
+        ]
+        if not same:
+            checked.append(fine)
+        elif fine["agreeing"] > checked[same[0]]["agreeing"]:
+            checked[same[0]] = fine
     report(100.0, "Measuring drift")
     checked.sort(key=lambda fine: (fine["agreeing"], _support(fine), fine["confidence"]), reverse=True)
     chosen = checked[0]

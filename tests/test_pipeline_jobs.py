@@ -121,6 +121,8 @@ def test_sync_silence_and_transcription_run_in_order_on_real_workers(
 
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
     assert f"{OFFSET * 1000:+.1f} ms" in page
+    assert sync["match"].startswith("strong match (") and sync["match"] in page
+    assert f"{sync['checked_windows']} of {sync['checked_windows']} agree" in page
     assert "Silence removed" in page and 'class="removed"' in page
     assert 'kind="subtitles"' in page and "cut.vtt" in page
     assert "data-seek=" in page
