@@ -94,7 +94,7 @@ MIN_SUPPORT = 0.6
 RIVAL_MARGIN = 2
 # Clock errors beyond this are not drift but a different recording (or a wrong sample rate).
 MAX_DRIFT = 2000e-6
-# Below this overlap the drift cannot be measured usefully and is taken as zero.
+# Below this overlap a drift too small to show (see STEADY_TOLERANCE) is taken as zero.
 MIN_DRIFT_SPAN = 60.0
 # Windows quieter than this share of the recording's RMS are treated as silence and skipped.
 QUIET_SHARE = 0.05

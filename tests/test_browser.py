@@ -152,6 +152,8 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     player.wait_for()
     assert page.get_by_text("Silence removed").first.is_visible()
     assert page.get_by_text("Offset", exact=True).is_visible()
+    assert page.get_by_text(re.compile(r"^strong match \(\d+\)$")).is_visible()
+    assert page.get_by_text(re.compile(r"^(\d+) of \1 agree$")).is_visible()
     page.wait_for_function("() => document.querySelector('#player-cut').readyState >= 1")
     cues = page.wait_for_function(
         "() => { const t = document.querySelector('#player-cut').textTracks[0];"
