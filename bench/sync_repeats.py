@@ -1,12 +1,13 @@
 """Sync on recordings that hold the same sound twice: what the search applies, or why it refuses.
 
-    python bench/sync_repeats.py [--before REV]
+    python bench/sync_repeats.py [--before REV] [--minutes M]
 
 Builds the cases of tests/test_sync.py (a 25 s jingle played twice, 40.817 s apart, in a spoken
 scene; recorders with and without +300 ppm drift) plus the real timbl pair and a long drifting
 pair, runs find_offset on each and prints the offset found against the truth with a verdict.
 With --before REV the same cases also go through jobs/sync.py as it was at git revision REV
-(e.g. the commit before the doubt checks), side by side.
+(e.g. the commit before the doubt checks), side by side. With --minutes M, bench/sync.py's
+M-minute camera/recorder pair (+50 ppm, cached in bench/.cache/) is added, for the run time.
 """
 
 import argparse
@@ -40,7 +41,7 @@ HEADERS = ("case", "truth s", "right is", "offset s", "verdict", "secs")
 WIDTHS = (36, 8, 8, 9, 26, 5)
 
 
-def cases(folder: Path) -> list[tuple[str, Path, Path, float, bool]]:
+def cases(folder: Path, minutes: float) -> list[tuple[str, Path, Path, float, bool]]:
     """(name, camera, external, true offset, whether only a refusal is right)."""
     scene = scene_with_repeats(110, JINGLE_AT, JINGLE_SECONDS, seed=4)
     camera = write_track(folder / "camera.wav", derive_track(scene, 0, 100, snr_db=25, seed=5))
@@ -65,6 +66,11 @@ def cases(folder: Path) -> list[tuple[str, Path, Path, float, bool]]:
     long_recorder = derive_track(long_scene, 7.5, 186, drift_ppm=150, lowpass=4000)
     long_external = write_track(folder / "long.wav", long_recorder)
     made.append(("long pair 180 s, +150 ppm", long_camera, long_external, -2.5, False))
+    if minutes:
+        from sync import DRIFT_PPM, RECORDER_LEAD, make_pair
+
+        name = f"bench/sync.py pair {minutes:g} min, {DRIFT_PPM:+g} ppm"
+        made.append((name, *make_pair(minutes), -RECORDER_LEAD, False))
     return made
 
 
@@ -121,13 +127,14 @@ def main() -> int:
     parser.add_argument(
         "--before", metavar="REV", help="also run jobs/sync.py as it was at this git revision"
     )
+    parser.add_argument("--minutes", type=float, default=0, help="add bench/sync.py's pair this long")
     args = parser.parse_args()
     engines = {"now": engine(None)}
     if args.before:
         engines = {args.before: engine(args.before), **engines}
     with tempfile.TemporaryDirectory(prefix="cutroom-bench-repeats-") as folder:
         print("generating the cases with espeak-ng...", flush=True)
-        made = cases(Path(folder))
+        made = cases(Path(folder), args.minutes)
         for label, find_offset in engines.items():
             print(f"\njobs/sync.py {'of the working tree' if label == 'now' else 'at ' + label}:")
             rows = []
