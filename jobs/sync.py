@@ -98,6 +98,11 @@ MAX_DRIFT = 2000e-6
 MIN_DRIFT_SPAN = 60.0
 # Windows quieter than this share of the recording's RMS are treated as silence and skipped.
 QUIET_SHARE = 0.05
+# A fine window is checked only when it holds sound: a window of pause holds only each recorder's
+# own noise, which is no evidence for or against a placement. Its RMS must reach the geometric
+# mean of the external's noise floor and loud level (the 10th and 90th percentiles of the RMS of
+# SOUND_FRAME frames), or half the loud level for sound without pauses (music, a hum).
+SOUND_FRAME = 0.05
 # ffmpeg's sample rates are integers, so the drift ratio is expressed between rates relabelled many
 # times higher. libswresample keeps in_rate · 2^phase_shift in an int; past ~2^31 it overflows and
 # refuses some ratios, so the scale is chosen to stay under 2^30 with 256 filter phases (linearly
@@ -163,6 +168,7 @@ def find_offset(
         raise MediaError(MISMATCH.format(found=best, needed=MIN_CONFIDENCE, why=""))
 
     report(READ_SHARE + MATCH_SHARE, "Measuring drift")
+    sounding = _sounding_level(ext)
     checked = []
     for number, line in enumerate(placements):
         fine = _fine_match(
@@ -176,6 +182,7 @@ def find_offset(
                 + (100 - READ_SHARE - MATCH_SHARE) * (number + fraction) / len(placements),
                 "Measuring drift",
             ),
+            sounding,
         )
         fine["confidence"] = line["confidence"]
         # Two coarse lines the fine stage brings onto the same place are one placement.
@@ -513,17 +520,22 @@ def _vote(points: np.ndarray) -> dict:
 
 
 def _fine_match(
-    cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
+    cam: np.ndarray,
+    ext: np.ndarray,
+    offset: float,
+    rate: float,
+    on_fraction: Callable[[float], None],
+    sounding: float = QUIET_SHARE,
 ) -> dict:
     """Check and refine a placement (see _fine_pass). The coarse rate can be hundreds of ppm off
     on a short overlap, which smears every window; so while the fitted rate moves the ends of a
     window by more than RATE_SETTLED, the windows are read again resampled by the new line."""
-    fine = _fine_pass(cam, ext, offset, rate, on_fraction)
+    fine = _fine_pass(cam, ext, offset, rate, on_fraction, sounding)
     for _ in range(FINE_PASSES - 1):
         if fine["agreeing"] < 2 or abs(fine["rate"] - rate) * FINE_WINDOW <= RATE_SETTLED:
             break
         offset, rate = fine["offset"], fine["rate"]
-        fine = _fine_pass(cam, ext, offset, rate, _ignore_fraction)
+        fine = _fine_pass(cam, ext, offset, rate, _ignore_fraction, sounding)
     return fine
 
 
@@ -532,14 +544,20 @@ def _ignore_fraction(fraction: float) -> None:
 
 
 def _fine_pass(
-    cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
+    cam: np.ndarray,
+    ext: np.ndarray,
+    offset: float,
+    rate: float,
+    on_fraction: Callable[[float], None],
+    sounding: float,
 ) -> dict:
     """Check a placement with short full-rate windows spread over its whole overlap; refine it.
 
     Each window of the external sound is resampled by `rate` (so drift cannot smear its peak) and
     looked for within FINE_MARGIN of where the placement puts it. A window agrees when its peak is
     clear (AGREE_STRENGTH) and lies within AGREE_TOLERANCE of the line fitted through the agreeing
-    windows; that line gives the offset (the intercept) and the clock rate (the slope).
+    windows; that line gives the offset (the intercept) and the clock rate (the slope). Windows
+    quieter than `sounding` (RMS of the normalised external) are pauses and are not checked.
     """
     sr = ANALYSIS_RATE
     window, margin = int(FINE_WINDOW * sr), int(FINE_MARGIN * sr)
@@ -572,7 +590,7 @@ def _fine_pass(
         if cam_start < 0 or cam_start + window + 2 * margin > cam.size:
             continue
         target = cam[cam_start : cam_start + window + 2 * margin]
-        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < QUIET_SHARE:
+        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < sounding:
             continue
         cross = _phat(sfft.rfft(target, size) * np.conj(sfft.rfft(piece, size)))
         correlation = sfft.irfft(cross, size * UPSAMPLE) * UPSAMPLE
@@ -643,6 +661,17 @@ def _agreeing_line(
         elif agree.sum() >= 2 and span > 1.0:
             slope, offset = np.polyfit(ext_t[agree], cam_t[agree], 1)
     return float(offset), float(slope), agreeing(offset, slope)
+
+
+def _sounding_level(samples: np.ndarray) -> float:
+    """The RMS a fine window of the normalised `samples` needs to count as sound (see SOUND_FRAME)."""
+    frame = int(SOUND_FRAME * ANALYSIS_RATE)
+    usable = samples.size - samples.size % frame
+    if not usable:
+        return QUIET_SHARE
+    levels = np.sqrt(np.mean(np.square(samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1))
+    floor, loud = np.percentile(levels, [10, 90])
+    return max(QUIET_SHARE, min(math.sqrt(floor * loud), loud / 2))
 
 
 def _parabola(values: np.ndarray, peak: int) -> float:

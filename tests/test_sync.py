@@ -14,6 +14,7 @@ from tests.media import (
     espeak_exe,
     jingle,
     make_text_file,
+    read_samples,
     scene_with_repeats,
     speech_scene,
     write_track,
@@ -261,6 +262,21 @@ def test_the_real_pair_is_a_strong_match_confirmed_along_its_overlap():
     assert found["match"] == f"strong match ({int(found['confidence'])})"
     assert found["agreeing_windows"] == found["checked_windows"] >= 6
     assert len(found["placements"]) == 1
+
+
+@pytest.mark.parametrize("snr_db", [20, 12])
+def test_pauses_under_a_hissing_recorder_do_not_count_against_the_match(snr_db, tmp_path):
+    """example.mp4 is silent from 17.3 s to 40 s: there the recorder holds only its own hiss,
+    which neither confirms nor denies where it belongs (these stretches were once counted as
+    disagreeing, and the pair was refused as "not confirmed")."""
+    camera = ROOT / "tests/media/example.mp4"
+    track = derive_track(read_samples(camera), 2.0, 40, snr_db=snr_db, lowpass=4000, seed=3)
+    external = write_track(tmp_path / "recorder.wav", track)
+
+    found = find_offset(camera, external)
+
+    assert abs(found["offset_seconds"] - 2.0) < TOLERANCE
+    assert found["agreeing_windows"] == found["checked_windows"] >= 4
 
 
 @pytest.mark.parametrize(
