@@ -6,13 +6,15 @@ from flask import Flask
 
 
 def filesize(n: int | None) -> str:
+    """Bytes in powers of 1024, the units quotas are set in: "5.0 GiB" (app.js formatBytes agrees)."""
     if n is None:
         return "–"
     size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        # Rounded as shown: 1023.7 KiB would read "1024 KiB", so it goes up a unit.
+        if round(size) < 1024 or unit == "PiB":
             break
-        size /= 1000
+        size /= 1024
     if unit == "bytes":
         return f"{int(size)} bytes"
     return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"

@@ -3,11 +3,12 @@
 // drag-and-drop onto the file fields, and seeking a player from a transcript timestamp.
 "use strict";
 
+// As webapp/helpers.py filesize shows sizes: powers of 1024, the units quotas are set in.
 function formatBytes(n) {
-  const units = ["bytes", "KB", "MB", "GB"];
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
+  while (Math.round(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return i === 0 ? `${Math.trunc(n)} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
 }
 
 function formatSeconds(s) {
