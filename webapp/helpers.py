@@ -1,8 +1,9 @@
 """Small helpers shared by the blueprints: human-readable errors and template filters."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask
+from markupsafe import Markup
 
 
 def filesize(n: int | None) -> str:
@@ -34,8 +35,15 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+def when(value: datetime | None) -> Markup:
+    """A moment as a <time> element: UTC as text, which app.js rewrites in the browser's time zone."""
+    if value is None:
+        return Markup("")
+    if value.tzinfo is not None:  # the database's times are naive UTC; others are made so
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return Markup('<time datetime="{}Z" data-local>{}</time>').format(
+        value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 def day(value: datetime | None) -> str:

@@ -120,3 +120,20 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => setupForms(document));
+
+// --- Local times (library helper): the server writes times in UTC inside
+// <time datetime="…Z" data-local>; they are shown in the browser's time zone instead, on load
+// and in every fragment htmx swaps in (the library's and the stats page's polls).
+function showLocalTimes(root) {
+  const pad = (n) => String(n).padStart(2, "0");
+  root.querySelectorAll("time[data-local]").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return; // the UTC text stays
+    if (!el.title) el.title = el.textContent; // the UTC time, on hover
+    el.textContent = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+      `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => showLocalTimes(document));
+document.addEventListener("htmx:afterSwap", () => showLocalTimes(document));
+document.addEventListener("htmx:oobAfterSwap", (event) => showLocalTimes(event.detail.target));
