@@ -67,8 +67,12 @@ def fill_library(app, user_id: int, count: int, poster: Path) -> list[str]:
                 kind="video",
                 duration=600 + 37 * n,
             )
-            sizes = {"original": 80_000_000 + n * 1_000_000, "cut": 50_000_000, "transcript_json": 40_000}
-            item.files = [MediaFile(role=role, name=role, size=size) for role, size in sizes.items()]
+            sizes = {
+                ("original", "original.mp4"): 80_000_000 + n * 1_000_000,
+                ("cut", "cut.mp4"): 50_000_000,
+                ("transcript_json", "transcript.json"): 40_000,
+            }
+            item.files = [MediaFile(role=role, name=name, size=size) for (role, name), size in sizes.items()]
             item.files.append(MediaFile(role="poster", name="poster.jpg", size=poster.stat().st_size))
             item.tasks = [
                 Task(kind="prepare", queue="media", status=Task.DONE),

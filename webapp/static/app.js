@@ -136,4 +136,3 @@ function showLocalTimes(root) {
 }
 document.addEventListener("DOMContentLoaded", () => showLocalTimes(document));
 document.addEventListener("htmx:afterSwap", () => showLocalTimes(document));
-document.addEventListener("htmx:oobAfterSwap", (event) => showLocalTimes(event.detail.target));
