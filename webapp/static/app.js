@@ -123,7 +123,7 @@ document.addEventListener("DOMContentLoaded", () => setupForms(document));
 
 // --- Local times (library helper): the server writes times in UTC inside
 // <time datetime="…Z" data-local>; they are shown in the browser's time zone instead, on load
-// and in every fragment htmx swaps in (the library's and the stats page's polls).
+// and in every fragment htmx swaps in (the library polls while jobs run).
 function showLocalTimes(root) {
   const pad = (n) => String(n).padStart(2, "0");
   root.querySelectorAll("time[data-local]").forEach((el) => {
