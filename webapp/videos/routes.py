@@ -41,6 +41,7 @@ def home():
 
 # A page of compact cards is a few screens long, on a phone too.
 PER_PAGE = 12
+LAST_PAGE = 10**6
 
 
 @bp.get("/videos")
@@ -67,7 +68,8 @@ def _library() -> dict:
         # autoescape: a "%" or "_" in the search box is looked for as itself, not as a wildcard.
         query = query.where(Item.title.icontains(q, autoescape=True))
     query = query.order_by(Item.created_at.desc(), Item.id.desc())
-    page = max(request.args.get("page", 1, type=int), 1)
+    # Bounded, or the database's offset overflows; any page past the end shows the last one.
+    page = min(max(request.args.get("page", 1, type=int), 1), LAST_PAGE)
     pages = db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
     if pages.page > pages.pages > 0:  # past the end, as after deleting the last page's items
         pages = db.paginate(query, page=pages.pages, per_page=PER_PAGE, error_out=False)
