@@ -45,6 +45,7 @@ from scipy import fft as sfft
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
+from jobs.silence import FRAME_SECONDS, frame_levels
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -549,8 +550,6 @@ def _fill_gain(
     """The gain in dB that brings the camera's sound to the external's loudness: the difference of
     their FILL_PERCENTILE frame levels over the stretch both recorded. A high percentile is the
     level of speech, whatever the pauses, noise floors or a few loud bangs."""
-    from jobs.silence import FRAME_SECONDS, frame_levels
-
     share = (100.0 - FILL_WRITE_SHARE) / 2
     start, end = covered[0] / OUTPUT_RATE, covered[1] / OUTPUT_RATE
     report(0.0, "Matching levels")
