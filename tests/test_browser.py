@@ -282,3 +282,44 @@ def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, a
     assert page.locator("article.item h2").all_inner_texts() == ["Ana, on sound <b>design</b>"]
     assert not errors, errors
     context.close()
+
+
+# --- syncfill ---
+
+
+def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
+    """timbl_2 starts 12.254 s into timbl_1: the page names the camera-sound part, and the cut
+    pauses are shaded over the waveform of the synced sound that was cut."""
+    from tests.conftest import make_user
+
+    make_user(app, email=EMAIL, password=PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    page.goto(f"{site}/videos/new")
+    page.get_by_label("Media file", exact=True).set_input_files(str(ROOT / "tests/media/timbl_1.mp3"))
+    page.get_by_label("External audio", exact=True).set_input_files(str(ROOT / "tests/media/timbl_2.mp3"))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_label("Remove silence").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.get_by_role("link", name="timbl_1.mp3").first.click()
+    deadline = time.monotonic() + 180
+    while not page.locator("#silence").count():  # the finished results are drawn on a fresh page
+        assert time.monotonic() < deadline, page.inner_text("main")
+        time.sleep(1)
+        page.reload()
+
+    assert page.locator("#sync").get_by_text("0:00–0:12").is_visible()
+    image = page.locator("#silence svg.waveform image").get_attribute("href")
+    assert image.endswith("/synced_waveform.png"), image
+    shot(page, "item-camera-fill")
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    no_overflow(phone)
+    shot(phone, "phone-item-camera-fill")

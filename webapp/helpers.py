@@ -100,6 +100,7 @@ FILE_LABELS = {
     "poster": "Poster image",
     "waveform": "Waveform image",
     "synced": "Synced recording",
+    "synced_waveform": "Waveform of the synced sound",
     "cut": "Silence removed",
     "cutlist": "Cut list",
     "transcript_srt": "Subtitles",
