@@ -257,9 +257,8 @@ def test_run_again_starts_from_the_previous_choices_and_adds_an_external_audio_t
 
     # Sync needs an External audio, which this item has none of yet.
     token = csrf_from(client.get(f"/videos/{item_id}/again"))
-    response = client.post(
-        f"/videos/{item_id}/again", data={"csrf_token": token, "sync": "y"}, content_type="multipart/form-data"
-    )
+    data = {"csrf_token": token, "sync": "y"}
+    response = client.post(f"/videos/{item_id}/again", data=data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert "To sync, add the External audio file as well." in response.get_data(as_text=True)
 
