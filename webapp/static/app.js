@@ -150,3 +150,11 @@ function keepChosenFiles(oldForm, newForm) {
     input.dispatchEvent(new Event("change"));
   });
 }
+
+// A new file chosen where the server refused one: its old reason no longer applies.
+document.addEventListener("change", (event) => {
+  const field = event.target.type === "file" && event.target.closest(".field.has-error");
+  if (!field) return;
+  field.classList.remove("has-error");
+  field.querySelectorAll(".error").forEach((message) => message.remove());
+});
