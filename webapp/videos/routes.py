@@ -126,10 +126,10 @@ def again(item_id):
             form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
         elif not any((sync, silence, transcribe)):
             form.form_errors.append("Tick at least one job.")
-        elif external is not None and (refused := _replace_external(item, external, form.external)):
-            return render_template("videos/again.html", item=item, form=form), refused
         else:
-            require_queue()
+            require_queue()  # before anything is stored
+            if external is not None and (refused := _replace_external(item, external, form.external)):
+                return render_template("videos/again.html", item=item, form=form), refused
             submit(item, plan(sync, silence, transcribe)[1:])  # the preparation is already done
             flash(f"Running again on “{item.title}”.", "success")
             return _go(url_for("videos.show", item_id=item.id))
