@@ -262,6 +262,7 @@ def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_
     assert f"/videos/{item_id}/files/synced_waveform.png" in silence_card
     assert "files/waveform.png" not in silence_card
 
+
 REAL = Path(__file__).parent / "media"
 
 

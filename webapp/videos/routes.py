@@ -2,7 +2,6 @@
 
 import json
 import re
-import unicodedata
 from pathlib import Path, PurePath
 
 import sqlalchemy as sa
