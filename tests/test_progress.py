@@ -9,7 +9,7 @@ from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
 from tests.test_uploads import upload
-from webapp import db, tasks
+from webapp import db, pipeline, tasks
 from webapp.helpers import time_left
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
@@ -112,6 +112,45 @@ def test_a_real_preparation_and_a_reused_one_only_move_forward(app, client, logg
     # It did no work of its own: from "starting" straight to done, never "running" first.
     assert [state for state, _ in second.seen] == ["starting", "done"], second.seen
     assert "reused an earlier result of example.mp4" in second.seen[-1][1]
+
+
+class FakeClock:
+    """Stands in for the `time` module of the worker and the web side: seconds move only when told."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    monotonic = time
+
+
+def test_the_chip_shows_the_workers_time_left_and_runs_it_down_between_reports(
+    app, client, logged_in, monkeypatch
+):
+    assert upload(client, EXAMPLE).status_code == 303
+    item_id = latest_item_id(app)
+    clock = FakeClock()
+    monkeypatch.setattr(tasks, "time", clock)
+    monkeypatch.setattr(pipeline, "time", clock)
+    with app.app_context():
+        (task,) = db.session.get(Item, item_id).tasks
+        task.status = Task.RUNNING
+        db.session.commit()
+        job = Job.fetch(task.rq_job_id, connection=redis_conn())
+        job.set_status(JobStatus.STARTED)
+        report = tasks.Progress(job)
+        # 2 % every 5 s, so 250 s in all: nothing is said of the time left until it has settled.
+        for second in range(0, 16, 5):
+            clock.now += 5 if second else 0
+            report(second * 0.4, "Drawing the waveform")
+            if second < SETTLE_SECONDS:
+                assert "left" not in chip(client, item_id)[1]
+    shown = "Preparation Drawing the waveform · 6 % · {} left 6 %"
+    assert chip(client, item_id)[1] == shown.format("about 4 min")  # 235 s
+    clock.now += 70  # no report meanwhile: the page runs the worker's clock down
+    assert chip(client, item_id)[1] == shown.format("about 3 min")  # 165 s
 
 
 def bursty_reports(seed: int, window: float) -> list[tuple[float, float]]:
