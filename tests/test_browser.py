@@ -431,3 +431,45 @@ def test_upload_choices_are_checked_before_sending_and_run_again_starts_from_the
         no_overflow(small)
         shot(small, f"phone-{name}-sync")
     assert not errors, errors
+
+
+# --- progress: /stats on a phone ---
+def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
+    app, gunicorn_server, start, browser
+):
+    from tests.conftest import make_user
+
+    site = f"http://{gunicorn_server}"
+    start("worker.py", "media", "mail")
+    make_user(app, email=EMAIL, password=PASSWORD)
+    make_user(app, email="admin@example.com", password=PASSWORD, is_admin=True)
+    for email, name in ((EMAIL, "phone-stats"), ("admin@example.com", "phone-stats-admin")):
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        page.goto(f"{site}/stats")
+        deadline = time.monotonic() + 30
+        while "none listening" in page.inner_text("#queue-media .workers") and time.monotonic() < deadline:
+            time.sleep(0.5)  # the worker is still starting; the figures are cached for a few seconds
+            page.reload()
+        no_overflow(page)
+        # Each header and figure stays on one line; the table scrolls sideways instead.
+        broken = page.eval_on_selector_all(
+            "main table th, main table td",
+            """cells => cells.filter(cell => {
+                if (cell.children.length || !cell.textContent.trim()) return false;  // plain text cells
+                const text = document.createRange();
+                text.selectNodeContents(cell);
+                return text.getClientRects().length > 1;  // one rectangle per line
+            }).map(cell => cell.textContent.trim())""",
+        )
+        assert broken == [], f"{name}: cells wrapped over several lines: {broken}"
+        shot(page, name)
+        assert re.fullmatch(r"1 \(\d busy\)", page.inner_text("#queue-media .workers").strip().split("\n")[0])
+        admin = email != EMAIL
+        assert page.locator("#queue-media .worker-list li").count() == (1 if admin else 0)
+        assert page.locator("#disk-total").count() == (1 if admin else 0)
+        page.close()
