@@ -313,6 +313,12 @@ class Supervisor:
         except ValueError:
             say(f"Cannot use BIND={bind!r} / PORT={env['PORT']!r}: expected HOST:PORT with a numeric port.")
             return 2
+        try:
+            self.media_workers = media_workers(env)
+        except ValueError:
+            say(f"Cannot use MEDIA_WORKERS={env['MEDIA_WORKERS']!r}: expected a whole number of 1 or more.")
+            return 2
+
         # Links in mails point at the address printed below, unless the operator says otherwise.
         if probe:
             env.setdefault("EXTERNAL_URL", shown_url.rstrip("/"))
@@ -322,12 +328,6 @@ class Supervisor:
                 "Stop what runs there, or pick another port: PORT=8001 make run"
             )
             return 1
-
-        try:
-            self.media_workers = media_workers(env)
-        except ValueError:
-            say(f"Cannot use MEDIA_WORKERS={env['MEDIA_WORKERS']!r}: expected a whole number of 1 or more.")
-            return 2
 
         INSTANCE.mkdir(exist_ok=True)
         if not self.ensure_redis(url):

@@ -181,4 +181,4 @@ def test_the_clock_enqueues_maintenance_that_a_worker_runs(
     with app.app_context():
         result = Job.fetch(job.id, connection=redis_conn()).return_value()
     assert result["retention"].startswith("removed 2 files"), result
-    assert result["cleanup"].startswith("removed 1 files or folders"), result
+    assert result["cleanup"].startswith("removed 1 file or folder,"), result

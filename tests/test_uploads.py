@@ -382,3 +382,21 @@ def test_control_characters_are_taken_out_of_names(app, client, logged_in, wav, 
     assert upload(client, wav, name=name).status_code == 303
     with app.app_context():
         assert db.session.scalar(db.select(Item)).title in ("ab.wav", "a b.wav")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("threshold_db", "-120", "A level between -90 and 0 dBFS, or auto."),
+        ("threshold_db", "5", "A level between -90 and 0 dBFS, or auto."),
+        ("min_silence", "50", "Between 0.1 and 10 seconds."),
+        ("margin", "-1", "Between 0 and 2 seconds."),
+    ],
+)
+def test_settings_out_of_range_are_refused_with_the_range(
+    app, client, logged_in, video, field, value, message
+):
+    response = upload(client, video, silence="y", **{field: value})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert media_files(app) == []

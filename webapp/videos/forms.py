@@ -7,7 +7,7 @@ from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, DecimalField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 LANGUAGES = [SelectChoice("", "Detect"), SelectChoice("en", "English")]
 SYNC_NEEDS_EXTERNAL = "To sync, add the External audio file as well."
@@ -48,7 +48,7 @@ class JobsForm(FlaskForm):
 
     def validate_threshold_db(self, field):
         if field.data and field.data != "auto" and not -90 <= float(field.data) < 0:
-            raise ValueError("A level between -90 and 0 dBFS, or auto.")
+            raise ValidationError("A level between -90 and 0 dBFS, or auto.")
 
     def job_choices(self) -> tuple[dict | None, dict | None, dict | None]:
         """The chosen jobs' parameters (None for a job not chosen), as pipeline.plan takes them."""
