@@ -45,6 +45,9 @@ SHORTEST_PAUSE = 0.15
 SOUND_SHARE = 0.25
 SNAP_SECONDS = 0.25
 DOUBTFUL = 0.5  # Whisper's probability for a word
+# Speech regions closer than JOIN_PAUSE are heard as one clip, up to Whisper's 30 s window.
+JOIN_PAUSE = 5.0
+CLIP_SECONDS = 30.0
 
 NO_AUDIO = "This recording has no sound track, so there is no speech to transcribe."
 MODEL_FOLDER_MISSING = (
@@ -251,14 +254,25 @@ def _nearest(edges: np.ndarray, at: float, low: float, high: float, in_quiet: bo
 
 
 def _vad_options(audio: np.ndarray, vad: bool) -> dict:
-    """How Whisper should skip non-speech: not at all, or by hearing only the speech regions."""
+    """How Whisper should skip non-speech: not at all, or by hearing only the speech regions.
+
+    faster-whisper's own `vad_filter` joins the regions end to end, so words either side of a
+    long pause run together ("I will say banana" + 22 s + "banana" came out "I will save an end
+    at the end of"). Here Whisper hears each clip on the recording's own timeline instead; regions
+    with short pauses between them share a clip (one pass of the model per 30 s window).
+    """
     if not vad:
         return {}
-    regions = get_speech_timestamps(audio, VadOptions())
-    if not regions:
-        return {"clip_timestamps": [0.0, 0.0]}
+    clips = []
+    for region in get_speech_timestamps(audio, VadOptions()):
+        start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+        if clips and start - clips[-1][1] <= JOIN_PAUSE and end - clips[-1][0] <= CLIP_SECONDS:
+            clips[-1][1] = end
+        else:
+            clips.append([start, end])
     return {
-        "clip_timestamps": [round(r[edge] / SAMPLE_RATE, 3) for r in regions for edge in ("start", "end")],
+        "clip_timestamps": [round(t, 3) for clip in clips for t in clip] or [0.0, 0.0],
+        # Each clip on its own: text made up in one does not lead Whisper on in the next.
         "condition_on_previous_text": False,
     }
 
