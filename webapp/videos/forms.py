@@ -1,10 +1,12 @@
 """Forms of the videos area."""
 
+import unicodedata
+
 from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DecimalField, SelectField, StringField
-from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from jobs.models import DEFAULT_MODEL_NAME, model_languages
 
@@ -91,3 +93,26 @@ class UploadForm(JobsForm):
 
 class DeleteForm(FlaskForm):
     pass
+
+
+# The most characters of an item's name (the database column's length).
+TITLE_MAX = 255
+
+
+def printable(text: str | None) -> str:
+    """`text` without control and format characters (NUL, ESC, DEL, bidi overrides...), trimmed."""
+    unwanted = ("C", "Zl", "Zp")
+    return "".join(
+        " " if c.isspace() else "" if unicodedata.category(c).startswith(unwanted) else c for c in text or ""
+    ).strip()
+
+
+class RenameForm(FlaskForm):
+    title = StringField(
+        "New name",
+        filters=[printable],
+        validators=[
+            DataRequired("Write the new name."),
+            Length(max=TITLE_MAX, message=f"Use at most {TITLE_MAX} characters."),
+        ],
+    )
