@@ -325,6 +325,156 @@ def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
     shot(phone, "phone-item-camera-fill")
 
 
+# --- upload (issue 10, items 6, 13, 17) ---
+
+
+@pytest.fixture
+def offline_site(app_env, tmp_path, request):
+    """The site with no MAIL_SERVER, as on a laptop: mail goes to the outbox folder."""
+    app_env.update({"MAIL_SERVER": "", "MAIL_OUTBOX": str(tmp_path / "outbox")})
+    return request.getfixturevalue("site")
+
+
+def log_in(page, site, email, password):
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+
+
+def chosen(page, label: str) -> int:
+    """How many files the file input labelled `label` holds."""
+    return page.get_by_label(label, exact=True).evaluate("input => input.files.length")
+
+
+def test_upload_choices_are_checked_before_sending_and_run_again_starts_from_them(
+    app, offline_site, browser, talk, tmp_path
+):
+    from tests.conftest import make_user
+
+    site, (camera, mic) = offline_site, talk
+    errors = []
+    desktop = browser.new_context(viewport={"width": 1280, "height": 900})
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+
+    # Not confirmed yet: the library says so, with where the mail went, instead of an upload button.
+    make_user(app, "new@example.com", PASSWORD, confirmed=False)
+    for name, context in (("", desktop), ("phone-", phone)):
+        page = context.new_page()
+        log_in(page, site, "new@example.com", PASSWORD)
+        assert page.get_by_role("heading", name="Confirm your email first").is_visible()
+        assert page.get_by_text("outbox").first.is_visible()
+        assert page.get_by_role("link", name="Upload your first recording").count() == 0
+        no_overflow(page)
+        shot(page, f"{name}library-unconfirmed")
+        page.close()
+    desktop.clear_cookies()
+    phone.clear_cookies()
+
+    make_user(app, EMAIL, PASSWORD)
+    page = desktop.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    log_in(page, site, EMAIL, PASSWORD)
+    page.goto(f"{site}/videos/new")
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+
+    # Sync ticked without an External audio: the browser refuses to send, says why, keeps the file.
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    external = page.get_by_label("External audio", exact=True)
+    message = external.evaluate("input => input.validationMessage")
+    assert message == "To sync, add the External audio file as well."
+    assert posts == [] and chosen(page, "Media file") == 1 and page.url == f"{site}/videos/new"
+
+    # The server refuses an External audio that is not audio: its form comes back with the reason,
+    # and the Media file is still chosen (only the refused file has to be chosen again).
+    notes = tmp_path / "notes.wav"
+    notes.write_text("meeting notes, not a recording\n" * 100)
+    external.set_input_files(str(notes))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("External audio:").wait_for()
+    assert chosen(page, "Media file") == 1 and chosen(page, "External audio") == 0
+    errors.clear()  # the browser logs the refusal's 415 as a console error, as it should
+    page.get_by_label("External audio", exact=True).set_input_files(str(mic))
+    assert page.get_by_text("External audio:").count() == 0  # the old reason went with the old file
+    page.get_by_label("Remove silence").check()
+    page.get_by_label("Margin kept around speech (seconds)").fill("0.3")
+    shot(page, "upload-sync")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.wait_for_function(
+        "() => { const chips = [...document.querySelectorAll('.tasks .chip')];"
+        " return chips.length && chips.every(c => /done|failed|cancelled/.test(c.className)); }",
+        timeout=180_000,
+    )
+    assert page.locator(".tasks .chip.done").count() == page.locator(".tasks .chip").count()
+
+    # Run again starts from what ran: sync and silence removal with its margin; not transcription.
+    page.get_by_role("link", name="Team talk.mp4").first.click()
+    page.get_by_role("link", name="Run again with other settings").click()
+    assert page.get_by_label("Sync external audio").is_checked()
+    assert page.get_by_label("Remove silence").is_checked()
+    assert page.get_by_label("Margin kept around speech (seconds)").input_value() == "0.30"
+    assert not page.get_by_label("Transcribe").is_checked()
+    assert page.get_by_label("External audio", exact=True).is_visible()  # to replace it
+    shot(page, "run-again")
+    again = page.url
+    phone.add_cookies(desktop.cookies())
+    small = phone.new_page()
+    for name, path in (("upload", "/videos/new"), ("run-again", urlsplit(again).path)):
+        small.goto(site + path)
+        small.get_by_label("Sync external audio").check()
+        no_overflow(small)
+        shot(small, f"phone-{name}-sync")
+    assert not errors, errors
+
+
+# --- progress: /stats on a phone ---
+def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
+    app, gunicorn_server, start, browser
+):
+    from tests.conftest import make_user
+
+    site = f"http://{gunicorn_server}"
+    start("worker.py", "media", "mail")
+    make_user(app, email=EMAIL, password=PASSWORD)
+    make_user(app, email="admin@example.com", password=PASSWORD, is_admin=True)
+    for email, name in ((EMAIL, "phone-stats"), ("admin@example.com", "phone-stats-admin")):
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        page.goto(f"{site}/stats")
+        deadline = time.monotonic() + 30
+        while "none listening" in page.inner_text("#queue-media .workers") and time.monotonic() < deadline:
+            time.sleep(0.5)  # the worker is still starting; the figures are cached for a few seconds
+            page.reload()
+        no_overflow(page)
+        # Each header and figure stays on one line; the table scrolls sideways instead.
+        broken = page.eval_on_selector_all(
+            "main table th, main table td",
+            """cells => cells.filter(cell => {
+                if (cell.children.length || !cell.textContent.trim()) return false;  // plain text cells
+                const text = document.createRange();
+                text.selectNodeContents(cell);
+                return text.getClientRects().length > 1;  // one rectangle per line
+            }).map(cell => cell.textContent.trim())""",
+        )
+        assert broken == [], f"{name}: cells wrapped over several lines: {broken}"
+        shot(page, name)
+        assert re.fullmatch(r"1 \(\d busy\)", page.inner_text("#queue-media .workers").strip().split("\n")[0])
+        admin = email != EMAIL
+        assert page.locator("#queue-media .worker-list li").count() == (1 if admin else 0)
+        assert page.locator("#disk-total").count() == (1 if admin else 0)
+        page.close()
+
+
 def test_transcription_choices_and_a_recording_without_speech(app, site, browser, tmp_path):
     """transcribe: English shown fixed for the English-only model, the voice filter on by default,
     and an item whose recording has no speech says so instead of showing an empty transcript."""

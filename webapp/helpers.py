@@ -22,12 +22,18 @@ def filesize(n: int | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """A length as players show it: whole seconds, rounded down (17.83 s is 0:17, as a player says)."""
     if seconds is None:
         return "–"
-    seconds = int(round(seconds))
+    seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """A count with its noun: "1 word", "2 words" (`words` where adding an s is wrong)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def ordinal(n: int) -> str:
@@ -138,5 +144,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(filesize)
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)
+    app.add_template_filter(plural)
     app.add_template_filter(when)
     app.add_template_filter(day)

@@ -19,7 +19,7 @@ from webapp.auth.routes import (
     start_session,
     too_many,
 )
-from webapp.helpers import filesize
+from webapp.helpers import filesize, plural
 from webapp.models import Item, MediaFile, category
 from webapp.pipeline import cancel_jobs
 from webapp.quota import biggest_items
@@ -121,7 +121,7 @@ def delete():
     session.clear()
     logout_user()
     flash(
-        f"Your account {email} and everything in it ({items} item{'' if items == 1 else 's'}, "
+        f"Your account {email} and everything in it ({plural(items, 'item')}, "
         f"{filesize(used)}) are deleted. Nothing of it is kept.",
         "success",
     )

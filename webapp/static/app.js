@@ -65,6 +65,7 @@ function setupUpload(form) {
       form.replaceWith(newForm);
       htmx.process(newForm);
       setupForms(newForm.parentElement);
+      keepChosenFiles(form, newForm);
       newForm.querySelector(".has-error input, .error")?.scrollIntoView({ block: "center" });
       return;
     }
@@ -107,6 +108,7 @@ function setupDrop(zone) {
 function setupForms(root) {
   root.querySelectorAll("form[data-upload]").forEach(setupUpload);
   root.querySelectorAll("[data-drop]").forEach(setupDrop);
+  root.querySelectorAll("input[data-required-with]").forEach(setupRequiredWith);
 }
 
 document.addEventListener("click", (event) => {
@@ -136,3 +138,40 @@ function showLocalTimes(root) {
 }
 document.addEventListener("DOMContentLoaded", () => showLocalTimes(document));
 document.addEventListener("htmx:afterSwap", () => showLocalTimes(document));
+
+// --- upload (issue 10, item 6): choices checked before any byte is sent, and chosen files kept ---
+
+// A file input with data-required-with="NAME" is required while the form's checkbox NAME is ticked
+// (the External audio for "Sync external audio"): the browser then refuses to send the form and says
+// why (data-required-message), so no upload starts that the server would refuse.
+function setupRequiredWith(input) {
+  const box = input.form?.elements[input.dataset.requiredWith];
+  if (!box) return;
+  const update = () => {
+    input.required = box.checked;
+    const missing = box.checked && !input.files.length;
+    input.setCustomValidity(missing ? input.dataset.requiredMessage || "" : "");
+  };
+  box.addEventListener("change", update);
+  input.addEventListener("change", update);
+  update();
+}
+
+// The form the server sent back in place of a refused one would come with empty file inputs:
+// give them the files the person chose, except where the server found the file itself at fault.
+function keepChosenFiles(oldForm, newForm) {
+  oldForm.querySelectorAll("input[type=file]").forEach((old) => {
+    const input = newForm.elements[old.name];
+    if (!old.files.length || !input || input.closest(".has-error")) return;
+    input.files = old.files;
+    input.dispatchEvent(new Event("change"));
+  });
+}
+
+// A new file chosen where the server refused one: its old reason no longer applies.
+document.addEventListener("change", (event) => {
+  const field = event.target.type === "file" && event.target.closest(".field.has-error");
+  if (!field) return;
+  field.classList.remove("has-error");
+  field.querySelectorAll(".error").forEach((message) => message.remove());
+});

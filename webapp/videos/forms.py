@@ -5,10 +5,13 @@ import unicodedata
 from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, DecimalField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from jobs.models import DEFAULT_MODEL_NAME, model_languages
+
+SYNC_NEEDS_EXTERNAL = "To sync, add the External audio file as well."
 
 
 class JobsForm(FlaskForm):
@@ -37,6 +40,7 @@ class JobsForm(FlaskForm):
     )
 
     sync = BooleanField("Sync external audio")
+    external = FileField("External audio")
     keep_camera_audio = BooleanField("Keep the camera sound as a second track")
 
     transcribe = BooleanField("Transcribe")
@@ -85,10 +89,35 @@ class JobsForm(FlaskForm):
         )
         return sync, silence, transcribe
 
+    def data_from(self, item) -> None:
+        """Tick the jobs `item` last ran, with the settings they ran with (the "Run again" form)."""
+        for task in item.current_tasks:
+            if task.kind in ("sync", "silence", "transcribe"):
+                self[task.kind].data = True
+                for name, value in task.params.items():
+                    if name in self:  # parameters are stored under their field's name
+                        self[name].data = "" if value is None else value
+
+    def chosen_external(self) -> FileStorage | None:
+        """The External audio file sent with the form, if one was chosen."""
+        upload = self.external.data
+        return upload if isinstance(upload, FileStorage) and upload.filename else None
+
+
+def upload_choices_problem(fields, external_chosen: bool, has_external: bool = False) -> str | None:
+    """What makes the job choices in `fields` (a form's raw fields) impossible, or None.
+
+    Serves the view and the upload stream, which calls it once the fields sent before the files are
+    in, so a refusal comes before the files' bytes. `has_external`: the item already has one.
+    """
+    sync = fields.get("sync") not in (None, *BooleanField.false_values)
+    if sync and not (external_chosen or has_external):
+        return SYNC_NEEDS_EXTERNAL
+    return None
+
 
 class UploadForm(JobsForm):
     media = FileField("Media file", validators=[FileRequired("Choose a video or audio file to upload.")])
-    external = FileField("External audio")
 
 
 class DeleteForm(FlaskForm):
