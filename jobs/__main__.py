@@ -2,7 +2,7 @@
 
     python -m jobs silence IN OUT [--threshold-db DB|auto] [--min-silence S] [--margin S] [--json CUTS.json]
     python -m jobs sync PRIMARY EXTERNAL OUT [--keep-camera-audio] [--json RESULT.json]
-    python -m jobs transcribe IN --out-dir DIR [--model NAME_OR_PATH] [--language LANG] [--vad]
+    python -m jobs transcribe IN --out-dir DIR [--model NAME_OR_PATH] [--language LANG] [--no-vad]
 
 Each shows a progress bar on a terminal and exits non-zero with a one-line reason on bad input.
 """
@@ -69,7 +69,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", type=Path, required=True)
     t.add_argument("--model", help="Whisper model name or path (default: packaged tiny.en)")
     t.add_argument("--language", help="language code, default: detect")
-    t.add_argument("--vad", action="store_true", help="skip non-speech with the VAD filter")
+    t.add_argument(
+        "--vad",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hear only what the voice activity filter marks as speech (default: on)",
+    )
     return p
 
 

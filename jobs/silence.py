@@ -147,12 +147,12 @@ def frame_levels(src: str | Path, duration: float, on_fraction: Callable[[float]
     for chunk in _mono_chunks(src):
         samples = np.concatenate([carry, chunk]) if len(carry) else chunk
         whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
-        parts.append(_levels(samples[:whole]))
+        parts.append(sample_levels(samples[:whole]))
         carry = samples[whole:]
         done += len(chunk)
         on_fraction(min(1.0, done / DETECT_RATE / duration) if duration else 0.0)
     if len(carry):
-        parts.append(_levels(np.pad(carry, (0, FRAME_SAMPLES - len(carry)))))
+        parts.append(sample_levels(carry))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
@@ -165,7 +165,10 @@ def _mono_chunks(src: str | Path) -> Iterator[np.ndarray]:
             yield chunk[:, 0]
 
 
-def _levels(samples: np.ndarray) -> np.ndarray:
+def sample_levels(samples: np.ndarray) -> np.ndarray:
+    """Loudness in dBFS of every FRAME_SECONDS of mono DETECT_RATE samples; a partial last frame counts
+    as a whole one padded with silence."""
+    samples = np.pad(samples, (0, -len(samples) % FRAME_SAMPLES))
     frames = samples.reshape(-1, FRAME_SAMPLES).astype(np.float64)
     rms = np.sqrt(np.mean(frames * frames, axis=1))
     return np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), FLOOR_DB).astype(np.float32)

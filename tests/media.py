@@ -411,3 +411,51 @@ def scene_with_repeats(seconds: float, places: tuple[float, ...], jingle_seconds
         start = int(place * SPEECH_RATE)
         scene[start : start + tune.size] = tune[: scene.size - start]
     return scene
+
+
+# --- transcribe ---
+
+
+def make_gapped_phrases(
+    path: str | Path, phrases: list[str] | tuple[str, ...], gaps: list[float] | tuple[float, ...]
+) -> list[tuple[float, float]]:
+    """`phrases` spoken by espeak-ng, `gaps[i]` s of pause before phrase i (and the last gap again after
+    the last one), over faint room noise, written to `path`; returns where each phrase's voice starts
+    and stops."""
+    import numpy as np
+
+    samples, spans = [], []
+    at = 0
+    for phrase, gap in zip(phrases, gaps, strict=True):
+        clip = speak(phrase, voice="en-us", speed=150)
+        voiced = np.flatnonzero(np.abs(clip) > 0.01)
+        clip = clip[voiced[0] : voiced[-1] + 1]
+        samples += [np.zeros(round(gap * SPEECH_RATE), np.float32), clip]
+        at += round(gap * SPEECH_RATE)
+        spans.append((at / SPEECH_RATE, (at + clip.size) / SPEECH_RATE))
+        at += clip.size
+    samples.append(np.zeros(round(gaps[-1] * SPEECH_RATE), np.float32))
+    samples = np.concatenate(samples)
+    samples += np.random.default_rng(3).normal(0, 0.003, samples.size).astype(np.float32)
+    write_track(path, samples)
+    return spans
+
+
+def make_silent_video(path: str | Path, seconds: float = 6.0) -> Path:
+    """A test-pattern video whose sound track is there but digitally silent (a muted camera)."""
+    path = Path(path)
+    _ffmpeg(
+        *("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}"),
+        *("-f", "lavfi", "-i", f"anullsrc=r=48000:cl=stereo:d={seconds}"),
+        *("-c:v", "libx264", *VIDEO_CODEC_OPTIONS["libx264"], "-c:a", "aac", "-shortest"),
+        str(path),
+    )
+    return path
+
+
+def make_noise(path: str | Path, seconds: float = 8.0) -> Path:
+    """Pink noise and nothing else, like a fan or the hiss of an empty room."""
+    path = Path(path)
+    source = f"anoisesrc=color=pink:amplitude=0.05:duration={seconds}:sample_rate=48000"
+    _ffmpeg("-f", "lavfi", "-i", source, "-c:a", AUDIO_CODECS[path.suffix.lower()], str(path))
+    return path

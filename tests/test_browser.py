@@ -475,3 +475,42 @@ def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
         assert page.locator("#queue-media .worker-list li").count() == (1 if admin else 0)
         assert page.locator("#disk-total").count() == (1 if admin else 0)
         page.close()
+
+
+def test_transcription_choices_and_a_recording_without_speech(app, site, browser, tmp_path):
+    """transcribe: English shown fixed for the English-only model, the voice filter on by default,
+    and an item whose recording has no speech says so instead of showing an empty transcript."""
+    from tests.conftest import make_user
+    from tests.media import make_silent_video
+
+    make_user(app, email=EMAIL, password=PASSWORD)
+    muted = make_silent_video(tmp_path / "Muted camera.mp4", seconds=3)
+    item_url = None  # uploaded at desktop width, then seen again at phone width
+    for width, height, prefix in ((1280, 900, ""), (390, 844, "phone-")):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        page.goto(f"{site}/videos/new")
+        page.get_by_label("Transcribe").check()
+        language = page.get_by_label("Language")
+        assert language.is_visible() and language.is_disabled()
+        assert language.input_value() == "en"
+        assert page.get_by_label("Skip non-speech (voice activity filter)").is_checked()
+        no_overflow(page)
+        shot(page, f"{prefix}upload-transcribe")
+        if item_url:
+            page.goto(item_url)
+        else:
+            page.get_by_label("Media file", exact=True).set_input_files(str(muted))
+            page.get_by_role("button", name="Upload", exact=True).click()
+            page.wait_for_url(f"{site}/videos")
+            page.get_by_role("link", name="Muted camera.mp4").first.click()
+            page.get_by_text("No speech was heard in this recording.").wait_for(timeout=120000)
+            item_url = page.url
+        assert page.get_by_text("No speech was heard in this recording.").is_visible()
+        no_overflow(page)
+        shot(page, f"{prefix}item-no-speech")
+        page.close()

@@ -7,18 +7,24 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import copy
 import json
+import random
 import re
+import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 import jobs.transcribe as transcribe_module
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import ffmpeg_exe
+from jobs.models import english_only, model_languages
 from jobs.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
@@ -29,7 +35,18 @@ from jobs.subtitles import (
     write_outputs,
 )
 from jobs.transcribe import default_model_path, load_model, transcribe
-from tests.media import espeak_exe, make_audio, make_spoken, make_video
+from tests.media import (
+    espeak_exe,
+    make_audio,
+    make_gapped_phrases,
+    make_noise,
+    make_silent_video,
+    make_spoken,
+    make_video,
+)
+from tests.test_uploads import upload
+from webapp import db
+from webapp.models import Item, Task
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -43,6 +60,24 @@ KEY_WORDS = (
     {"bring", "quarterly", "figures", "meeting", "monday"},
 )
 PAUSE = 1.5
+# Short phrases with pauses of known length between them: each first word starts, and each last word
+# ends, where the voice does.
+GAPPED_PHRASES = (
+    "Good morning everyone",
+    "orange boxes",
+    "please open the window",
+    "beside the kitchen door",
+    "the quarterly figures",
+    "on Monday afternoon",
+    "bring your camera",
+    "a quiet violinist",
+    "turn left at the bakery",
+    "the battery lasts four hours",
+    "yesterday",
+    "the river rose above the bridge",
+)
+# A real recording: the speaker is silent from 17.3 s until "banana" at 39.9 s (see tests/media/README.md).
+EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
 TIMESTAMP = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
 
 
@@ -416,3 +451,154 @@ def test_timestamps_and_markup():
     assert build_cues({"duration": 5, "segments": [segment(word("Yes.", 1.0, 1.2))]})[0].end == pytest.approx(
         1.8
     )
+
+
+# No invented words, and word edges where the voice starts and stops
+
+
+def boundary_errors(words: list[dict], phrases, spans) -> tuple[list[float], int]:
+    """For each phrase, how far the transcript's start of its first word and end of its last word
+    are from where its voice starts and stops; and how many of those edges found no such word."""
+    errors, missing = [], 0
+    for phrase, (start, end) in zip(phrases, spans, strict=True):
+        spoken_words = phrase.lower().split()
+        first, last = spoken_words[0], spoken_words[-1]
+        for text, truth, edge in ((first, start, "start"), (last, end, "end")):
+            distances = [abs(w[edge] - truth) for w in words if words_of(w["word"]) == {text}]
+            near = [d for d in distances if d < 1.5]
+            if near:
+                errors.append(min(near))
+            else:
+                missing += 1
+    return errors, missing
+
+
+def test_word_edges_sit_where_the_voice_starts_and_stops(tmp_path):
+    needs_espeak()
+    pick = random.Random(7)
+    gaps = [round(pick.uniform(0.4, 2.5), 2) for _ in GAPPED_PHRASES]
+    spans = make_gapped_phrases(tmp_path / "phrases.wav", GAPPED_PHRASES, gaps)
+    transcribe(tmp_path / "phrases.wav", tmp_path / "out")
+    words = all_words(json.loads((tmp_path / "out" / "transcript.json").read_text()))
+
+    errors, missing = boundary_errors(words, GAPPED_PHRASES, spans)
+    errors.sort()
+    median, p90 = statistics.median(errors), errors[int(0.9 * len(errors))]
+    print(f"\nword-boundary error over {len(errors)} edges: median {median:.3f} s, p90 {p90:.3f} s")
+    assert missing <= 0.2 * 2 * len(GAPPED_PHRASES), [w["word"] for w in words]
+    assert median < 0.15
+
+
+@pytest.mark.parametrize("vad", [True, False], ids=["vad", "no-vad"])
+def test_words_of_a_real_clip_start_when_the_voice_does(tmp_path, vad):
+    transcribe(EXAMPLE, tmp_path / "out", vad=vad)
+    words = all_words(json.loads((tmp_path / "out" / "transcript.json").read_text()))
+    # Whisper used to time the last word from 38.9 s, a second before the speaker says it.
+    assert [w for w in words if w["end"] > 17.6 and w["start"] < 39.8] == []
+    assert words[-1]["start"] >= 39.8
+    assert "banana" in words_of(words[-1]["word"])
+    assert words_of(" ".join(w["word"] for w in words)) >= {"hello", "example", "video", "banana"}
+
+
+@pytest.mark.parametrize("vad", [True, False], ids=["vad", "no-vad"])
+def test_no_words_where_nobody_speaks(tmp_path, vad):
+    # A muted camera used to be transcribed as "You".
+    for src in (make_silent_video(tmp_path / "muted.mp4"), make_noise(tmp_path / "hiss.m4a")):
+        result = transcribe(src, tmp_path / src.stem, vad=vad)
+        assert (result["segments"], result["words"]) == (0, 0), src.name
+        assert (tmp_path / src.stem / "transcript.txt").read_text().strip() == ""
+
+
+def test_fit_to_sound_moves_edges_to_the_voice_and_drops_doubtful_words_in_silence():
+    # 10 ms levels: a voice from 1.00 to 2.00 s with a 50 ms dip at 1.5 s, silence around it.
+    levels = np.full(400, -90.0, np.float32)
+    levels[100:200] = -20.0
+    levels[150:155] = -60.0
+    segments = [
+        segment(word("early", 0.60, 1.30), word("mid", 1.30, 1.70), word("late", 1.70, 2.80)),
+        segment({**word("invented", 3.00, 3.50), "probability": 0.1}),
+    ]
+    fitted = transcribe_module.fit_to_sound(segments, levels)
+    times = [(w["word"].strip(), w["start"], w["end"]) for w in all_words({"segments": fitted})]
+    assert times == [("early", 1.0, 1.3), ("mid", 1.3, 1.7), ("late", 1.7, 2.0)]
+    assert [s["text"] for s in fitted] == ["early mid late"]
+    assert transcribe_module.fit_to_sound(segments, np.full(400, -100.0, np.float32)) == []
+
+
+def test_cli_runs_with_and_without_the_voice_filter(tmp_path):
+    muted = make_silent_video(tmp_path / "muted.mp4", seconds=3)
+    for flag in ("--vad", "--no-vad"):
+        out = tmp_path / flag
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs", "transcribe", str(muted), "--out-dir", str(out), flag],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "0 words" in done.stdout + done.stderr
+
+
+# Languages: what the installed model can do
+
+
+def test_english_only_models_are_known_without_loading_them():
+    assert english_only() and english_only("tiny.en") and english_only(default_model_path())
+    assert english_only("/srv/models/whisper-base.en")
+    assert not english_only("small") and not english_only("large-v3")
+    assert model_languages() == {"en": "English"}
+    assert set(model_languages("small")) == set(_LANGUAGE_CODES)
+
+
+def language_select(page: str) -> str:
+    return re.search(r'<select[^>]*name="language".*?</select>', page, re.S).group(0)
+
+
+def test_form_offers_only_english_for_an_english_model(app, client, logged_in, tmp_path):
+    page = client.get("/videos/new").get_data(as_text=True)
+    select = language_select(page)
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", select) == ["English"]
+    assert "disabled" in select
+    assert "understands only English" in page
+    assert re.search(r'<input[^>]*checked[^>]*name="vad"|<input[^>]*name="vad"[^>]*checked', page)
+
+    audio = make_audio(tmp_path / "talk.m4a", seconds=2)
+    refused = upload(client, audio, transcribe="y", language="fr")
+    assert refused.status_code == 400
+    assert "tiny.en understands only English" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(Item)) is None
+    # The disabled select sends nothing: English it is.
+    assert upload(client, audio, transcribe="y", vad="y").status_code == 303
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).filter_by(kind="transcribe"))
+        assert task.params == {"language": "en", "vad": True}
+
+
+def test_form_offers_every_language_for_a_multilingual_model(app, client, logged_in, tmp_path):
+    app.config["TRANSCRIBE_MODEL"] = "small"  # only its name: nothing is loaded to build the form
+    page = client.get("/videos/new").get_data(as_text=True)
+    select = language_select(page)
+    names = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    assert names[0] == "Detect" and {"English", "French", "German", "Japanese"} <= set(names)
+    assert len(names) == 1 + len(_LANGUAGE_CODES) and "disabled" not in select
+
+    audio = make_audio(tmp_path / "talk.m4a", seconds=2)
+    refused = upload(client, audio, transcribe="y", language="xx")
+    assert refused.status_code == 400 and "Choose a language from the list" in refused.get_data(as_text=True)
+    assert upload(client, audio, transcribe="y", language="fr").status_code == 303
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).filter_by(kind="transcribe"))
+        assert task.params["language"] == "fr"
+
+
+def test_item_page_says_when_no_speech_was_heard(app, client, logged_in, tmp_path, run_worker):
+    muted = make_silent_video(tmp_path / "muted.mp4", seconds=3)
+    assert upload(client, muted, transcribe="y", vad="y").status_code == 303
+    run_worker("media", "transcribe")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert {t.kind: t.status for t in item.tasks}["transcribe"] == Task.DONE
+        item_id = item.id
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert "No speech was heard in this recording." in page

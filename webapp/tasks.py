@@ -580,7 +580,7 @@ def run_transcribe(task: Task, progress: Progress) -> dict:
             scratch,
             model=current_app.config["TRANSCRIBE_MODEL"] or None,
             language=task.params.get("language"),
-            vad=task.params.get("vad", False),
+            vad=task.params.get("vad", True),
             on_progress=progress,
         )
         _publish(task, scratch, {f"transcript_{fmt}": name for fmt, name in result["outputs"].items()})

@@ -2,14 +2,15 @@
 
 import unicodedata
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, DecimalField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-LANGUAGES = [SelectChoice("", "Detect"), SelectChoice("en", "English")]
+from jobs.models import DEFAULT_MODEL_NAME, model_languages
+
 SYNC_NEEDS_EXTERNAL = "To sync, add the External audio file as well."
 
 
@@ -43,8 +44,29 @@ class JobsForm(FlaskForm):
     keep_camera_audio = BooleanField("Keep the camera sound as a second track")
 
     transcribe = BooleanField("Transcribe")
-    language = SelectField("Language", choices=LANGUAGES, default="")
-    vad = BooleanField("Skip non-speech (voice activity filter)")
+    # The choices are the installed model's languages (see __init__); the check is validate_language.
+    language = SelectField("Language", default="", validate_choice=False)
+    vad = BooleanField("Skip non-speech (voice activity filter)", default=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_name = current_app.config["TRANSCRIBE_MODEL"] or DEFAULT_MODEL_NAME
+        self.languages = model_languages(self.model_name)
+        by_name = sorted(self.languages.items(), key=lambda item: item[1])
+        if len(self.languages) == 1:  # nothing to detect or choose: shown fixed
+            self.language.choices = by_name
+            self.language.data = self.language.data or next(iter(self.languages))
+        else:
+            self.language.choices = [("", "Detect"), *by_name]
+
+    def validate_language(self, field):
+        if field.data and field.data not in self.languages:
+            if len(self.languages) == 1:
+                raise ValidationError(
+                    f"The transcription model {self.model_name} understands only English. "
+                    "Ask the administrator for a multilingual model to transcribe other languages."
+                )
+            raise ValidationError("Choose a language from the list, or Detect.")
 
     def validate_threshold_db(self, field):
         if field.data and field.data != "auto" and not -90 <= float(field.data) < 0:

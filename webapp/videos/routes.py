@@ -342,12 +342,13 @@ def _players(item: Item) -> list[dict]:
     return players
 
 
-def _paragraphs(item: Item) -> list[dict]:
-    """The transcript as readable paragraphs, each with its start time on the main player."""
+def _paragraphs(item: Item) -> list[dict] | None:
+    """The transcript as readable paragraphs, each with its start time on the main player; None
+    when there is no transcript (an empty list: one without speech)."""
     stored = item.file("cut_json") or item.file("transcript_json")
     path = stored and item_dir(item) / stored.name
     if path is None or not path.is_file():  # none made, or gone from the disk (see `file`)
-        return []
+        return None
     segments = json.loads(path.read_text()).get("segments", [])
     paragraphs, current, last_end = [], None, None
     for segment in segments:
