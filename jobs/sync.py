@@ -40,9 +40,11 @@ import av
 import numpy as np
 from scipy import fft as sfft
 
+from jobs.containers import audio_encoder, muxer_flags, output_container
 from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
+from jobs.streams import extra_streams
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -73,9 +75,7 @@ QUIET_SHARE = 0.05
 RESAMPLER_PHASE_SHIFT = 8
 RESAMPLER_LIMIT = 1 << 30
 OUTPUT_RATE = 48000
-AUDIO_BITRATE = "192k"
 READ_SECONDS = 30.0
-MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
 
 # Share of the progress each stage takes in find_offset, and of find_offset in sync_audio.
 READ_SHARE = 60.0
@@ -153,17 +153,22 @@ def swap_audio(
     """Write `dst`: the primary's video copied as is, with the external sound lined up by `sync`.
 
     The external sound is resampled by sync["rate"], shifted by sync["offset_seconds"], padded
-    with silence or trimmed to the primary's length and encoded AAC as the first (default) audio
-    track; with `keep_camera_audio` the camera's sound follows as a second track. An audio-only
-    primary gives an audio file (name `dst` .m4a). `dst` appears only complete: it is written
-    under a temporary name in its folder and renamed at the end.
-    Returns {"output_duration", "audio_tracks"}.
+    with silence or trimmed to the primary's length and encoded in `dst`'s sound codec (see
+    jobs.containers) as the first (default) audio track; with `keep_camera_audio` the camera's
+    sound follows as a second track; text subtitles are carried over. An audio-only primary gives
+    an audio file. `dst` appears only complete: it is written under a temporary name in its
+    folder and renamed at the end.
+    Returns {"output_duration", "audio_tracks", "dropped"} ("dropped": the primary's tracks not kept).
     """
     report = on_progress or _ignore
     primary, external, dst = Path(primary), Path(external), Path(dst)
     info = probe(primary)
     ext_info = _probe_audio(external, "external")
     keep_camera_audio = keep_camera_audio and info.audio is not None
+    container = output_container(
+        dst, info.video and info.video.codec, copies_video=True, sound_tracks=1 + keep_camera_audio
+    )
+    extras = extra_streams(primary, container, keep_audio=False)
     length = round(info.duration * OUTPUT_RATE)
     if length <= 0:
         raise MediaError(NO_OVERLAP)
@@ -175,12 +180,13 @@ def swap_audio(
     args += ["-map", "[ext]"]
     if keep_camera_audio:
         args += ["-map", "0:a:0"]
-    args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(OUTPUT_RATE)]
+    for number, subtitles in enumerate(extras.subtitles):
+        args += ["-map", f"0:{subtitles.index}", f"-c:s:{number}", subtitles.codec]
+    args += [*audio_encoder(container), "-ar", str(OUTPUT_RATE)]
     args += ["-disposition:a:0", "default", "-metadata:s:a:0", "title=External audio"]
     if keep_camera_audio:
         args += ["-disposition:a:1", "0", "-metadata:s:a:1", "title=Camera audio"]
-    if dst.suffix.lower() in MP4_FAMILY:
-        args += ["-movflags", "+faststart"]
+    args += muxer_flags(dst)
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.stem}.partial-{uuid.uuid4().hex[:8]}{dst.suffix}")
@@ -196,7 +202,8 @@ def swap_audio(
     finally:
         partial.unlink(missing_ok=True)
     report(100.0, "Writing synced file")
-    return {"output_duration": written.duration, "audio_tracks": 2 if keep_camera_audio else 1}
+    tracks = 2 if keep_camera_audio else 1
+    return {"output_duration": written.duration, "audio_tracks": tracks, "dropped": extras.dropped}
 
 
 def sync_audio(
@@ -207,8 +214,10 @@ def sync_audio(
     keep_camera_audio: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
-    """find_offset, then swap_audio; returns both results merged."""
+    """find_offset, then swap_audio; returns both results merged. An unfit `dst` is refused first."""
     report = on_progress or _ignore
+    video = probe(primary).video
+    output_container(dst, video and video.codec, copies_video=True, sound_tracks=1 + keep_camera_audio)
     found = find_offset(
         primary, external, on_progress=lambda percent, stage: report(percent * FIND_SHARE / 100, stage)
     )
