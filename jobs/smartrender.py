@@ -253,8 +253,8 @@ def _render_video(
     work: Path,
     report: Progress,
 ) -> dict:
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
+    with av.open(str(src)) as source:
+        stream = source.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         length = float(stream.duration * stream.time_base) if stream.duration else info.duration
     if not rate:

@@ -132,6 +132,10 @@ def _codec(stream) -> str:
 
 
 def _describe(stream, what: str) -> str:
-    details = [_codec(stream)] if stream.type != "attachment" else []
+    """E.g. "subtitle track 2 (hdmv_pgs_subtitle, eng)", "data stream (eng, timecode 01:00:00:00)"."""
+    codec = _codec(stream)
+    details = [codec] if codec != "unknown" else []
     details += [stream.metadata[key] for key in ("language", "title", "filename") if stream.metadata.get(key)]
+    if stream.metadata.get("timecode"):
+        details.append(f"timecode {stream.metadata['timecode']}")
     return f"{what} ({', '.join(details)})" if details else what
