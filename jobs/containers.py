@@ -44,7 +44,6 @@ CONTAINERS = {
     ".ts": Container("h264", "aac", (), frozenset({"h264", "hevc", "mpeg2video", "mpeg4"})),
     ".webm": Container("vp9", "opus", ("webvtt",), frozenset({"vp8", "vp9", "av1"})),
     ".m4a": Container(None, "aac"),
-    ".aac": Container(None, "aac", one_sound_track=True),
     ".mka": Container(None, "aac", keeps_audio=frozenset({"mp3", "flac", "vorbis", "opus"}) | PCM_LE),
     ".mp3": Container(None, "mp3", one_sound_track=True),
     ".wav": Container(None, "pcm_s16le", keeps_audio=PCM_LE, one_sound_track=True),
@@ -53,6 +52,8 @@ CONTAINERS = {
     ".ogg": Container(None, "vorbis", keeps_audio=frozenset({"opus", "flac"})),
     ".opus": Container(None, "opus"),
 }
+# Not .aac: raw ADTS states no length, so players (and FFmpeg) guess it from the first frames' bit
+# rate: a 48 s sync result whose first 12 s are silent read as 1450 s. .m4a holds the same sound.
 VIDEO_EXTENSIONS = [ext for ext, container in CONTAINERS.items() if container.video]
 AUDIO_EXTENSIONS = [ext for ext, container in CONTAINERS.items() if not container.video]
 # The MP4 family wants its index first, so a browser can play while it downloads.
