@@ -28,7 +28,7 @@ from jobs.containers import Container, audio_encoder, muxer_flags, output_contai
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, popen, run_ffmpeg
-from jobs.probe import MediaInfo, probe
+from jobs.probe import MediaInfo, probe, stored_length
 from jobs.streams import Extras, SoundTrack, extra_streams, write_cut_subtitles
 
 Progress = Callable[[float, str], None]
@@ -760,11 +760,7 @@ def stream_durations(path: str | Path) -> tuple[float | None, float | None]:
     with av.open(str(path)) as container:
         found = []
         for streams in (container.streams.video, container.streams.audio):
-            stream = streams[0] if streams else None
-            if stream is None or not stream.duration:
-                found.append(None)
-            else:
-                found.append(float(stream.duration * stream.time_base))
+            found.append(stored_length(streams[0]) if streams else None)
     return found[0], found[1]
 
 
