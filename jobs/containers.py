@@ -130,14 +130,13 @@ def job_extension(source: str | Path, video_codec: str | None, *, copies_video: 
     Matroska carries any picture as it is; a picture encoded afresh or sound alone goes into the
     MP4 family, which every browser plays.
     """
-    suffix = Path(source).suffix.lower()
     try:
-        output_container(suffix, video_codec, copies_video=copies_video)
+        output_container(source, video_codec, copies_video=copies_video)
     except UnfitOutput:
         if video_codec is None:
             return ".m4a"
         return ".mkv" if copies_video else ".mp4"
-    return suffix
+    return Path(source).suffix.lower()
 
 
 def audio_encoder(container: Container, source_codec: str | None = None) -> tuple[str, ...]:

@@ -232,3 +232,88 @@ def test_silence_of_a_timecoded_mov_says_what_it_dropped(talk, capsys, tmp_path)
 
     assert code == 0, stderr
     assert "not kept: data stream (eng, timecode 01:00:00:00)" in stdout
+
+
+# --- the web jobs -------------------------------------------------------------------------------
+
+
+def test_an_uploaded_mkv_keeps_its_subtitles_and_second_sound_through_silence_removal(
+    app, client, logged_in, subtitled, run_worker
+):
+    from tests.test_pipeline_jobs import item_files, submit
+    from webapp import db
+    from webapp.models import Item, Task
+
+    submit(client, subtitled, silence=True)
+    run_worker("media")
+
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        task = next(t for t in item.tasks if t.kind == "silence")
+        assert task.status == Task.DONE, task.error
+        cut = item_files(app, item) / item.file("cut").name
+        result, item_id = task.result, item.id
+    assert cut.name == "cut.mkv"
+    assert codecs(cut, "audio") == ["aac", "aac"] and codecs(cut, "subtitle") == ["subrip"]
+    cutlist = CutList.from_dict(result["cutlist"])
+    expected = [cutlist.map_span(start, end) for start, end, _ in CUES]
+    assert [round(start, 1) for start, _ in cues(cut)] == [round(start, 1) for start, _ in expected]
+    assert result["dropped"] == []
+    assert "Not in the cut file" not in client.get(f"/videos/{item_id}").get_data(as_text=True)
+
+
+def test_an_uploaded_mov_with_a_timecode_track_says_on_its_page_what_the_cut_dropped(
+    app, client, logged_in, talk, tmp_path, run_worker
+):
+    from tests.test_pipeline_jobs import submit
+    from webapp import db
+    from webapp.models import Item
+
+    timecoded = tmp_path / "camera.mov"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(talk), "-c", "copy"]
+        + ["-timecode", "01:00:00:00", str(timecoded)],
+        check=True,
+    )
+    submit(client, timecoded, silence=True)
+    run_worker("media")
+
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert item.file("cut").name == "cut.mov"
+        page = client.get(f"/videos/{item.id}").get_data(as_text=True)
+    assert "Not in the cut file" in page and "data stream (eng, timecode 01:00:00:00)" in page
+
+
+@needs_speech
+def test_an_uploaded_webm_is_synced_and_cut_into_webm(
+    app, client, logged_in, recording, tmp_path, run_worker
+):
+    """AAC cannot go into WebM (the old jobs failed here): the synced sound is Opus, the cut VP9 + Opus."""
+    from tests.test_pipeline_jobs import item_files, submit
+    from webapp import db
+    from webapp.models import Item, Task
+
+    camera, mic = recording
+    webm_camera = tmp_path / "camera.webm"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(camera), "-vf", "scale=160:120", "-c:v", "libvpx"]
+        + ["-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", str(webm_camera)],
+        check=True,
+    )
+    submit(client, webm_camera, mic, sync=True, silence=True)
+    run_worker("media", timeout=600)
+
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert all(t.status == Task.DONE for t in item.tasks), {t.kind: t.error for t in item.tasks}
+        folder = item_files(app, item)
+        synced, cut = folder / item.file("synced").name, folder / item.file("cut").name
+        kept = next(t for t in item.tasks if t.kind == "silence").result["kept_duration"]
+    assert (
+        synced.name == "synced.webm"
+        and codecs(synced, "video") == ["vp8"]
+        and codecs(synced, "audio") == ["opus"]
+    )
+    assert cut.name == "cut.webm" and codecs(cut, "video") == ["vp9"] and codecs(cut, "audio") == ["opus"]
+    assert abs(duration(synced) - 24.0) < 0.1 and abs(duration(cut) - kept) < 0.1
