@@ -317,3 +317,18 @@ def test_an_uploaded_webm_is_synced_and_cut_into_webm(
     )
     assert cut.name == "cut.webm" and codecs(cut, "video") == ["vp9"] and codecs(cut, "audio") == ["opus"]
     assert abs(duration(synced) - 24.0) < 0.1 and abs(duration(cut) - kept) < 0.1
+
+
+@needs_speech
+def test_sync_carries_text_subtitles_over_unchanged(recording, capsys, tmp_path):
+    camera, mic = recording
+    subtitled_camera = make_subtitled(tmp_path / "camera.mkv", camera, CUES)
+    out = tmp_path / "synced.mp4"
+
+    code, _, stderr = cli(capsys, "sync", subtitled_camera, mic, out)
+
+    assert code == 0, stderr
+    assert codecs(out, "subtitle") == ["mov_text"]
+    assert len(cues(out)) == len(CUES)
+    for (start, end), (was_start, was_end) in zip(cues(out), cues(subtitled_camera), strict=True):
+        assert abs(start - was_start) < 0.002 and abs(end - was_end) < 0.002
