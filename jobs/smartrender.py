@@ -290,6 +290,8 @@ def _render_video(
             result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
     if fallback:
         result["fallback_reason"] = fallback
+    elif info.video.codec == "h264" and container.video != "h264":
+        result["fallback_reason"] = f"a {temp.suffix} file holds {container.video}, so no H.264 GOP is copied"
     # Up to half a frame moves at each cut; over hundreds of cuts that adds up to seconds, so
     # whoever maps times through the cut (subtitles) must use these, not the ranges asked for.
     result["keep"] = [list(span) for span in exact.keep]
