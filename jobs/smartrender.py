@@ -325,7 +325,14 @@ def _cut_tracks(
     return tracks
 
 
-def _cut_sound(src: Path, path: Path, ranges, sound: SoundTrack, channels: int, encode) -> Path:
+def _cut_sound(
+    src: Path,
+    path: Path,
+    ranges: list[tuple[float, float]],
+    sound: SoundTrack,
+    channels: int,
+    encode: tuple[str, ...],
+) -> Path:
     write_cut_audio(src, path, ranges, sound.sample_rate, channels, encode, stream=f"a:{sound.number}")
     return path
 
