@@ -18,8 +18,10 @@ Method, in short:
    (precision well under 0.1 ms). A least-squares line with outlier rejection through these points
    gives the offset (the intercept) and the clock rate (the slope).
 4. Swap: ffmpeg resamples the external sound by the fitted rate (a relabel-resample-relabel chain,
-   since ffmpeg's rates are integers), shifts it by the offset, pads or trims it to the picture's
-   length, encodes AAC and copies the video stream untouched.
+   since ffmpeg's rates are integers), shifts it by the offset and trims it to the picture. Where
+   it does not cover the picture, the camera's own sound fills in, level-matched (95th percentile
+   of frame levels over the overlap) and joined by 50 ms crossfades; without that, silence there
+   would read as a pause and be cut with its speech. It encodes AAC and copies the video untouched.
 
 Time convention: `offset_seconds` is the time in the primary (from the start of its container) at
 which the external recording's first sample plays; negative when the external started first.
@@ -42,8 +44,9 @@ from scipy import fft as sfft
 
 from jobs.containers import audio_encoder, muxer_flags, output_container
 from jobs.errors import MediaError
-from jobs.ffmpeg import FFmpegError, decode_pcm, run_ffmpeg
+from jobs.ffmpeg import FROM_TIME_ZERO, FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
+from jobs.silence import FRAME_SECONDS, frame_levels
 from jobs.streams import extra_streams
 
 ProgressCallback = Callable[[float, str], None]
@@ -75,6 +78,16 @@ QUIET_SHARE = 0.05
 RESAMPLER_PHASE_SHIFT = 8
 RESAMPLER_LIMIT = 1 << 30
 OUTPUT_RATE = 48000
+# Where the external recording does not cover the picture, the camera's sound fills in, joined by
+# crossfades this long: short enough to sound like a cut, long enough not to click.
+FADE_SECONDS = 0.05
+FADE_SAMPLES = round(FADE_SECONDS * OUTPUT_RATE)
+# The camera's sound is matched to the external's by this percentile of 10 ms frame levels (speech)
+# over the stretch both recorded, within ±MAX_FILL_GAIN_DB (a silent camera must not be blown up).
+FILL_PERCENTILE = 95
+MAX_FILL_GAIN_DB = 30.0
+# Share of swap_audio's progress spent writing when the levels are measured first.
+FILL_WRITE_SHARE = 80.0
 READ_SECONDS = 30.0
 
 # Share of the progress each stage takes in find_offset, and of find_offset in sync_audio.
@@ -152,13 +165,17 @@ def swap_audio(
 ) -> dict:
     """Write `dst`: the primary's video copied as is, with the external sound lined up by `sync`.
 
-    The external sound is resampled by sync["rate"], shifted by sync["offset_seconds"], padded
-    with silence or trimmed to the primary's length and encoded in `dst`'s sound codec (see
-    jobs.containers) as the first (default) audio track; with `keep_camera_audio` the camera's
-    sound follows as a second track; text subtitles are carried over. An audio-only primary gives
-    an audio file. `dst` appears only complete: it is written under a temporary name in its
-    folder and renamed at the end.
-    Returns {"output_duration", "audio_tracks", "dropped"} ("dropped": the primary's tracks not kept).
+    The external sound is resampled by sync["rate"] and shifted by sync["offset_seconds"]. Where it
+    does not cover the primary (it started late or stopped early), the camera's own sound fills in,
+    brought to the external's loudness and joined with FADE_SECONDS crossfades, so no speech is
+    lost to silence; without camera sound those parts stay silent. The track is encoded in `dst`'s
+    sound codec (see jobs.containers) as the first (default) audio track; with `keep_camera_audio`
+    the camera's sound follows as a second track; text subtitles are carried over. An audio-only
+    primary gives an audio file. `dst` appears only complete: it is written under a temporary
+    name in its folder and renamed at the end.
+    Returns {"output_duration", "audio_tracks", "camera_fill": [[start, end] s, ...],
+    "camera_fill_gain_db": the gain given to the camera's sound, or None when nothing was filled,
+    "dropped": the primary's tracks not carried over}.
     """
     report = on_progress or _ignore
     primary, external, dst = Path(primary), Path(external), Path(dst)
@@ -170,14 +187,25 @@ def swap_audio(
     )
     extras = extra_streams(primary, container, keep_audio=False)
     length = round(info.duration * OUTPUT_RATE)
-    if length <= 0:
+    # The samples of the output the external recording covers.
+    shift = round(sync["offset_seconds"] * OUTPUT_RATE)
+    covered = (max(0, shift), min(length, shift + round(ext_info.duration * sync["rate"] * OUTPUT_RATE)))
+    if covered[1] - covered[0] < 2 * FADE_SAMPLES:
         raise MediaError(NO_OVERLAP)
-    chain = _alignment_filter(ext_info.audio.sample_rate, sync["rate"], sync["offset_seconds"], length)
+    head, tail = _gaps(covered, length) if info.audio else (0, 0)
+    first, last = (covered[0] if head else 0), (covered[1] if tail else length)
+    ext_chain = _alignment_filter(ext_info.audio.sample_rate, sync["rate"], shift - first, last - first)
+    graph = f"[1:a:0]{ext_chain}[ext]"
+    gain = None
+    if head or tail:
+        gain = _fill_gain(primary, info, external, ext_info, sync, covered, report)
+        graph = f"{graph};{_fill_filter(gain, first, last, length, ext_info.audio.channels)}"
+    write_share = FILL_WRITE_SHARE if gain is not None else 100.0
 
-    args = ["-i", str(primary), "-i", str(external), "-filter_complex", f"[1:a:0]{chain}[ext]"]
+    args = ["-i", str(primary), "-i", str(external), "-filter_complex", graph]
     if info.video:
         args += ["-map", "0:v:0", "-c:v", "copy"]
-    args += ["-map", "[ext]"]
+    args += ["-map", "[out]" if gain is not None else "[ext]"]
     if keep_camera_audio:
         args += ["-map", "0:a:0"]
     for number, subtitles in enumerate(extras.subtitles):
@@ -190,20 +218,27 @@ def swap_audio(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.stem}.partial-{uuid.uuid4().hex[:8]}{dst.suffix}")
-    report(0.0, "Writing synced file")
+    report(100.0 - write_share, "Writing synced file")
     try:
         run_ffmpeg(
             [*args, "-y", str(partial)],
             duration=info.duration,
-            on_progress=lambda fraction: report(100.0 * fraction, "Writing synced file"),
+            on_progress=lambda fraction: report(100.0 - write_share * (1 - fraction), "Writing synced file"),
         )
         written = probe(partial)
         os.replace(partial, dst)
     finally:
         partial.unlink(missing_ok=True)
     report(100.0, "Writing synced file")
-    tracks = 2 if keep_camera_audio else 1
-    return {"output_duration": written.duration, "audio_tracks": tracks, "dropped": extras.dropped}
+    fills = [(0, first)] if head else []
+    fills += [(last, length)] if tail else []
+    return {
+        "output_duration": written.duration,
+        "audio_tracks": 2 if keep_camera_audio else 1,
+        "camera_fill": [[round(a / OUTPUT_RATE, 3), round(b / OUTPUT_RATE, 3)] for a, b in fills],
+        "camera_fill_gain_db": None if gain is None else round(gain, 1),
+        "dropped": extras.dropped,
+    }
 
 
 def sync_audio(
@@ -480,8 +515,9 @@ def _parabola(values: np.ndarray, peak: int) -> float:
 # Writing ---------------------------------------------------------------------------------------
 
 
-def _alignment_filter(in_rate: int, rate: float, offset: float, length: int) -> str:
-    """ffmpeg filters that resample by `rate`, shift by `offset` and fit `length` samples."""
+def _alignment_filter(in_rate: int, rate: float, shift: int, length: int) -> str:
+    """ffmpeg filters that resample by `rate`, delay by `shift` samples (trim, when negative) and
+    fit `length` samples, all at OUTPUT_RATE."""
     if abs(rate - 1.0) < 1e-9:
         steps = [f"aresample={OUTPUT_RATE}"]
     else:
@@ -494,10 +530,73 @@ def _alignment_filter(in_rate: int, rate: float, offset: float, length: int) -> 
             f"asetrate={OUTPUT_RATE}",
         ]
     steps.append("asetpts=N/SR/TB")
-    shift = round(offset * OUTPUT_RATE)
     if shift > 0:
         steps.append(f"adelay=delays={shift}S:all=1")
     elif shift < 0:
         steps += [f"atrim=start_sample={-shift}", "asetpts=N/SR/TB"]
     steps += [f"apad=whole_len={length}", f"atrim=end_sample={length}"]
     return ",".join(steps)
+
+
+# Filling in with the camera's sound ----------------------------------------------------------
+
+
+def _gaps(covered: tuple[int, int], length: int) -> tuple[int, int]:
+    """Samples at the start and at the end the external recording leaves uncovered; a gap shorter
+    than a crossfade is left silent (it cannot hold a word, and there is no room to join)."""
+    head, tail = covered[0], length - covered[1]
+    return (head if head >= FADE_SAMPLES else 0), (tail if tail >= FADE_SAMPLES else 0)
+
+
+def _fill_gain(
+    primary: Path,
+    info: MediaInfo,
+    external: Path,
+    ext_info: MediaInfo,
+    sync: dict,
+    covered: tuple[int, int],
+    report: ProgressCallback,
+) -> float:
+    """The gain in dB that brings the camera's sound to the external's loudness: the difference of
+    their FILL_PERCENTILE frame levels over the stretch both recorded. A high percentile is the
+    level of speech, whatever the pauses, noise floors or a few loud bangs."""
+    share = (100.0 - FILL_WRITE_SHARE) / 2
+    start, end = covered[0] / OUTPUT_RATE, covered[1] / OUTPUT_RATE
+    report(0.0, "Matching levels")
+    cam = frame_levels(primary, info.duration, lambda f: report(share * f, "Matching levels"))
+    ext = frame_levels(external, ext_info.duration, lambda f: report(share * (1 + f), "Matching levels"))
+    # The same stretch on each side: camera time = offset + rate · external time.
+    cam_part = cam[int(start / FRAME_SECONDS) : int(end / FRAME_SECONDS)]
+    ext_first = (start - sync["offset_seconds"]) / sync["rate"]
+    ext_last = (end - sync["offset_seconds"]) / sync["rate"]
+    ext_part = ext[max(0, int(ext_first / FRAME_SECONDS)) : max(0, int(ext_last / FRAME_SECONDS))]
+    if not cam_part.size or not ext_part.size:
+        return 0.0
+    gain = float(np.percentile(ext_part, FILL_PERCENTILE) - np.percentile(cam_part, FILL_PERCENTILE))
+    return min(max(gain, -MAX_FILL_GAIN_DB), MAX_FILL_GAIN_DB)
+
+
+def _fill_filter(gain: float, first: int, last: int, length: int, channels: int) -> str:
+    """ffmpeg filters that join [ext] (samples `first` to `last` of the output) with the camera's
+    sound before and after it, crossfaded over FADE_SAMPLES inside the external's part, into [out].
+
+    acrossfade overlaps the end of its first input with the start of its second, so each camera
+    piece runs FADE_SAMPLES into the external's part, and the joined track is exactly `length`."""
+    # The camera's sound on the output's timeline (first sample at time zero, gaps filled), long
+    # enough for any join even if it stops before the picture, in the external's channel layout:
+    # acrossfade would otherwise bring both to the first input's, a stereo recorder down to mono.
+    layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+    camera = (
+        f"[0:a:0]{FROM_TIME_ZERO},aresample={OUTPUT_RATE},aformat=channel_layouts={layout},"
+        f"volume={gain:.2f}dB,apad=whole_len={length}"
+    )
+    pieces, joins = [], "[ext]"
+    if first:
+        pieces.append(f"[head]atrim=end_sample={first + FADE_SAMPLES}[camhead]")
+        joins = f"[camhead][ext]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+    if last < length:
+        pieces.append(f"[tail]atrim=start_sample={last - FADE_SAMPLES},asetpts=N/SR/TB[camtail]")
+        joins = f"{joins}[joined];[joined][camtail]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+    labels = ["[head]"] * bool(first) + ["[tail]"] * (last < length)
+    split = f"asplit={len(labels)}{''.join(labels)}"
+    return ";".join([f"{camera},{split}", *pieces, f"{joins}[out]"])

@@ -207,6 +207,124 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     assert not errors, errors
 
 
+def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, app, tmp_path):
+    """20 finished items: the library shows them 12 a page in compact cards, in the browser's time
+    zone (India here, UTC+5:30), and finds, pages and renames them."""
+    from tests.conftest import make_user
+    from tests.test_library import fill_library, make_poster
+    from webapp.helpers import filesize
+
+    site = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    ids = fill_library(app, user.id, 20, make_poster(tmp_path))
+    heights = {}
+    screens = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+    for name, viewport in screens.items():
+        context = browser.new_context(viewport=viewport, timezone_id="Asia/Kolkata")
+        page = context.new_page()
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        heights[name] = page.evaluate("() => document.documentElement.scrollHeight")
+        no_overflow(page)
+        shot(page, "library-20-items" if name == "desktop" else "phone-library-20-items")
+        print(f"library with 20 items, {name} {viewport['width']} px wide: {heights[name]} px tall")
+        assert page.locator("article.item").count() == 12
+        # The newest was uploaded 22:15 UTC, which is 03:45 the next morning in India.
+        newest = page.locator(f"#item-{ids[0]} time")
+        assert newest.inner_text() == "2026-11-04 03:45"
+        assert newest.get_attribute("title") == "2026-11-03 22:15 UTC"
+        context.close()
+    # A page of the library is at most a few screens long, on a phone too.
+    assert heights["desktop"] < 3 * 900 and heights["phone"] < 5 * 844, heights
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+
+    # Sizes read the same whether the server or the upload form's script writes them.
+    sizes = [0, 1023, 1024, 1536, 1024**2 - 1, 5 * 1024**3, int(5.4 * 1024**3), 987_654_321_000]
+    assert page.evaluate("sizes => sizes.map(formatBytes)", sizes) == [filesize(n) for n in sizes]
+
+    # A fragment htmx swaps in (the library's poll) shows local times too.
+    page.evaluate("() => htmx.ajax('GET', '/videos/live?page=2', {target: '#library', swap: 'outerHTML'})")
+    swapped = page.locator(f"#item-{ids[12]} time")
+    swapped.wait_for()
+    assert swapped.inner_text() == "2026-11-03 15:45"  # 12 hours before the newest
+    assert page.locator("#usage").count() == 1  # the poll's usage header replaced the page's
+
+    # Pages, then search by name.
+    page.goto(f"{site}/videos")
+    page.get_by_role("link", name="Older →").click()
+    assert page.locator("article.item").count() == 8 and "13–20 of 20" in page.inner_text("main")
+    page.get_by_label("Search by name").fill("INTERVIEW")
+    page.get_by_label("Search by name").press("Enter")
+    page.wait_for_url(f"{site}/videos?q=INTERVIEW")
+    assert page.locator("article.item").count() == 4
+    shot(page, "library-search")
+
+    # Rename on the item page: the new name shows there and in the library.
+    page.get_by_role("link", name="Interview with Ana 3.mp4").click()
+    page.get_by_text("Rename", exact=True).click()
+    page.get_by_label("New name").fill("Ana, on sound <b>design</b>")
+    shot(page, "item-rename")
+    page.get_by_role("button", name="Save the name").click()
+    assert page.get_by_role("heading", name="Ana, on sound <b>design</b>").is_visible()
+    page.goto(f"{site}/videos?q=sound")
+    assert page.locator("article.item h2").all_inner_texts() == ["Ana, on sound <b>design</b>"]
+    assert not errors, errors
+    context.close()
+
+
+# --- syncfill ---
+
+
+def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
+    """timbl_2 starts 12.254 s into timbl_1: the page names the camera-sound part, and the cut
+    pauses are shaded over the waveform of the synced sound that was cut."""
+    from tests.conftest import make_user
+
+    make_user(app, email=EMAIL, password=PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    page.goto(f"{site}/videos/new")
+    page.get_by_label("Media file", exact=True).set_input_files(str(ROOT / "tests/media/timbl_1.mp3"))
+    page.get_by_label("External audio", exact=True).set_input_files(str(ROOT / "tests/media/timbl_2.mp3"))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_label("Remove silence").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.get_by_role("link", name="timbl_1.mp3").first.click()
+    deadline = time.monotonic() + 180
+    while not page.locator("#silence").count():  # the finished results are drawn on a fresh page
+        assert time.monotonic() < deadline, page.inner_text("main")
+        time.sleep(1)
+        page.reload()
+
+    assert page.locator("#sync").get_by_text("0:00–0:12").is_visible()
+    image = page.locator("#silence svg.waveform image").get_attribute("href")
+    assert image.endswith("/synced_waveform.png"), image
+    shot(page, "item-camera-fill")
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    no_overflow(phone)
+    shot(phone, "phone-item-camera-fill")
+
+
 # --- containers ---
 
 

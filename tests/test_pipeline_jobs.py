@@ -225,3 +225,39 @@ def test_deleting_an_item_stops_its_running_transcription(app, client, logged_in
     assert job.get_meta(refresh=True)["progress"]["percent"] < 90  # stopped early, not finished
     assert not folder.exists()
     assert worker.poll() is None  # the worker lives on for the next job
+
+
+# --- syncfill ---
+
+
+def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_sound(
+    app, client, logged_in, run_worker
+):
+    """timbl_2 starts 12.254 s into timbl_1: the camera's sound fills those 12 s, silence is found
+    in that synced sound, and the page's waveform and shading show that same sound."""
+    from jobs.silence import detect_silence
+    from tests.conftest import ROOT
+    from tests.test_sync_coverage import uncut
+
+    camera, external = ROOT / "tests/media/timbl_1.mp3", ROOT / "tests/media/timbl_2.mp3"
+    submit(client, camera, external, sync=True, silence=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        tasks = {t.kind: t for t in item.tasks}
+        assert all(t.status == Task.DONE for t in tasks.values()), {k: t.error for k, t in tasks.items()}
+        alone = detect_silence(camera)
+        cut = tasks["silence"].result
+        assert uncut(alone.keep, cut["cutlist"]["keep"]) == []
+        assert cut["kept_duration"] >= alone.kept_duration - 0.05
+        ((fill_start, fill_end),) = tasks["sync"].result["camera_fill"]
+        assert fill_start == 0 and abs(fill_end - 12.254) < 0.001
+        waveform = item.file("synced_waveform")
+        assert waveform is not None and (item_files(app, item) / waveform.name).stat().st_size > 0
+        item_id = item.id
+
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert re.search(r"Camera sound used</dt><dd>0:00–0:12</dd>", page), page
+    silence_card = page[page.index('id="silence"') : page.index('id="sync"')]
+    assert f"/videos/{item_id}/files/synced_waveform.png" in silence_card
+    assert "files/waveform.png" not in silence_card

@@ -147,8 +147,8 @@ def test_page_shows_the_figures_and_charts(app, client, logged_in, history):
     assert re.search(r'id="reused-24h">2<', html)
     assert 'id="media-hours">13.0 h<' in html  # 20 × 0.5 h + 1.5 h + 1.5 h
     assert 'id="silence-hours">0.5 h<' in html  # 20 × 90 s
-    assert 'id="files-bytes">4.0 MB<' in html
-    assert re.search(r'id="disk-free">[\d.]+ (GB|MB)<', html)
+    assert 'id="files-bytes">3.8 MiB<' in html
+    assert re.search(r'id="disk-free">[\d.]+ (GiB|MiB)<', html)
 
     jobs_svg = re.search(r'<svg class="chart jobs-chart".*?</svg>', html, re.S).group(0)
     assert 'role="img"' in jobs_svg and "23 done, 100 failed" in jobs_svg
@@ -201,7 +201,7 @@ def test_only_admins_see_per_user_detail(app, client, auth, history):
     html = admin.client.get("/stats").get_data(as_text=True)
     table = html[html.index('id="users"') :]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
-    assert rows == [("ada@example.com", "2", "4.0 MB", "76"), ("grace@example.com", "1", "123 KB", "0")]
+    assert rows == [("ada@example.com", "2", "3.8 MiB", "76"), ("grace@example.com", "1", "120 KiB", "0")]
 
 
 def test_figures_are_cached_for_a_few_seconds(app, client, logged_in, history):

@@ -1,18 +1,21 @@
 """Small helpers shared by the blueprints: human-readable errors and template filters."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask
+from markupsafe import Markup
 
 
 def filesize(n: int | None) -> str:
+    """Bytes in powers of 1024, the units quotas are set in: "5.0 GiB" (app.js formatBytes agrees)."""
     if n is None:
         return "–"
     size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        # Rounded as shown: 1023.7 KiB would read "1024 KiB", so it goes up a unit.
+        if round(size) < 1024 or unit == "PiB":
             break
-        size /= 1000
+        size /= 1024
     if unit == "bytes":
         return f"{int(size)} bytes"
     return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
@@ -32,8 +35,15 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+def when(value: datetime | None) -> Markup:
+    """A moment as a <time> element: UTC as text, which app.js rewrites in the browser's time zone."""
+    if value is None:
+        return Markup("")
+    if value.tzinfo is not None:  # the database's times are naive UTC; others are made so
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return Markup('<time datetime="{}Z" data-local>{}</time>').format(
+        value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 def day(value: datetime | None) -> str:
@@ -90,6 +100,7 @@ FILE_LABELS = {
     "poster": "Poster image",
     "waveform": "Waveform image",
     "synced": "Synced recording",
+    "synced_waveform": "Waveform of the synced sound",
     "cut": "Silence removed",
     "cutlist": "Cut list",
     "transcript_srt": "Subtitles",

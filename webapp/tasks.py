@@ -491,6 +491,11 @@ def _source(item: Item) -> Path:
     return _path(item, _source_role(item))
 
 
+SYNCED_WAVEFORM = "synced_waveform.png"
+# Share of the sync task's progress taken by the sync itself; drawing its waveform takes the rest.
+SYNC_SHARE = 95.0
+
+
 def run_prepare(task: Task, progress: Progress) -> dict:
     from jobs.prepare import prepare
 
@@ -506,6 +511,7 @@ def run_prepare(task: Task, progress: Progress) -> dict:
 
 def run_sync(task: Task, progress: Progress) -> dict:
     from jobs.containers import job_extension
+    from jobs.prepare import draw_waveform
     from jobs.sync import sync_audio
 
     item = task.item
@@ -519,9 +525,16 @@ def run_sync(task: Task, progress: Progress) -> dict:
             _path(item, "external"),
             scratch / name,
             keep_camera_audio=task.params.get("keep_camera_audio", False),
-            on_progress=progress,
+            on_progress=lambda percent, stage: progress(percent * SYNC_SHARE / 100, stage),
         )
-        _publish(task, scratch, {"synced": name})
+        # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
+        draw_waveform(
+            scratch / name,
+            scratch / SYNCED_WAVEFORM,
+            result["output_duration"],
+            lambda fraction: progress(SYNC_SHARE + (100 - SYNC_SHARE) * fraction, "Drawing waveform"),
+        )
+        _publish(task, scratch, {"synced": name, "synced_waveform": SYNCED_WAVEFORM})
     return result
 
 

@@ -3,11 +3,12 @@
 // drag-and-drop onto the file fields, and seeking a player from a transcript timestamp.
 "use strict";
 
+// As webapp/helpers.py filesize shows sizes: powers of 1024, the units quotas are set in.
 function formatBytes(n) {
-  const units = ["bytes", "KB", "MB", "GB"];
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
+  while (Math.round(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return i === 0 ? `${Math.trunc(n)} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
 }
 
 function formatSeconds(s) {
@@ -119,3 +120,19 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => setupForms(document));
+
+// --- Local times (library helper): the server writes times in UTC inside
+// <time datetime="…Z" data-local>; they are shown in the browser's time zone instead, on load
+// and in every fragment htmx swaps in (the library polls while jobs run).
+function showLocalTimes(root) {
+  const pad = (n) => String(n).padStart(2, "0");
+  root.querySelectorAll("time[data-local]").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return; // the UTC text stays
+    if (!el.title) el.title = el.textContent; // the UTC time, on hover
+    el.textContent = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+      `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => showLocalTimes(document));
+document.addEventListener("htmx:afterSwap", () => showLocalTimes(document));

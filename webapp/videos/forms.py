@@ -1,10 +1,12 @@
 """Forms of the videos area."""
 
+import unicodedata
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DecimalField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 LANGUAGES = [SelectChoice("", "Detect"), SelectChoice("en", "English")]
 
@@ -70,3 +72,26 @@ class UploadForm(JobsForm):
 
 class DeleteForm(FlaskForm):
     pass
+
+
+# The most characters of an item's name (the database column's length).
+TITLE_MAX = 255
+
+
+def printable(text: str | None) -> str:
+    """`text` without control and format characters (NUL, ESC, DEL, bidi overrides...), trimmed."""
+    unwanted = ("C", "Zl", "Zp")
+    return "".join(
+        " " if c.isspace() else "" if unicodedata.category(c).startswith(unwanted) else c for c in text or ""
+    ).strip()
+
+
+class RenameForm(FlaskForm):
+    title = StringField(
+        "New name",
+        filters=[printable],
+        validators=[
+            DataRequired("Write the new name."),
+            Length(max=TITLE_MAX, message=f"Use at most {TITLE_MAX} characters."),
+        ],
+    )

@@ -2,7 +2,6 @@
 
 import json
 import re
-import unicodedata
 from pathlib import PurePath
 
 import sqlalchemy as sa
@@ -15,10 +14,10 @@ from webapp.caching import send_private_file
 from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, require_queue, submit
-from webapp.quota import space_full_message, space_left
+from webapp.quota import biggest_items, space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
 from webapp.videos import bp
-from webapp.videos.forms import DeleteForm, JobsForm, UploadForm
+from webapp.videos.forms import TITLE_MAX, DeleteForm, JobsForm, RenameForm, UploadForm, printable
 
 
 def owned_item(item_id: str) -> Item:
@@ -40,6 +39,11 @@ def home():
     return redirect(url_for("videos.index" if current_user.is_authenticated else "auth.login"))
 
 
+# A page of compact cards is a few screens long, on a phone too.
+PER_PAGE = 12
+LAST_PAGE = 10**6
+
+
 @bp.get("/videos")
 @login_required
 def index():
@@ -49,15 +53,34 @@ def index():
 @bp.get("/videos/live")
 @login_required
 def live():
-    """The library's item list alone, polled by the page while work runs."""
-    return render_template("videos/_library.html", **_library())
+    """The library's item list alone, polled by the page while work runs, and the usage header
+    out of band: a job that finishes adds files, so the space used changes with it."""
+    library = _library()
+    usage = render_template("_usage.html", biggest=library["biggest"], swap_oob=True)
+    return render_template("videos/_library.html", **library) + usage
 
 
 def _library() -> dict:
-    items = db.session.scalars(
-        sa.select(Item).where(Item.user_id == current_user.id).order_by(Item.created_at.desc())
-    ).all()
-    return {"items": items, "states": live_states([t for item in items for t in item.current_tasks])}
+    """One page of the user's items, newest first; with `q`, only those whose name holds it."""
+    q = request.args.get("q", "").strip()[:TITLE_MAX]
+    query = sa.select(Item).where(Item.user_id == current_user.id)
+    if q:
+        # autoescape: a "%" or "_" in the search box is looked for as itself, not as a wildcard.
+        query = query.where(Item.title.icontains(q, autoescape=True))
+    query = query.order_by(Item.created_at.desc(), Item.id.desc())
+    # Bounded, or the database's offset overflows; any page past the end shows the last one.
+    page = min(max(request.args.get("page", 1, type=int), 1), LAST_PAGE)
+    pages = db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
+    if pages.page > pages.pages > 0:  # past the end, as after deleting the last page's items
+        pages = db.paginate(query, page=pages.pages, per_page=PER_PAGE, error_out=False)
+    items = pages.items
+    return {
+        "items": items,
+        "pages": pages,
+        "q": q,
+        "states": live_states([t for item in items for t in item.current_tasks]),
+        "biggest": next((item for item, _ in biggest_items(current_user.id, 1)), None),
+    }
 
 
 @bp.get("/videos/<item_id>/progress")
@@ -75,13 +98,30 @@ def progress(item_id):
 @bp.get("/videos/<item_id>")
 @login_required
 def show(item_id):
+    return _item_page(owned_item(item_id))
+
+
+@bp.post("/videos/<item_id>/rename")
+@login_required
+def rename(item_id):
     item = owned_item(item_id)
+    form = RenameForm()
+    if not form.validate_on_submit():
+        return _item_page(item, rename_form=form), 400
+    item.title = form.title.data
+    db.session.commit()
+    flash(f"Renamed to “{item.title}”.", "success")
+    return redirect(url_for("videos.show", item_id=item.id), code=303)
+
+
+def _item_page(item: Item, rename_form: RenameForm | None = None):
     players = _players(item)
     return render_template(
         "videos/show.html",
         item=item,
         states=live_states(item.current_tasks),
         delete_form=DeleteForm(),
+        rename_form=rename_form or RenameForm(formdata=None, title=item.title),
         players=players,
         seek_player=f"player-{players[0]['role']}" if players else None,
         silence=item.result("silence"),
@@ -273,25 +313,17 @@ def _extension(filename: str | None) -> str:
 
 
 def _display_name(filename: str | None) -> str:
-    name = _printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
-    return name[:255] or "Untitled"
+    name = printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    return name[:TITLE_MAX] or "Untitled"
 
 
 def _download_name(item: Item, stored: MediaFile) -> str:
     """An original: the title with the stored extension; an output: the title's stem and its name."""
     # A title stored before names were cleaned may hold control characters; a header may not.
-    stem = _printable(item.title).rsplit(".", 1)[0] or "Untitled"
+    stem = printable(item.title).rsplit(".", 1)[0] or "Untitled"
     if stored.role == "original":
         return stem + PurePath(stored.name).suffix
     return f"{stem} - {stored.name}"
-
-
-def _printable(text: str) -> str:
-    """`text` without control and format characters (NUL, ESC, DEL, bidi overrides...), trimmed."""
-    unwanted = ("C", "Zl", "Zp")
-    return "".join(
-        " " if c.isspace() else "" if unicodedata.category(c).startswith(unwanted) else c for c in text
-    ).strip()
 
 
 def _discard(paths: dict) -> None:
