@@ -4,7 +4,8 @@
     python -m jobs sync PRIMARY EXTERNAL OUT [--keep-camera-audio] [--json RESULT.json]
     python -m jobs transcribe IN --out-dir DIR [--model NAME_OR_PATH] [--language LANG] [--no-vad]
 
-Each shows a progress bar on a terminal and exits non-zero with a one-line reason on bad input.
+Each shows a progress bar on a terminal and exits non-zero with a one-line reason on bad input
+(2 for an output name whose extension cannot hold the result, before any work is done).
 """
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from jobs.containers import UnfitOutput
 from jobs.errors import MediaError
 
 
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     progress = ProgressBar()
     try:
         result = run(args, progress)
+    except UnfitOutput as error:  # a usage error, like argparse's own
+        progress.close()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except MediaError as error:
         progress.close()
         print(f"error: {error}", file=sys.stderr)
@@ -150,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "json", None):
         args.json.write_text(json.dumps(result, indent=2))
     print(summary(args.command, result))
+    if result.get("dropped"):
+        print(f"not kept: {'; '.join(result['dropped'])}")
     return 0
 
 

@@ -236,13 +236,19 @@ def _stated_end(container: av.container.InputContainer, streams: list[av.stream.
 
 def _stream_end(stream: av.stream.Stream) -> float | None:
     start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    length = stored_length(stream)
+    return None if length is None else start + length
+
+
+def stored_length(stream: av.stream.Stream) -> float | None:
+    """How long a stream lasts as its container states it, in seconds; None if it does not say."""
     if stream.duration:
-        return start + float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base)
     # Matroska keeps each track's length in a tag instead, as "HH:MM:SS.nnnnnnnnn".
     hours, _, rest = stream.metadata.get("DURATION", "").partition(":")
     minutes, _, seconds = rest.partition(":")
     try:
-        return start + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
 

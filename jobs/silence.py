@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
@@ -63,9 +64,12 @@ def remove_silence(
     """Cut the pauses out of `src` and write the result to `dst`; return the figures of the edit.
 
     `dst` appears only when complete. Raises MediaError with a sentence for the person when
-    the file has no sound, is too short, or is silent throughout.
+    the file has no sound, is too short, or is silent throughout, and UnfitOutput (before any
+    work) when `dst`'s extension cannot hold the result.
     """
     src, dst = Path(src), Path(dst)
+    video = probe(src).video
+    output_container(dst, video and video.codec)
     report = on_progress or (lambda percent, stage: None)
     cutlist = detect_silence(
         src,
@@ -74,7 +78,7 @@ def remove_silence(
         margin=margin,
         on_progress=lambda percent, stage: report(percent * DETECT_SHARE / 100, stage),
     )
-    if not cutlist.removed:
+    if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
         render = _copy(src, dst)
     else:
         render = render_cut(
@@ -95,6 +99,8 @@ def remove_silence(
         "kept_duration": figures["kept_duration"],
         "removed_seconds": figures["removed_seconds"],
         "removed_share": figures["removed_share"],
+        # The source's tracks the result does not carry, described for the person.
+        "dropped": render.pop("dropped"),
         "render": render,
     }
 
@@ -232,4 +238,5 @@ def _copy(src: Path, dst: Path) -> dict:
     finally:
         temp.unlink(missing_ok=True)
     info = probe(dst)
-    return {"mode": "copy", "segments": 1, "copied_seconds": round(info.duration, 6), "encoded_seconds": 0.0}
+    copied = round(info.duration, 6)
+    return {"mode": "copy", "segments": 1, "copied_seconds": copied, "encoded_seconds": 0.0, "dropped": []}

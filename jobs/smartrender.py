@@ -24,42 +24,23 @@ from pathlib import Path
 import av
 import numpy as np
 
+from jobs.containers import Container, audio_encoder, muxer_flags, output_container, video_encoder
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, popen, run_ffmpeg
-from jobs.probe import MediaInfo, probe
+from jobs.probe import MediaInfo, probe, stored_length
+from jobs.streams import Extras, SoundTrack, extra_streams, write_cut_subtitles
 
 Progress = Callable[[float, str], None]
 log = logging.getLogger(__name__)
 
 FADE_SECONDS = 0.008  # long enough to hide a click, too short to hear
-# Full re-encode: quick, good-looking, and plays in every browser.
-REENCODE_VIDEO = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p")
-VIDEO_AUDIO = ("-c:a", "aac", "-b:a", "160k")
 EDGE_PRESET = "veryfast"
 EDGE_BITRATE_FACTOR = 1.2
 # Copying a frame costs about this fraction of encoding one (auto-editor's estimate).
 COPY_COST = 1 / 32
 SMART_CONTAINERS = {"mp4", "mov", "m4v", "mkv", "matroska"}
 X264_PROFILES = {"Baseline": "baseline", "Constrained Baseline": "baseline", "Main": "main", "High": "high"}
-MP4_FAMILY = {".mp4", ".m4v", ".mov", ".m4a"}
-# Audio-only output: the encoder that keeps the input's codec family.
-AUDIO_ENCODERS = {
-    "mp3": ("-c:a", "libmp3lame", "-q:a", "2"),
-    "aac": ("-c:a", "aac", "-b:a", "160k"),
-    "flac": ("-c:a", "flac"),
-    "vorbis": ("-c:a", "libvorbis", "-q:a", "5"),
-    "opus": ("-c:a", "libopus", "-b:a", "96k"),
-}
-DEFAULT_AUDIO_BY_SUFFIX = {
-    ".mp3": "mp3",
-    ".wav": "pcm_s16le",
-    ".flac": "flac",
-    ".ogg": "vorbis",
-    ".opus": "opus",
-    ".m4a": "aac",
-    ".aac": "aac",
-}
 
 
 def render_cut(
@@ -68,26 +49,32 @@ def render_cut(
     """Write to `dst` the parts of `src` that `cutlist` keeps; return how the work was done.
 
     The result: {"mode": "smart"|"reencode"|"audio", "segments", "copied_seconds",
-    "encoded_seconds"}, and for a video "keep": the kept ranges as really cut, on whole frames.
-    `dst` appears only when complete.
+    "encoded_seconds", "dropped"}, and for a video "keep": the kept ranges as really cut, on whole
+    frames. "dropped" describes the source's streams the result does not carry (see jobs.streams).
+    `dst` appears only when complete; an extension that cannot hold the result is refused first.
     """
     src, dst = Path(src), Path(dst)
     report = monotonic(on_progress)
     info = probe(src)
+    container = output_container(dst, info.video and info.video.codec)
     if not cutlist.keep:
         raise MediaError("The cut would leave nothing of this recording.")
+    # Sound alone is written straight from one pipe: extra tracks and subtitles cannot join it.
+    extras = extra_streams(
+        src, container, keep_audio=info.video is not None, keep_subtitles=info.video is not None
+    )
     temp = temp_beside(dst)
     try:
         with tempfile.TemporaryDirectory(prefix="cutroom-render-", dir=dst.parent) as work:
             if info.video is None:
-                result = _render_audio_only(src, temp, info, cutlist, report)
+                result = _render_audio_only(src, temp, info, container, cutlist, report)
             else:
-                result = _render_video(src, temp, info, cutlist, Path(work), report)
+                result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report)
         os.replace(temp, dst)
     finally:
         temp.unlink(missing_ok=True)
     report(100.0, "Done")
-    return result
+    return {**result, "dropped": extras.dropped}
 
 
 def monotonic(on_progress: Progress | None) -> Progress:
@@ -118,8 +105,9 @@ def write_cut_audio(
     channels: int,
     encode: tuple[str, ...],
     on_fraction: Callable[[float], None] | None = None,
+    stream: str = "a:0",
 ) -> int:
-    """Encode the kept `ranges` (seconds) of src's sound into `dst`, fading in and out at each join.
+    """Encode the kept `ranges` (seconds) of src's sound (track `stream`) into `dst`, fading at each join.
 
     Sample-exact: each range is cut at round(t × rate). Sound missing at the end is
     filled with silence so the result is exactly as long as the ranges. Returns the sample count.
@@ -138,7 +126,9 @@ def write_cut_audio(
     with tempfile.TemporaryFile() as stderr:
         encoder = popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            chunks = decode_pcm(src, sample_rate=rate, channels=channels, filters=FROM_TIME_ZERO)
+            chunks = decode_pcm(
+                src, sample_rate=rate, channels=channels, stream=stream, filters=FROM_TIME_ZERO
+            )
             with contextlib.closing(chunks), contextlib.suppress(BrokenPipeError):  # the encoder failed
                 for piece, position in _kept_samples(chunks, bounds, fade):
                     encoder.stdin.write(piece.tobytes())
@@ -199,16 +189,10 @@ def _faded(piece: np.ndarray, offset: int, length: int, fade: int, index: int, c
     return piece * np.clip(gain, 0.0, 1.0)[:, None]
 
 
-def _render_audio_only(src: Path, temp: Path, info: MediaInfo, cutlist: CutList, report: Progress) -> dict:
-    codec = info.audio.codec
-    encode = AUDIO_ENCODERS.get(codec)
-    if encode is None and codec.startswith("pcm_"):
-        encode = ("-c:a", codec)
-    if encode is None:
-        fallback = DEFAULT_AUDIO_BY_SUFFIX.get(temp.suffix.lower(), "aac")
-        encode = AUDIO_ENCODERS.get(fallback, ("-c:a", fallback))
-    if temp.suffix.lower() in MP4_FAMILY:
-        encode = (*encode, "-movflags", "+faststart")
+def _render_audio_only(
+    src: Path, temp: Path, info: MediaInfo, container: Container, cutlist: CutList, report: Progress
+) -> dict:
+    encode = (*audio_encoder(container, info.audio.codec), *muxer_flags(temp))
     report(0.0, f"Joining {len(cutlist.keep)} segments")
     write_cut_audio(
         src,
@@ -260,37 +244,39 @@ class VideoIndex:
 
 
 def _render_video(
-    src: Path, temp: Path, info: MediaInfo, cutlist: CutList, work: Path, report: Progress
+    src: Path,
+    temp: Path,
+    info: MediaInfo,
+    container: Container,
+    extras: Extras,
+    cutlist: CutList,
+    work: Path,
+    report: Progress,
 ) -> dict:
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
+    with av.open(str(src)) as source:
+        stream = source.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         length = float(stream.duration * stream.time_base) if stream.duration else info.duration
     if not rate:
         raise MediaError("Cutroom could not tell the frame rate of this video. Export it again and retry.")
     rate = Fraction(rate)
-    index = _index_video(src, info, rate, report)
+    # Copied GOPs are H.264: only a container whose picture is H.264 can take them.
+    index = _index_video(src, info, rate, report) if container.video == "h264" else None
     frames = _frame_ranges(cutlist, rate, len(index.shown) if index else round(length * rate))
     plan = _plan_smart(frames, index) if index else None
     kept_frames = sum(b - a for a, b in frames)
-    audio = work / "sound.m4a" if info.audio else None
-    # The sound is cut and encoded in a thread while the picture is worked on.
+    exact = CutList(cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames])
+    # Sound and subtitle tracks are cut in a thread while the picture is worked on.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sound = None
-        if audio:
-            ranges = [(float(a / rate), float(b / rate)) for a, b in frames]
-            channels = max(1, min(info.audio.channels, 2))
-            sound = pool.submit(
-                write_cut_audio, src, audio, ranges, info.audio.sample_rate, channels, VIDEO_AUDIO
-            )
+        tracks = _cut_tracks(pool, src, container, extras, exact, work)
         fallback = result = None
         if plan and plan.copy_frames and _smart_work(plan, index) < kept_frames:
             try:
                 _write_smart_video(src, work / "picture.mp4", index, plan, report)
-                _join(work / "picture.mp4", audio, temp, sound, report)
+                _join(work / "picture.mp4", tracks, temp, report)
                 report(92.0, "Checking the result")
                 windows = join_windows(plan, index)
-                fallback = _verify(temp, kept_frames / rate, audio is not None, rate, windows)
+                fallback = _verify(temp, kept_frames / rate, bool(extras.sound), rate, windows)
             except Exception as exc:  # any failure here still has the plain re-encode below
                 log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
                 fallback = f"smart render failed: {exc}"
@@ -299,15 +285,56 @@ def _render_video(
                 result = _figures("smart", len(frames), float(copied), float(encoded))
         if result is None:  # no smart render, or it failed its check
             temp.unlink(missing_ok=True)
-            _reencode(src, work / "encoded.mp4", frames, rate, report)
-            _join(work / "encoded.mp4", audio, temp, sound, report)
+            _reencode(src, work / "encoded.mkv", frames, rate, video_encoder(container), report)
+            _join(work / "encoded.mkv", tracks, temp, report)
             result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
     if fallback:
         result["fallback_reason"] = fallback
+    elif info.video.codec == "h264" and container.video != "h264":
+        result["fallback_reason"] = f"a {temp.suffix} file holds {container.video}, so no H.264 GOP is copied"
     # Up to half a frame moves at each cut; over hundreds of cuts that adds up to seconds, so
     # whoever maps times through the cut (subtitles) must use these, not the ranges asked for.
-    result["keep"] = [[float(a / rate), float(b / rate)] for a, b in frames]
+    result["keep"] = [list(span) for span in exact.keep]
     return result
+
+
+@dataclass
+class Track:
+    """A sound or subtitle track being cut into a file of its own, for the join."""
+
+    made: Future  # the file's path, once written
+    kind: str  # "a" or "s"
+    codec: str  # "copy", or the subtitle format to convert to
+    metadata: dict[str, str]
+
+
+def _cut_tracks(
+    pool: ThreadPoolExecutor, src: Path, container: Container, extras: Extras, cutlist: CutList, work: Path
+) -> list[Track]:
+    """Start cutting every sound and subtitle track the result keeps, in `pool`, in order."""
+    tracks = []
+    encode = audio_encoder(container)
+    for sound in extras.sound:
+        path = work / f"sound-{sound.number}.mka"  # Matroska holds every sound codec
+        channels = max(1, min(sound.channels, 2))
+        made = pool.submit(_cut_sound, src, path, cutlist.keep, sound, channels, encode)
+        tracks.append(Track(made, "a", "copy", sound.metadata))
+    for subtitles in extras.subtitles:
+        made = pool.submit(write_cut_subtitles, src, subtitles, cutlist, work)
+        tracks.append(Track(made, "s", subtitles.codec, subtitles.metadata))
+    return tracks
+
+
+def _cut_sound(
+    src: Path,
+    path: Path,
+    ranges: list[tuple[float, float]],
+    sound: SoundTrack,
+    channels: int,
+    encode: tuple[str, ...],
+) -> Path:
+    write_cut_audio(src, path, ranges, sound.sample_rate, channels, encode, stream=f"a:{sound.number}")
+    return path
 
 
 def _frame_ranges(cutlist: CutList, rate: Fraction, total: int) -> list[tuple[int, int]]:
@@ -609,20 +636,24 @@ def _starts_with_idr(data: bytes, length_size: int) -> bool:
     return False
 
 
-def _join(picture: Path, audio: Path | None, temp: Path, sound: Future | None, report: Progress) -> None:
-    """Mux the picture and the finished sound into `temp`, index first for browsers."""
-    if sound:
-        sound.result()
+def _join(picture: Path, tracks: list[Track], temp: Path, report: Progress) -> None:
+    """Mux the picture and the finished tracks into `temp`, index first for browsers."""
+    paths = [track.made.result() for track in tracks]
     report(90.0, "Joining")
     args = ["-y", "-i", str(picture)]
-    if audio:
-        args += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"]
-    args += ["-c", "copy", *_container_flags(temp), str(temp)]
+    for path in paths:
+        args += ["-i", str(path)]
+    args += ["-map", "0:v:0"]
+    for number, track in enumerate(tracks, start=1):
+        args += ["-map", f"{number}:{track.kind}:0"]
+    args += ["-c", "copy", "-map_metadata", "-1"]
+    for kind in ("a", "s"):
+        for number, track in enumerate(track for track in tracks if track.kind == kind):
+            args += [f"-c:{kind}:{number}", track.codec]
+            for key, value in track.metadata.items():
+                args += [f"-metadata:s:{kind}:{number}", f"{key}={value}"]
+    args += [*muxer_flags(temp), str(temp)]
     run_ffmpeg(args)
-
-
-def _container_flags(path: Path) -> tuple[str, ...]:
-    return ("-movflags", "+faststart") if path.suffix.lower() in MP4_FAMILY else ()
 
 
 def _verify(
@@ -634,7 +665,7 @@ def _verify(
     `windows` (each re-encoded piece and the first GOP after every join) are decoded; every
     frame in them must come out, and the decoder must report no error.
     """
-    if path.suffix.lower() in MP4_FAMILY:
+    if muxer_flags(path):
         boxes = top_level_boxes(path)
         if "moov" not in boxes or "mdat" not in boxes or boxes.index("moov") > boxes.index("mdat"):
             return "the index (moov) does not come before the media data"
@@ -738,16 +769,17 @@ def stream_durations(path: str | Path) -> tuple[float | None, float | None]:
     with av.open(str(path)) as container:
         found = []
         for streams in (container.streams.video, container.streams.audio):
-            stream = streams[0] if streams else None
-            if stream is None or not stream.duration:
-                found.append(None)
-            else:
-                found.append(float(stream.duration * stream.time_base))
+            found.append(stored_length(streams[0]) if streams else None)
     return found[0], found[1]
 
 
 def _reencode(
-    src: Path, picture: Path, frames: list[tuple[int, int]], rate: Fraction, report: Progress
+    src: Path,
+    picture: Path,
+    frames: list[tuple[int, int]],
+    rate: Fraction,
+    encode: tuple[str, ...],
+    report: Progress,
 ) -> None:
     """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
     half = 1 / (2 * rate)
@@ -756,7 +788,7 @@ def _reencode(
         f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
     )
     args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *REENCODE_VIDEO]
+    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *encode]
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"

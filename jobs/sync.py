@@ -50,10 +50,12 @@ import av
 import numpy as np
 from scipy import fft as sfft
 
+from jobs.containers import audio_encoder, muxer_flags, output_container
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
 from jobs.silence import FRAME_SECONDS, frame_levels
+from jobs.streams import extra_streams
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -113,7 +115,6 @@ SOUND_FRAME = 0.05
 RESAMPLER_PHASE_SHIFT = 8
 RESAMPLER_LIMIT = 1 << 30
 OUTPUT_RATE = 48000
-AUDIO_BITRATE = "192k"
 # Where the external recording does not cover the picture, the camera's sound fills in, joined by
 # crossfades this long: short enough to sound like a cut, long enough not to click.
 FADE_SECONDS = 0.05
@@ -125,7 +126,6 @@ MAX_FILL_GAIN_DB = 30.0
 # Share of swap_audio's progress spent writing when the levels are measured first.
 FILL_WRITE_SHARE = 80.0
 READ_SECONDS = 30.0
-MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
 
 # Share of the progress each stage takes in find_offset, and of find_offset in sync_audio.
 READ_SHARE = 60.0
@@ -281,18 +281,24 @@ def swap_audio(
     The external sound is resampled by sync["rate"] and shifted by sync["offset_seconds"]. Where it
     does not cover the primary (it started late or stopped early), the camera's own sound fills in,
     brought to the external's loudness and joined with FADE_SECONDS crossfades, so no speech is
-    lost to silence; without camera sound those parts stay silent. The track is encoded AAC as the
-    first (default) audio track; with `keep_camera_audio` the camera's sound follows as a second
-    track. An audio-only primary gives an audio file (name `dst` .m4a). `dst` appears only
-    complete: it is written under a temporary name in its folder and renamed at the end.
+    lost to silence; without camera sound those parts stay silent. The track is encoded in `dst`'s
+    sound codec (see jobs.containers) as the first (default) audio track; with `keep_camera_audio`
+    the camera's sound follows as a second track; text subtitles are carried over. An audio-only
+    primary gives an audio file. `dst` appears only complete: it is written under a temporary
+    name in its folder and renamed at the end.
     Returns {"output_duration", "audio_tracks", "camera_fill": [[start, end] s, ...],
-    "camera_fill_gain_db": the gain given to the camera's sound, or None when nothing was filled}.
+    "camera_fill_gain_db": the gain given to the camera's sound, or None when nothing was filled,
+    "dropped": the primary's tracks not carried over}.
     """
     report = on_progress or _ignore
     primary, external, dst = Path(primary), Path(external), Path(dst)
     info = probe(primary)
     ext_info = _probe_audio(external, "external")
     keep_camera_audio = keep_camera_audio and info.audio is not None
+    container = output_container(
+        dst, info.video and info.video.codec, copies_video=True, sound_tracks=1 + keep_camera_audio
+    )
+    extras = extra_streams(primary, container, keep_audio=False)
     length = round(info.duration * OUTPUT_RATE)
     # The samples of the output the external recording covers.
     shift = round(sync["offset_seconds"] * OUTPUT_RATE)
@@ -315,12 +321,13 @@ def swap_audio(
     args += ["-map", "[out]" if gain is not None else "[ext]"]
     if keep_camera_audio:
         args += ["-map", "0:a:0"]
-    args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(OUTPUT_RATE)]
+    for number, subtitles in enumerate(extras.subtitles):
+        args += ["-map", f"0:{subtitles.index}", f"-c:s:{number}", subtitles.codec]
+    args += [*audio_encoder(container), "-ar", str(OUTPUT_RATE)]
     args += ["-disposition:a:0", "default", "-metadata:s:a:0", "title=External audio"]
     if keep_camera_audio:
         args += ["-disposition:a:1", "0", "-metadata:s:a:1", "title=Camera audio"]
-    if dst.suffix.lower() in MP4_FAMILY:
-        args += ["-movflags", "+faststart"]
+    args += muxer_flags(dst)
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.stem}.partial-{uuid.uuid4().hex[:8]}{dst.suffix}")
@@ -343,6 +350,7 @@ def swap_audio(
         "audio_tracks": 2 if keep_camera_audio else 1,
         "camera_fill": [[round(a / OUTPUT_RATE, 3), round(b / OUTPUT_RATE, 3)] for a, b in fills],
         "camera_fill_gain_db": None if gain is None else round(gain, 1),
+        "dropped": extras.dropped,
     }
 
 
@@ -354,8 +362,10 @@ def sync_audio(
     keep_camera_audio: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
-    """find_offset, then swap_audio; returns both results merged."""
+    """find_offset, then swap_audio; returns both results merged. An unfit `dst` is refused first."""
     report = on_progress or _ignore
+    video = probe(primary).video
+    output_container(dst, video and video.codec, copies_video=True, sound_tracks=1 + keep_camera_audio)
     found = find_offset(
         primary, external, on_progress=lambda percent, stage: report(percent * FIND_SHARE / 100, stage)
     )

@@ -459,3 +459,35 @@ def make_noise(path: str | Path, seconds: float = 8.0) -> Path:
     source = f"anoisesrc=color=pink:amplitude=0.05:duration={seconds}:sample_rate=48000"
     _ffmpeg("-f", "lavfi", "-i", source, "-c:a", AUDIO_CODECS[path.suffix.lower()], str(path))
     return path
+
+
+# --- containers ---
+
+
+def make_subtitled(
+    path: str | Path, talk: str | Path, cues: list[tuple[float, float, str]], second_sound: bool = False
+) -> Path:
+    """`talk` with an SRT subtitle track of `cues` (start s, end s, text) added, picture and sound
+    copied; with `second_sound`, its sound again as a second track (a second microphone)."""
+    path = Path(path)
+    srt = path.with_name(path.stem + "-cues.srt")
+    srt.write_text(
+        "".join(
+            f"{number}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n\n"
+            for number, (start, end, text) in enumerate(cues, start=1)
+        )
+    )
+    try:
+        sound = ["-map", "0:a:0", "-metadata:s:a:1", "title=Second microphone"] if second_sound else []
+        _ffmpeg(
+            *("-i", str(talk), "-i", str(srt), "-map", "0:v:0", "-map", "0:a:0", *sound, "-map", "1:s:0"),
+            *("-c", "copy", "-c:s", "srt", "-metadata:s:s:0", "language=eng", str(path)),
+        )
+    finally:
+        srt.unlink()
+    return path
+
+
+def _srt_time(seconds: float) -> str:
+    minutes, millis = divmod(round(seconds * 1000), 60_000)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:{millis // 1000:02d},{millis % 1000:03d}"

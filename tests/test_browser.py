@@ -514,3 +514,54 @@ def test_transcription_choices_and_a_recording_without_speech(app, site, browser
         no_overflow(page)
         shot(page, f"{prefix}item-no-speech")
         page.close()
+
+
+# --- containers ---
+
+
+def test_item_page_names_the_tracks_a_cut_could_not_keep(gunicorn_server, start, browser, app, tmp_path):
+    """A MOV with a timecode track, cut: the item page says the timecode track is not in the cut."""
+    import subprocess
+
+    from jobs.ffmpeg import ffmpeg_exe
+    from tests.conftest import PASSWORD as USER_PASSWORD
+    from tests.conftest import make_user
+    from tests.media import make_talk
+
+    site = f"http://{gunicorn_server}"
+    start("worker.py", "media")
+    make_user(app, email="tc@example.com")
+    talk = make_talk(
+        tmp_path / "talk.mp4", [(1.0, True), (2.0, False), (1.5, True), (1.0, False), (1.0, True)]
+    )
+    camera = tmp_path / "Interview.mov"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(talk), "-c", "copy", "-timecode", "01:00:00:00", str(camera)],
+        check=True,
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill("tc@example.com")
+    page.get_by_label("Password").fill(USER_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    page.goto(f"{site}/videos/new")
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_label("Remove silence").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.get_by_role("link", name="Interview.mov").first.click()
+    deadline = time.monotonic() + 240
+    while not page.locator("#silence").count():  # the section comes with the finished result
+        assert time.monotonic() < deadline, page.inner_text("main")
+        page.wait_for_timeout(1000)
+        page.reload()
+    note = page.locator("#silence .dropped")
+    assert "data stream (eng, timecode 01:00:00:00)" in note.inner_text()
+    shot(page, "item-dropped")
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    no_overflow(phone)
+    shot(phone, "phone-item-dropped")

@@ -230,7 +230,7 @@ def test_a_failed_render_leaves_no_partial_file(talk_wav, tmp_path):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     cutlist = CutList(12.0, [(0.0, 3.0), (5.0, 8.0)])
-    # An extension no muxer knows: ffmpeg fails after the work has started.
+    # An extension Cutroom does not write: refused before any work (jobs.containers).
     with pytest.raises(MediaError):
         render_cut(talk_wav, out_dir / "out.nosuchformat", cutlist)
 

@@ -525,12 +525,15 @@ def run_prepare(task: Task, progress: Progress) -> dict:
 
 
 def run_sync(task: Task, progress: Progress) -> dict:
+    from jobs.containers import job_extension
     from jobs.prepare import draw_waveform
     from jobs.sync import sync_audio
 
     item = task.item
     original = _path(item, "original")
-    name = "synced" + (original.suffix if item.kind == "video" else ".m4a")
+    video = (item.info or {}).get("video")
+    # The picture is copied: the original's container if it carries it, else Matroska.
+    name = "synced" + (job_extension(original, video["codec"], copies_video=True) if video else ".m4a")
     with _scratch(task) as scratch:
         result = sync_audio(
             original,
@@ -551,22 +554,25 @@ def run_sync(task: Task, progress: Progress) -> dict:
 
 
 def run_silence(task: Task, progress: Progress) -> dict:
+    from jobs.containers import job_extension
     from jobs.silence import remove_silence
 
     item = task.item
     source = _source(item)
     params = task.params
+    video = (item.info or {}).get("video")
+    name = "cut" + job_extension(source, video and video["codec"])
     with _scratch(task) as scratch:
         result = remove_silence(
             source,
-            scratch / ("cut" + source.suffix),
+            scratch / name,
             threshold_db=params.get("threshold_db", "auto"),
             min_silence=params.get("min_silence", 0.5),
             margin=params.get("margin", 0.2),
             on_progress=progress,
         )
         (scratch / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
-        _publish(task, scratch, {"cut": "cut" + source.suffix, "cutlist": "cutlist.json"})
+        _publish(task, scratch, {"cut": name, "cutlist": "cutlist.json"})
     return result
 
 
