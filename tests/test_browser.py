@@ -78,6 +78,14 @@ def no_overflow(page) -> None:
     assert width <= viewport, f"{page.url}: content is {width} px wide on a {viewport} px screen"
 
 
+def log_in(page, site, email=EMAIL, password=PASSWORD):
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+
+
 def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     camera, mic = talk
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -224,11 +232,7 @@ def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, a
     for name, viewport in screens.items():
         context = browser.new_context(viewport=viewport, timezone_id="Asia/Kolkata")
         page = context.new_page()
-        page.goto(f"{site}/login")
-        page.get_by_label("Email").fill(EMAIL)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{site}/videos")
+        log_in(page, site)
         heights[name] = page.evaluate("() => document.documentElement.scrollHeight")
         no_overflow(page)
         shot(page, "library-20-items" if name == "desktop" else "phone-library-20-items")
@@ -246,11 +250,7 @@ def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, a
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site}/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{site}/videos")
+    log_in(page, site)
 
     # Sizes read the same whether the server or the upload form's script writes them.
     sizes = [0, 1023, 1024, 1536, 1024**2 - 1, 5 * 1024**3, int(5.4 * 1024**3), 987_654_321_000]
@@ -296,11 +296,7 @@ def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
 
     make_user(app, email=EMAIL, password=PASSWORD)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{site}/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{site}/videos")
+    log_in(page, site)
     page.goto(f"{site}/videos/new")
     page.get_by_label("Media file", exact=True).set_input_files(str(ROOT / "tests/media/timbl_1.mp3"))
     page.get_by_label("External audio", exact=True).set_input_files(str(ROOT / "tests/media/timbl_2.mp3"))
@@ -335,14 +331,6 @@ def offline_site(app_env, tmp_path, request):
     """The site with no MAIL_SERVER, as on a laptop: mail goes to the outbox folder."""
     app_env.update({"MAIL_SERVER": "", "MAIL_OUTBOX": str(tmp_path / "outbox")})
     return request.getfixturevalue("site")
-
-
-def log_in(page, site, email, password):
-    page.goto(f"{site}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{site}/videos")
 
 
 def chosen(page, label: str) -> int:
@@ -488,11 +476,7 @@ def test_transcription_choices_and_a_recording_without_speech(app, site, browser
     item_url = None  # uploaded at desktop width, then seen again at phone width
     for width, height, prefix in ((1280, 900, ""), (390, 844, "phone-")):
         page = browser.new_page(viewport={"width": width, "height": height})
-        page.goto(f"{site}/login")
-        page.get_by_label("Email").fill(EMAIL)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{site}/videos")
+        log_in(page, site)
         page.goto(f"{site}/videos/new")
         page.get_by_label("Transcribe").check()
         language = page.get_by_label("Language")

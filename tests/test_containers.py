@@ -107,15 +107,20 @@ def test_sync_writes_each_picture_extension(extension, recording, capsys, tmp_pa
     assert abs(duration(out) - 24.0) < 0.1
 
 
+def as_webm(camera: Path, dest: Path) -> Path:
+    """The camera recording as a small VP8 + Opus WebM, as a browser's recorder writes."""
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(camera), "-vf", "scale=160:120", "-c:v", "libvpx"]
+        + ["-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", str(dest)],
+        check=True,
+    )
+    return dest
+
+
 @needs_speech
 def test_sync_into_webm_keeps_a_webm_picture_and_gives_it_opus(recording, capsys, tmp_path):
     camera, mic = recording
-    webm_camera = tmp_path / "camera.webm"
-    subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(camera), "-vf", "scale=160:120", "-c:v", "libvpx"]
-        + ["-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", str(webm_camera)],
-        check=True,
-    )
+    webm_camera = as_webm(camera, tmp_path / "camera.webm")
     out = tmp_path / "synced.webm"
 
     code, _, stderr = cli(capsys, "sync", webm_camera, mic, out)
@@ -298,12 +303,7 @@ def test_an_uploaded_webm_is_synced_and_cut_into_webm(
     from webapp.models import Item, Task
 
     camera, mic = recording
-    webm_camera = tmp_path / "camera.webm"
-    subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(camera), "-vf", "scale=160:120", "-c:v", "libvpx"]
-        + ["-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", str(webm_camera)],
-        check=True,
-    )
+    webm_camera = as_webm(camera, tmp_path / "camera.webm")
     submit(client, webm_camera, mic, sync=True, silence=True)
     run_worker("media", timeout=600)
 
