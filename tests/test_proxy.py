@@ -1,0 +1,116 @@
+"""Browser previews: an upload or a result that browsers cannot play gets a light H.264/AAC proxy
+that the item page's players use, while downloads still give the real files."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from jobs.probe import probe
+from jobs.proxy import PROXY_HEIGHT, browser_plays
+from tests.media import EXAMPLE, make_alac, make_hevc
+from tests.test_pipeline_jobs import submit
+from webapp import db
+from webapp.models import Item, Task, used_bytes
+
+MP3 = EXAMPLE.with_name("timbl_1.mp3")
+
+
+@pytest.fixture(scope="session")
+def unplayable(tmp_path_factory):
+    """An HEVC MP4 at 1080p (as phones record) and an ALAC M4A, both cut from example.mp4."""
+    folder = tmp_path_factory.mktemp("unplayable")
+    return make_hevc(folder / "phone.mp4"), make_alac(folder / "voice.m4a")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_browsers_play_h264_aac_and_mp3_but_not_hevc_or_alac(unplayable):
+    hevc, alac = unplayable
+    assert browser_plays(probe(EXAMPLE)) and browser_plays(probe(MP3))
+    assert not browser_plays(probe(hevc)) and not browser_plays(probe(alac))
+
+
+def only_item() -> Item:
+    return db.session.scalar(db.select(Item))
+
+
+def folder_of(app, item: Item) -> Path:
+    return Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+
+
+def test_hevc_upload_and_its_synced_result_get_h264_proxies_the_players_use(
+    app, client, logged_in, unplayable, run_worker
+):
+    hevc, alac = unplayable
+    # The ALAC track is the camera's own sound: sync finds it at offset 0 and writes HEVC again.
+    submit(client, hevc, alac, sync=True)
+    run_worker("media")
+    with app.app_context():
+        item = only_item()
+        assert [t.status for t in item.tasks] == [Task.DONE, Task.DONE], [t.error for t in item.tasks]
+        folder, item_id = folder_of(app, item), item.id
+        for role in ("original_proxy", "synced_proxy"):
+            proxy = probe(folder / item.file(role).name)
+            assert proxy.container == "mp4" and proxy.video.codec == "h264" and proxy.audio.codec == "aac"
+            assert proxy.video.pix_fmt == "yuv420p" and proxy.video.height == PROXY_HEIGHT == 720
+            assert proxy.video.width == 1280  # the shape kept
+            assert abs(proxy.duration - 8.0) < 0.1 and browser_plays(proxy)
+        assert item.file("external_proxy") is None  # the external track is never played
+        assert item.file("original_proxy").category == "previews"
+        assert item.file("synced_proxy").category == "results"
+        assert used_bytes(item.user_id) == sum(f.size for f in item.files)
+        names = {
+            role: item.file(role).name for role in ("original", "synced", "original_proxy", "synced_proxy")
+        }
+
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert (
+        f'id="player-synced" controls preload="metadata" src="/videos/{item_id}/files/{names["synced_proxy"]}"'
+        in page
+    )
+    assert (
+        f'id="player-original" controls preload="metadata" src="/videos/{item_id}/files/{names["original_proxy"]}"'
+        in page
+    )
+    assert "Browser preview of the original" in page  # listed with the downloads, for what it is
+
+    # Downloads give the real files, byte for byte.
+    response = client.get(f"/videos/{item_id}/files/{names['original']}?download=1")
+    body = response.data
+    response.close()
+    assert response.status_code == 200 and hashlib.sha256(body).hexdigest() == sha256(hevc)
+    assert probe(folder / names["synced"]).video.codec == "hevc"
+
+
+def test_alac_upload_gets_an_aac_proxy(app, client, logged_in, unplayable, run_worker):
+    _, alac = unplayable
+    submit(client, alac)
+    run_worker("media")
+    with app.app_context():
+        item = only_item()
+        assert item.tasks[0].status == Task.DONE, item.tasks[0].error
+        proxy = probe(folder_of(app, item) / item.file("original_proxy").name)
+        assert proxy.video is None and proxy.audio.codec == "aac" and proxy.container == "m4a"
+        assert abs(proxy.duration - 8.0) < 0.1
+        item_id, proxy_name = item.id, item.file("original_proxy").name
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert (
+        f'<audio id="player-original" controls preload="metadata" src="/videos/{item_id}/files/{proxy_name}"'
+        in page
+    )
+
+
+def test_what_browsers_play_gets_no_proxy(app, client, logged_in, run_worker):
+    submit(client, MP3)
+    run_worker("media")
+    with app.app_context():
+        item = only_item()
+        assert item.tasks[0].status == Task.DONE
+        assert [f.role for f in item.files] == ["original", "waveform"]
