@@ -2,6 +2,7 @@
 that the item page's players use, while downloads still give the real files."""
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,11 @@ def test_browsers_play_h264_aac_and_mp3_but_not_hevc_or_alac(unplayable):
     hevc, alac = unplayable
     assert browser_plays(probe(EXAMPLE)) and browser_plays(probe(MP3))
     assert not browser_plays(probe(hevc)) and not browser_plays(probe(alac))
+
+
+def player_source(page: str, role: str) -> str:
+    """The name of the file the item page's player of `role` plays."""
+    return re.search(rf'id="player-{role}"[^>]*\ssrc="[^"]*/files/([^"]+)"', page).group(1)
 
 
 def only_item() -> Item:
@@ -71,14 +77,8 @@ def test_hevc_upload_and_its_synced_result_get_h264_proxies_the_players_use(
         }
 
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
-    assert (
-        f'id="player-synced" controls preload="metadata" src="/videos/{item_id}/files/{names["synced_proxy"]}"'
-        in page
-    )
-    assert (
-        f'id="player-original" controls preload="metadata" src="/videos/{item_id}/files/{names["original_proxy"]}"'
-        in page
-    )
+    assert player_source(page, "synced") == names["synced_proxy"]
+    assert player_source(page, "original") == names["original_proxy"]
     assert "Browser preview of the original" in page  # listed with the downloads, for what it is
 
     # Downloads give the real files, byte for byte.
@@ -101,10 +101,7 @@ def test_alac_upload_gets_an_aac_proxy(app, client, logged_in, unplayable, run_w
         assert abs(proxy.duration - 8.0) < 0.1
         item_id, proxy_name = item.id, item.file("original_proxy").name
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
-    assert (
-        f'<audio id="player-original" controls preload="metadata" src="/videos/{item_id}/files/{proxy_name}"'
-        in page
-    )
+    assert "<audio" in page and player_source(page, "original") == proxy_name
 
 
 def test_what_browsers_play_gets_no_proxy(app, client, logged_in, run_worker):

@@ -125,9 +125,9 @@ document.addEventListener("DOMContentLoaded", () => setupForms(document));
 // item prepared before that, a preview that failed) the player says why instead of staying black.
 const PLAYER_PROBLEMS = {
   2: "This file could not be loaded: the connection broke off. Reload the page to try again.",
-  3: "Your browser could not decode this file (it may be damaged, or in a format it cannot play). Download it to watch it.",
-  4: "Your browser cannot play this file's format. Download it to watch it.",
-  picture: "Your browser plays only the sound of this file, not its picture. Download it to watch it.",
+  3: "Your browser could not decode this file (it may be damaged, or in a format it cannot play).",
+  4: "Your browser cannot play this file's format.",
+  picture: "Your browser plays only the sound of this file, not its picture.",
 };
 
 function explainPlayer(player, problem) {
@@ -139,12 +139,12 @@ function explainPlayer(player, problem) {
     player.after(note);
   }
   note.textContent = PLAYER_PROBLEMS[problem] + " ";
-  if (document.getElementById("downloads")) {
-    const link = document.createElement("a");
-    link.href = "#downloads";
-    link.textContent = "Downloads";
-    note.append(link);
-  }
+  if (problem === 2) return;
+  // The downloads always give the real file, whatever the browser makes of it.
+  const link = document.createElement("a");
+  link.href = "#downloads";
+  link.textContent = "Download it to watch it.";
+  note.append(link);
 }
 
 function checkPlayer(player) {
