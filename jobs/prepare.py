@@ -30,8 +30,8 @@ def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback 
     play `src`, a proxy they can (see jobs.proxy) into `out_dir`.
 
     `on_progress` gets the overall percentage (0..100) and the name of the current step.
-    Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...,
-    "original_proxy": ...}}.
+    Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}, and
+    "original_proxy" in the outputs when browsers cannot play `src` (None if it could not be made).
     """
     src, out_dir = Path(src), Path(out_dir)
     report = on_progress or _ignore
@@ -40,7 +40,7 @@ def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback 
     out_dir.mkdir(parents=True, exist_ok=True)
     report(READ_SHARE, "Reading file")
 
-    outputs = {"poster": None, "waveform": None, "original_proxy": None}
+    outputs = {"poster": None, "waveform": None}
     # A proxy decodes (and may encode) the whole file again: it takes the second half.
     proxy_from = 100.0 if browser_plays(info) else PROXY_FROM
     if info.video:
