@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobs.probe import probe
-from jobs.proxy import PROXY_HEIGHT, browser_plays
-from tests.media import EXAMPLE, make_alac, make_hevc
+from jobs.proxy import PROXY_HEIGHT, browser_plays, proxy_if_needed
+from tests.media import EXAMPLE, make_alac, make_audio, make_hevc, make_video
 from tests.test_pipeline_jobs import submit
 from webapp import db
 from webapp.models import Item, Task, used_bytes
@@ -36,6 +36,22 @@ def test_browsers_play_h264_aac_and_mp3_but_not_hevc_or_alac(unplayable):
     hevc, alac = unplayable
     assert browser_plays(probe(EXAMPLE)) and browser_plays(probe(MP3))
     assert not browser_plays(probe(hevc)) and not browser_plays(probe(alac))
+
+
+def test_proxies_copy_the_streams_browsers_decode_and_encode_the_rest(tmp_path):
+    obs = make_video(tmp_path / "obs.mkv", seconds=3, size="1920x1080")  # H.264 and AAC in Matroska
+    prores = make_video(tmp_path / "edit.mov", seconds=3, size="1080x1920", codec="prores_ks")  # upright
+    float_wav = make_audio(tmp_path / "float.wav", seconds=3, codec="pcm_f32le")
+    proxies = {}
+    for path in (obs, prores, float_wav):
+        assert not browser_plays(probe(path)), path.name
+        proxies[path.name] = proxy = probe(tmp_path / proxy_if_needed(path, tmp_path))
+        assert browser_plays(proxy) and abs(proxy.duration - 3.0) < 0.1, (path.name, proxy)
+    # The H.264 picture is copied as it is (full size, no loss); only the container changes.
+    assert (proxies["obs.mkv"].video.codec, proxies["obs.mkv"].video.width) == ("h264", 1920)
+    # ProRes is encoded, its shorter side brought to 720 with the shape kept.
+    assert (proxies["edit.mov"].video.width, proxies["edit.mov"].video.height) == (720, 1280)
+    assert proxies["float.wav"].video is None and proxies["float.wav"].audio.codec == "aac"
 
 
 def player_source(page: str, role: str) -> str:
