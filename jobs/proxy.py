@@ -37,6 +37,10 @@ PROXY_HEIGHT = 720
 # Light enough to stream over a slow line, good enough to judge a cut: at most 2 Mbit/s.
 PROXY_VIDEO = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-maxrate", "2M", "-bufsize", "4M")
 PROXY_AUDIO = ("-c:a", "aac", "-b:a", "128k", "-ac", "2")
+# The most a proxy holds a second: 2 Mbit/s of picture (the encoder's cap, with slack for its
+# buffer) and the sound, copied (AAC or MP3, at most 320 kbit/s) or encoded at 128 kbit/s.
+PROXY_VIDEO_BYTES_PER_SECOND = 2_200_000 // 8
+PROXY_AUDIO_BYTES_PER_SECOND = 320_000 // 8
 
 
 def browser_plays(info: MediaInfo) -> bool:
@@ -45,6 +49,21 @@ def browser_plays(info: MediaInfo) -> bool:
     if info.video and (info.video.codec not in video_codecs or info.video.pix_fmt not in PLAYABLE_PIXELS):
         return False
     return info.audio is None or info.audio.codec in audio_codecs
+
+
+def proxy_size_bound(info: MediaInfo) -> int:
+    """At most how many bytes the proxy of a recording like `info` takes; 0 when it needs none."""
+    if browser_plays(info):
+        return 0
+    if info.video and _copies_video(info):
+        return info.size  # the picture is copied as it is
+    rate = (PROXY_VIDEO_BYTES_PER_SECOND if info.video else 0) + PROXY_AUDIO_BYTES_PER_SECOND
+    return int(info.duration * rate)
+
+
+def _copies_video(info: MediaInfo) -> bool:
+    """Whether the proxy can take the picture as it is: browsers decode it once it is in MP4."""
+    return info.video.codec in BROWSER_PLAYABLE["mp4"][0] and info.video.pix_fmt in PLAYABLE_PIXELS
 
 
 def proxy_name(name: str, info: MediaInfo) -> str:
@@ -64,11 +83,11 @@ def make_proxy(
     With `copy`, streams browsers already decode in MP4 are copied (seconds of work, no loss);
     the rest is encoded.
     """
-    video_codecs, audio_codecs = BROWSER_PLAYABLE["mp4"]
+    audio_codecs = BROWSER_PLAYABLE["mp4"][1]
     args = ["-i", str(src), "-map_metadata", "-1", "-sn", "-dn"]
     if info.video:
         args += ["-map", "0:V:0"]
-        if copy and info.video.codec in video_codecs and info.video.pix_fmt in PLAYABLE_PIXELS:
+        if copy and _copies_video(info):
             args += ["-c:v", "copy"]
         else:
             # Square pixels first; then the shorter side at most PROXY_HEIGHT (never enlarged), so

@@ -11,6 +11,7 @@ from jobs.probe import probe
 from jobs.proxy import PROXY_HEIGHT, browser_plays, proxy_if_needed
 from tests.media import EXAMPLE, make_alac, make_audio, make_hevc, make_video
 from tests.test_pipeline_jobs import submit
+from tests.test_uploads import set_quota, upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
 
@@ -127,3 +128,17 @@ def test_what_browsers_play_gets_no_proxy(app, client, logged_in, run_worker):
         item = only_item()
         assert item.tasks[0].status == Task.DONE
         assert [f.role for f in item.files] == ["original", "waveform"]
+
+
+def test_a_preview_that_could_pass_the_quota_is_not_made(app, client, logged_in, unplayable, run_worker):
+    hevc, _ = unplayable
+    quota = hevc.stat().st_size + 100_000  # room for the upload, its poster and waveform; not a preview
+    set_quota(app, logged_in.email, quota)
+    assert upload(client, hevc).status_code == 303
+    run_worker("media")
+    with app.app_context():
+        item = only_item()
+        (task,) = item.tasks
+        assert task.status == Task.FAILED
+        assert task.error.startswith("This job was not started: its results would take about 2.5 MB")
+        assert used_bytes(item.user_id) <= quota
