@@ -45,6 +45,28 @@ STAYED_UP = 60.0  # s: a process up this long that exits is restarted after the 
 POLL = 0.2  # s
 
 
+def media_workers(env: dict) -> int:
+    """How many media workers to start: MEDIA_WORKERS, else one per core and at least two, so a
+    short job (an 11 s clip's preparation) need not wait behind a long encode. Raises ValueError."""
+    setting = env.get("MEDIA_WORKERS", "").strip()
+    if not setting:
+        return max(os.cpu_count() or 1, 2)
+    count = int(setting)
+    if count < 1:
+        raise ValueError(setting)
+    return count
+
+
+def worker_names(media: int) -> list[tuple[str, str]]:
+    """(process name, queue) of each worker to start: the media ones numbered when there are several."""
+    names = []
+    for queue in QUEUES:
+        count = media if queue == "media" else 1
+        for n in range(1, count + 1):
+            names.append((f"worker ({queue} {n})" if count > 1 else f"worker ({queue})", queue))
+    return names
+
+
 def say(message: str) -> None:
     print(f"[run] {message}", file=sys.stderr, flush=True)
 
@@ -95,6 +117,7 @@ class Supervisor:
         self.redis_start = None  # how to start the Redis started here again
         self.localredis = None
         self.signals = 0  # SIGINT/SIGTERM/SIGHUP received so far
+        self.media_workers = 0  # how many media workers run() starts (MEDIA_WORKERS)
         self.started: dict[str, float] = {}  # name -> when it was last started (monotonic)
         self.delays: dict[str, float] = {}  # name -> its last pause before a restart
 
@@ -300,14 +323,20 @@ class Supervisor:
             )
             return 1
 
+        try:
+            self.media_workers = media_workers(env)
+        except ValueError:
+            say(f"Cannot use MEDIA_WORKERS={env['MEDIA_WORKERS']!r}: expected a whole number of 1 or more.")
+            return 2
+
         INSTANCE.mkdir(exist_ok=True)
         if not self.ensure_redis(url):
             return 1
         if not self.migrate_db():
             return 0 if self.signals else 1
 
-        for queue in QUEUES:
-            self.spawn(f"worker ({queue})", [sys.executable, "worker.py", queue])
+        for name, queue in worker_names(self.media_workers):
+            self.spawn(name, [sys.executable, "worker.py", queue])
         # Enqueues the maintenance job (retention, cleanup) on a timer; a worker runs it.
         self.spawn("clock", [sys.executable, "clock.py"])
         self.spawn(
@@ -346,7 +375,7 @@ class Supervisor:
         lines = [
             f"Cutroom is running at  {shown_url}",
             f"Redis:    {redacted(redis_url)}{started}",
-            f"Workers:  one each for {', '.join(QUEUES)}",
+            f"Workers:  {self.media_workers} for media, one each for {', '.join(QUEUES[1:])}",
             f"Clock:    maintenance every {self.env.get('MAINTENANCE_INTERVAL') or 3600} s",
             f"Mail:     {mail}",
             "What exits is started again; Ctrl-C stops everything.",

@@ -121,7 +121,8 @@ def summary(command: str, result: dict) -> str:
         )
     if command == "sync":
         return (
-            f"offset {result['offset_seconds'] * 1000:+.1f} ms, confidence {result['confidence']:.1f}, "
+            f"offset {result['offset_seconds'] * 1000:+.1f} ms, {result['match']}, "
+            f"{result['agreeing_windows']} of {result['checked_windows']} checks along the overlap agree, "
             f"drift {result['drift_ppm']:+.1f} ppm"
         )
     return f"{result['segments']} segments, {result['words']} words, language {result['language']}"

@@ -50,10 +50,10 @@ def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback 
     if info.audio:
         start = READ_SHARE + (POSTER_SHARE if info.video else 0.0)
         report(start, "Drawing waveform")
-        _make_waveform(
+        draw_waveform(
             src,
-            info,
             out_dir / WAVEFORM_NAME,
+            info.duration,
             lambda fraction: report(start + (proxy_from - start) * fraction, "Drawing waveform"),
         )
         outputs["waveform"] = WAVEFORM_NAME
@@ -117,7 +117,10 @@ def _grab_frame(src: Path, seconds: float, dest: Path) -> None:
         raise FFmpegError(NO_POSTER)
 
 
-def _make_waveform(src: Path, info: MediaInfo, dest: Path, on_progress: Callable[[float], None]) -> None:
+def draw_waveform(
+    src: str | Path, dest: str | Path, duration: float, on_progress: Callable[[float], None] | None = None
+) -> None:
+    """Draw the first audio track of `src` (`duration` s long) as a WAVEFORM_SIZE PNG at `dest`."""
     # showwavespic emits its single picture only at the end of the audio, and ffmpeg holds
     # back all progress reports until every output has started. A transparent first frame
     # starts the picture output at once, and a null copy of the audio carries the progress
@@ -129,13 +132,13 @@ def _make_waveform(src: Path, info: MediaInfo, dest: Path, on_progress: Callable
         f"color=c=black@0:s={WAVEFORM_SIZE}:d=0.04,format=rgba[blank];"
         "[blank][wave]concat=n=2:v=1:a=0[picture]"
     )
-    with _written_atomically(dest) as temporary:
+    with _written_atomically(Path(dest)) as temporary:
         run_ffmpeg(
             [
                 *("-i", str(src), "-filter_complex", graph),
                 *("-map", "[picture]", "-update", "1", "-y", str(temporary)),
                 *("-map", "[clock]", "-f", "null", "-"),
             ],
-            duration=info.duration,
+            duration=duration,
             on_progress=on_progress,
         )

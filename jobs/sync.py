@@ -9,17 +9,27 @@ Method, in short:
    cross-correlation with PHAT weighting (the cross-spectrum keeps only its phase, so gain, EQ and
    low-pass differences cannot move the peak). Each window's score is the standard score of its
    peak: (peak − mean) / std of the whole correlation. Chance peaks of unrelated sound score about
-   4–7; real matches score tens to hundreds. A line through the windows' positions (pairs of windows
-   vote, weighted by score) gives a first offset and drift; `confidence` is the median score of the
-   windows on that line, and below MIN_CONFIDENCE (10) the pair is refused.
-3. Fine stage: FINE_WINDOWS windows of FINE_WINDOW seconds spread over the overlap are correlated
-   (PHAT, 8 kHz) against the camera sound within FINE_MARGIN of the predicted place; the correlation
-   is interpolated UPSAMPLE times by zero-padding its spectrum and the peak refined with a parabola
-   (precision well under 0.1 ms). A least-squares line with outlier rejection through these points
-   gives the offset (the intercept) and the clock rate (the slope).
+   4–7; real matches score tens to hundreds. A window of a sound heard twice (a jingle played again)
+   peaks at both copies, so each window gives up to PEAKS_PER_WINDOW places, and up to
+   MAX_PLACEMENTS lines through them (pairs of windows vote, weighted by score) are kept as
+   candidate placements, each with its offset, drift and `confidence`: the median score of the
+   windows on it. Below MIN_CONFIDENCE (10) for all of them the pair is refused.
+3. Fine stage, for every placement: FINE_WINDOWS windows of FINE_WINDOW seconds spread over the
+   whole overlap, each resampled by the placement's clock rate, are correlated (PHAT, 8 kHz)
+   against the camera sound within FINE_MARGIN of the predicted place; the correlation is
+   interpolated UPSAMPLE times by zero-padding its spectrum and the peak refined with a parabola
+   (precision well under 0.1 ms). A window agrees when its peak is clear and lies on the line that
+   most clear windows share; a line through the agreeing windows gives the offset (the intercept)
+   and the clock rate (the slope), and the windows are read again while that rate still moves.
+   The placement with the most agreeing windows wins, but the pair is refused when fewer than
+   MIN_SUPPORT of its windows agree (the match is not confirmed along the recording) or when
+   another placement agrees in nearly as many (the sound fits in two places): a doubtful offset
+   is never applied. The result states the confidence with its meaning (`match_words`).
 4. Swap: ffmpeg resamples the external sound by the fitted rate (a relabel-resample-relabel chain,
-   since ffmpeg's rates are integers), shifts it by the offset, pads or trims it to the picture's
-   length, encodes AAC and copies the video stream untouched.
+   since ffmpeg's rates are integers), shifts it by the offset and trims it to the picture. Where
+   it does not cover the picture, the camera's own sound fills in, level-matched (95th percentile
+   of frame levels over the overlap) and joined by 50 ms crossfades; without that, silence there
+   would read as a pause and be cut with its speech. It encodes AAC and copies the video untouched.
 
 Time convention: `offset_seconds` is the time in the primary (from the start of its container) at
 which the external recording's first sample plays; negative when the external started first.
@@ -41,8 +51,9 @@ import numpy as np
 from scipy import fft as sfft
 
 from jobs.errors import MediaError
-from jobs.ffmpeg import FFmpegError, decode_pcm, run_ffmpeg
+from jobs.ffmpeg import FROM_TIME_ZERO, FFmpegError, decode_pcm, run_ffmpeg
 from jobs.probe import MediaInfo, probe
+from jobs.silence import FRAME_SECONDS, frame_levels
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -58,14 +69,43 @@ UPSAMPLE = 16
 # Standard score a match needs: chance peaks of unrelated recordings stay around 4-7 (different
 # espeak texts in the same voice reach ~7), real matches score in the tens to hundreds.
 MIN_CONFIDENCE = 10.0
+# From this standard score on a match is "strong"; between MIN_CONFIDENCE and this, "weak".
+STRONG_CONFIDENCE = 20.0
 # How far a window may sit from the fitted line and still count as agreeing with it.
 COARSE_TOLERANCE = 0.004
+# A sound heard twice matches in two places: each coarse window gives up to PEAKS_PER_WINDOW peaks
+# (PEAK_SEPARATION apart, the later ones only when they score CANDIDATE_CONFIDENCE), and up to
+# MAX_PLACEMENTS lines through them are checked by the fine stage.
+PEAKS_PER_WINDOW = 3
+PEAK_SEPARATION = 0.25
+CANDIDATE_CONFIDENCE = 7.0
+MAX_PLACEMENTS = 3
+# A fine window agrees with a placement when its peak is clear (a true match gives ~0.9, a wrong
+# place 0.01-0.05) and lies this close to the placement's fitted line.
+AGREE_STRENGTH = 0.06
+AGREE_TOLERANCE = 0.0005
+# A short overlap whose windows all sit this close to a steady clock is taken as drift-free.
+STEADY_TOLERANCE = 0.0003
+# The fine stage reads its windows again (up to FINE_PASSES times in all) while the rate it fits
+# differs from the one it resampled by enough to move a window's ends by more than this.
+FINE_PASSES = 3
+RATE_SETTLED = 0.0001
+# Share of the checked windows that must agree to confirm a placement. The best placement must
+# also line up in at least RIVAL_MARGIN more windows (stretches of FINE_WINDOW) than any other:
+# otherwise the sound that tells them apart is too short to trust and the match is ambiguous.
+MIN_SUPPORT = 0.6
+RIVAL_MARGIN = 2
 # Clock errors beyond this are not drift but a different recording (or a wrong sample rate).
 MAX_DRIFT = 2000e-6
-# Below this overlap the drift cannot be measured usefully and is taken as zero.
+# Below this overlap a drift too small to show (see STEADY_TOLERANCE) is taken as zero.
 MIN_DRIFT_SPAN = 60.0
 # Windows quieter than this share of the recording's RMS are treated as silence and skipped.
 QUIET_SHARE = 0.05
+# A fine window is checked only when it holds sound: a window of pause holds only each recorder's
+# own noise, which is no evidence for or against a placement. Its RMS must reach the geometric
+# mean of the external's noise floor and loud level (the 10th and 90th percentiles of the RMS of
+# SOUND_FRAME frames), or half the loud level for sound without pauses (music, a hum).
+SOUND_FRAME = 0.05
 # ffmpeg's sample rates are integers, so the drift ratio is expressed between rates relabelled many
 # times higher. libswresample keeps in_rate · 2^phase_shift in an int; past ~2^31 it overflows and
 # refuses some ratios, so the scale is chosen to stay under 2^30 with 256 filter phases (linearly
@@ -74,6 +114,16 @@ RESAMPLER_PHASE_SHIFT = 8
 RESAMPLER_LIMIT = 1 << 30
 OUTPUT_RATE = 48000
 AUDIO_BITRATE = "192k"
+# Where the external recording does not cover the picture, the camera's sound fills in, joined by
+# crossfades this long: short enough to sound like a cut, long enough not to click.
+FADE_SECONDS = 0.05
+FADE_SAMPLES = round(FADE_SECONDS * OUTPUT_RATE)
+# The camera's sound is matched to the external's by this percentile of 10 ms frame levels (speech)
+# over the stretch both recorded, within ±MAX_FILL_GAIN_DB (a silent camera must not be blown up).
+FILL_PERCENTILE = 95
+MAX_FILL_GAIN_DB = 30.0
+# Share of swap_audio's progress spent writing when the levels are measured first.
+FILL_WRITE_SHARE = 80.0
 READ_SECONDS = 30.0
 MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
 
@@ -88,6 +138,14 @@ MISMATCH = (
 )
 NO_SOUND = "The {role} has no sound track, so there is nothing to match it by."
 UNREADABLE = "Cutroom could not read the sound of the {role}: {reason}"
+NOT_CONFIRMED = (
+    "The match is not confirmed along the recording: only {agreeing} of {checked} stretches line up. "
+    "Nothing was changed."
+)
+TWO_PLACES = (
+    "The external audio fits the camera recording in two places, {first:+.3f} s and {second:+.3f} s; "
+    "Cutroom does not guess. Nothing was changed."
+)
 NO_OVERLAP = "The two recordings do not overlap in time, so there is nothing to swap. Nothing was changed."
 
 
@@ -96,9 +154,11 @@ def find_offset(
 ) -> dict:
     """Measure where `external` starts in `primary`, how well they match and the clock drift.
 
-    Returns {"offset_seconds", "confidence", "drift_ppm", "rate", "sample_rate", "windows"}
-    (see the module docstring for the conventions). Raises MediaError, quoting the confidence
-    found, when the two do not hold the same sound.
+    Returns {"offset_seconds", "confidence", "match" (the confidence in words), "agreeing_windows",
+    "checked_windows", "drift_ppm", "rate", "sample_rate", "windows", "placements" (every
+    placement weighed: offset, confidence and windows agreeing of checked)}; see the module
+    docstring for the conventions. Raises MediaError with the reason when the two do not hold the
+    same sound (quoting the confidence found), or when the match is doubtful.
     """
     report = on_progress or _ignore
     report(0.0, "Reading camera audio")
@@ -115,29 +175,95 @@ def find_offset(
             raise MediaError(MISMATCH.format(found=0.0, needed=MIN_CONFIDENCE, why=f" The {role} is silent."))
     _normalise(cam)
     _normalise(ext)
-    coarse = _coarse_match(cam, ext)
-    if coarse["confidence"] < MIN_CONFIDENCE:
-        raise MediaError(MISMATCH.format(found=coarse["confidence"], needed=MIN_CONFIDENCE, why=""))
+    placements = _coarse_match(cam, ext)
+    best = max(line["confidence"] for line in placements)
+    if best < MIN_CONFIDENCE:
+        raise MediaError(MISMATCH.format(found=best, needed=MIN_CONFIDENCE, why=""))
 
     report(READ_SHARE + MATCH_SHARE, "Measuring drift")
-    fine = _fine_match(
-        cam,
-        ext,
-        coarse["offset"],
-        coarse["rate"],
-        lambda fraction: report(
-            READ_SHARE + MATCH_SHARE + (100 - READ_SHARE - MATCH_SHARE) * fraction, "Measuring drift"
-        ),
-    )
+    sounding = _sounding_level(ext)
+    checked = []
+    for number, line in enumerate(placements):
+        fine = _fine_match(
+            cam,
+            ext,
+            line["offset"],
+            line["rate"],
+            lambda fraction, number=number: report(
+                READ_SHARE
+                + MATCH_SHARE
+                + (100 - READ_SHARE - MATCH_SHARE) * (number + fraction) / len(placements),
+                "Measuring drift",
+            ),
+            sounding,
+        )
+        fine["confidence"] = line["confidence"]
+        # Two coarse lines the fine stage brings onto the same place are one placement.
+        same = [
+            index
+            for index, other in enumerate(checked)
+            if abs(fine["offset"] - other["offset"]) < PEAK_SEPARATION
+        ]
+        if not same:
+            checked.append(fine)
+        elif fine["agreeing"] > checked[same[0]]["agreeing"]:
+            checked[same[0]] = fine
     report(100.0, "Measuring drift")
-    rate = fine["rate"]
+    checked.sort(key=lambda fine: (fine["agreeing"], _support(fine), fine["confidence"]), reverse=True)
+    chosen = checked[0]
+    _refuse_doubt(chosen, checked[1:], cam_start)
+    rate = chosen["rate"]
     return {
-        "offset_seconds": fine["offset"] + cam_start,
-        "confidence": round(coarse["confidence"], 2),
+        "offset_seconds": chosen["offset"] + cam_start,
+        "confidence": round(chosen["confidence"], 2),
+        "match": match_words(chosen["confidence"]),
+        "agreeing_windows": chosen["agreeing"],
+        "checked_windows": chosen["checked"],
         "drift_ppm": (1.0 / rate - 1.0) * 1e6,
         "rate": rate,
         "sample_rate": ANALYSIS_RATE,
-        "windows": fine["windows"],
+        "windows": chosen["windows"],
+        "placements": [_placement(fine, cam_start) for fine in checked],
+    }
+
+
+def match_words(confidence: float) -> str:
+    """The match confidence with what it means: "strong match (142)", "weak match (14)" or
+    "refused (6)" (below MIN_CONFIDENCE a pair is never synced)."""
+    if confidence >= STRONG_CONFIDENCE:
+        meaning = "strong match"
+    elif confidence >= MIN_CONFIDENCE:
+        meaning = "weak match"
+    else:
+        meaning = "refused"
+    # Rounded down, so the number shown never reaches a threshold the match did not.
+    return f"{meaning} ({math.floor(confidence)})"
+
+
+def _support(fine: dict) -> float:
+    """Share of a placement's checked windows that agree with it."""
+    return fine["agreeing"] / fine["checked"] if fine["checked"] else 0.0
+
+
+def _refuse_doubt(chosen: dict, others: list[dict], cam_start: float) -> None:
+    """Raise MediaError when the best placement is not confirmed along the recording, or when
+    another one is about as well supported: applying either would be a guess."""
+    if chosen["confidence"] < MIN_CONFIDENCE:
+        raise MediaError(MISMATCH.format(found=chosen["confidence"], needed=MIN_CONFIDENCE, why=""))
+    if _support(chosen) < MIN_SUPPORT:
+        raise MediaError(NOT_CONFIRMED.format(agreeing=chosen["agreeing"], checked=chosen["checked"]))
+    rivals = [other for other in others if other["agreeing"] > chosen["agreeing"] - RIVAL_MARGIN]
+    if rivals:
+        places = sorted(fine["offset"] + cam_start for fine in (chosen, rivals[0]))
+        raise MediaError(TWO_PLACES.format(first=places[0], second=places[1]))
+
+
+def _placement(fine: dict, cam_start: float) -> dict:
+    return {
+        "offset_seconds": round(fine["offset"] + cam_start, 6),
+        "confidence": round(fine["confidence"], 2),
+        "agreeing_windows": fine["agreeing"],
+        "checked_windows": fine["checked"],
     }
 
 
@@ -152,12 +278,15 @@ def swap_audio(
 ) -> dict:
     """Write `dst`: the primary's video copied as is, with the external sound lined up by `sync`.
 
-    The external sound is resampled by sync["rate"], shifted by sync["offset_seconds"], padded
-    with silence or trimmed to the primary's length and encoded AAC as the first (default) audio
-    track; with `keep_camera_audio` the camera's sound follows as a second track. An audio-only
-    primary gives an audio file (name `dst` .m4a). `dst` appears only complete: it is written
-    under a temporary name in its folder and renamed at the end.
-    Returns {"output_duration", "audio_tracks"}.
+    The external sound is resampled by sync["rate"] and shifted by sync["offset_seconds"]. Where it
+    does not cover the primary (it started late or stopped early), the camera's own sound fills in,
+    brought to the external's loudness and joined with FADE_SECONDS crossfades, so no speech is
+    lost to silence; without camera sound those parts stay silent. The track is encoded AAC as the
+    first (default) audio track; with `keep_camera_audio` the camera's sound follows as a second
+    track. An audio-only primary gives an audio file (name `dst` .m4a). `dst` appears only
+    complete: it is written under a temporary name in its folder and renamed at the end.
+    Returns {"output_duration", "audio_tracks", "camera_fill": [[start, end] s, ...],
+    "camera_fill_gain_db": the gain given to the camera's sound, or None when nothing was filled}.
     """
     report = on_progress or _ignore
     primary, external, dst = Path(primary), Path(external), Path(dst)
@@ -165,14 +294,25 @@ def swap_audio(
     ext_info = _probe_audio(external, "external")
     keep_camera_audio = keep_camera_audio and info.audio is not None
     length = round(info.duration * OUTPUT_RATE)
-    if length <= 0:
+    # The samples of the output the external recording covers.
+    shift = round(sync["offset_seconds"] * OUTPUT_RATE)
+    covered = (max(0, shift), min(length, shift + round(ext_info.duration * sync["rate"] * OUTPUT_RATE)))
+    if covered[1] - covered[0] < 2 * FADE_SAMPLES:
         raise MediaError(NO_OVERLAP)
-    chain = _alignment_filter(ext_info.audio.sample_rate, sync["rate"], sync["offset_seconds"], length)
+    head, tail = _gaps(covered, length) if info.audio else (0, 0)
+    first, last = (covered[0] if head else 0), (covered[1] if tail else length)
+    ext_chain = _alignment_filter(ext_info.audio.sample_rate, sync["rate"], shift - first, last - first)
+    graph = f"[1:a:0]{ext_chain}[ext]"
+    gain = None
+    if head or tail:
+        gain = _fill_gain(primary, info, external, ext_info, sync, covered, report)
+        graph = f"{graph};{_fill_filter(gain, first, last, length, ext_info.audio.channels)}"
+    write_share = FILL_WRITE_SHARE if gain is not None else 100.0
 
-    args = ["-i", str(primary), "-i", str(external), "-filter_complex", f"[1:a:0]{chain}[ext]"]
+    args = ["-i", str(primary), "-i", str(external), "-filter_complex", graph]
     if info.video:
         args += ["-map", "0:v:0", "-c:v", "copy"]
-    args += ["-map", "[ext]"]
+    args += ["-map", "[out]" if gain is not None else "[ext]"]
     if keep_camera_audio:
         args += ["-map", "0:a:0"]
     args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(OUTPUT_RATE)]
@@ -184,19 +324,26 @@ def swap_audio(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.stem}.partial-{uuid.uuid4().hex[:8]}{dst.suffix}")
-    report(0.0, "Writing synced file")
+    report(100.0 - write_share, "Writing synced file")
     try:
         run_ffmpeg(
             [*args, "-y", str(partial)],
             duration=info.duration,
-            on_progress=lambda fraction: report(100.0 * fraction, "Writing synced file"),
+            on_progress=lambda fraction: report(100.0 - write_share * (1 - fraction), "Writing synced file"),
         )
         written = probe(partial)
         os.replace(partial, dst)
     finally:
         partial.unlink(missing_ok=True)
     report(100.0, "Writing synced file")
-    return {"output_duration": written.duration, "audio_tracks": 2 if keep_camera_audio else 1}
+    fills = [(0, first)] if head else []
+    fills += [(last, length)] if tail else []
+    return {
+        "output_duration": written.duration,
+        "audio_tracks": 2 if keep_camera_audio else 1,
+        "camera_fill": [[round(a / OUTPUT_RATE, 3), round(b / OUTPUT_RATE, 3)] for a, b in fills],
+        "camera_fill_gain_db": None if gain is None else round(gain, 1),
+    }
 
 
 def sync_audio(
@@ -330,14 +477,17 @@ def _window_starts(length: int, window: int, count: int) -> np.ndarray:
     return np.linspace(0, max(0, length - window), count).round().astype(int)
 
 
-def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> dict:
-    """Locate windows of the shorter recording in the whole longer one; fit a line; score it."""
+def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> list[dict]:
+    """Locate windows of the shorter recording in the whole longer one and return the placements
+    (lines) they agree on, best first, each scored. A window of a sound heard twice in the other
+    recording peaks at both copies, so each window gives up to PEAKS_PER_WINDOW places."""
     cam_c, ext_c = _decimate(cam), _decimate(ext)
     short, long = (ext_c, cam_c) if ext_c.size <= cam_c.size else (cam_c, ext_c)
     window = min(short.size, int(COARSE_WINDOW * COARSE_RATE))
     size = sfft.next_fast_len(long.size + window, real=True)
     long_spectrum = sfft.rfft(long, size, workers=-1)
     quiet = QUIET_SHARE * math.sqrt(float(np.dot(short, short)) / short.size)
+    apart = int(PEAK_SEPARATION * COARSE_RATE)
     points = []  # (external time, camera time, score) of each window's centre
     for start in _window_starts(short.size, window, COARSE_WINDOWS):
         piece = short[start : start + window]
@@ -346,21 +496,32 @@ def _coarse_match(cam: np.ndarray, ext: np.ndarray) -> dict:
         correlation = sfft.irfft(
             _phat(long_spectrum * np.conj(sfft.rfft(piece, size, workers=-1))), size, workers=-1
         )
-        peak = int(np.argmax(correlation))
-        spread = float(correlation.std())
-        score = (float(correlation[peak]) - float(correlation.mean())) / spread if spread > 0 else 0.0
-        lag = peak + _parabola(correlation, peak)
-        if lag > size - window:
-            lag -= size
-        short_centre = (start + window / 2) / COARSE_RATE
-        long_centre = (lag + window / 2) / COARSE_RATE
-        if short is ext_c:
-            points.append((short_centre, long_centre, score))
-        else:
-            points.append((long_centre, short_centre, score))
-    if not points:
-        return {"confidence": 0.0, "offset": 0.0, "rate": 1.0}
-    return _vote(np.array(points))
+        mean, spread = float(correlation.mean()), float(correlation.std())
+        for rank in range(PEAKS_PER_WINDOW):
+            peak = int(np.argmax(correlation))
+            score = (float(correlation[peak]) - mean) / spread if spread > 0 else 0.0
+            if rank and score < CANDIDATE_CONFIDENCE:
+                break
+            lag = peak + _parabola(correlation, peak)
+            correlation[max(0, peak - apart) : peak + apart + 1] = mean
+            if lag > size - window:
+                lag -= size
+            short_centre = (start + window / 2) / COARSE_RATE
+            long_centre = (lag + window / 2) / COARSE_RATE
+            if short is ext_c:
+                points.append((short_centre, long_centre, score))
+            else:
+                points.append((long_centre, short_centre, score))
+    placements = []
+    remaining = np.array(points).reshape(-1, 3)
+    while remaining.size and len(placements) < MAX_PLACEMENTS:
+        line = _vote(remaining)
+        if placements and line["confidence"] < CANDIDATE_CONFIDENCE:
+            break
+        placements.append(line)
+        ext_t, cam_t, _ = remaining.T
+        remaining = remaining[np.abs(cam_t - (line["offset"] + line["rate"] * ext_t)) > PEAK_SEPARATION]
+    return placements or [{"confidence": 0.0, "offset": 0.0, "rate": 1.0}]
 
 
 def _decimate(samples: np.ndarray) -> np.ndarray:
@@ -393,9 +554,45 @@ def _vote(points: np.ndarray) -> dict:
 
 
 def _fine_match(
-    cam: np.ndarray, ext: np.ndarray, offset: float, rate: float, on_fraction: Callable[[float], None]
+    cam: np.ndarray,
+    ext: np.ndarray,
+    offset: float,
+    rate: float,
+    on_fraction: Callable[[float], None],
+    sounding: float = QUIET_SHARE,
 ) -> dict:
-    """Refine offset and rate with short full-rate windows spread over the overlap."""
+    """Check and refine a placement (see _fine_pass). The coarse rate can be hundreds of ppm off
+    on a short overlap, which smears every window; so while the fitted rate moves the ends of a
+    window by more than RATE_SETTLED, the windows are read again resampled by the new line."""
+    fine = _fine_pass(cam, ext, offset, rate, on_fraction, sounding)
+    for _ in range(FINE_PASSES - 1):
+        if fine["agreeing"] < 2 or abs(fine["rate"] - rate) * FINE_WINDOW <= RATE_SETTLED:
+            break
+        offset, rate = fine["offset"], fine["rate"]
+        fine = _fine_pass(cam, ext, offset, rate, _ignore_fraction, sounding)
+    return fine
+
+
+def _ignore_fraction(fraction: float) -> None:
+    """Progress sink for the refining passes, which the first pass's progress already covers."""
+
+
+def _fine_pass(
+    cam: np.ndarray,
+    ext: np.ndarray,
+    offset: float,
+    rate: float,
+    on_fraction: Callable[[float], None],
+    sounding: float,
+) -> dict:
+    """Check a placement with short full-rate windows spread over its whole overlap; refine it.
+
+    Each window of the external sound is resampled by `rate` (so drift cannot smear its peak) and
+    looked for within FINE_MARGIN of where the placement puts it. A window agrees when its peak is
+    clear (AGREE_STRENGTH) and lies within AGREE_TOLERANCE of the line fitted through the agreeing
+    windows; that line gives the offset (the intercept) and the clock rate (the slope). Windows
+    quieter than `sounding` (RMS of the normalised external) are pauses and are not checked.
+    """
     sr = ANALYSIS_RATE
     window, margin = int(FINE_WINDOW * sr), int(FINE_MARGIN * sr)
     # The part of the external recording that plays while the camera records.
@@ -410,42 +607,37 @@ def _fine_match(
     count = max(1, min(FINE_WINDOWS, int((last - first) // window) + 1))
     starts = np.linspace(first, last, count).astype(int)
     size = sfft.next_fast_len(window + 2 * margin + window, real=True)
+    steps = np.arange(window) / rate  # external samples per camera sample, for the resampling
     points = []
     for number, start in enumerate(starts):
         on_fraction(number / len(starts))
-        piece = ext[start : start + window]
-        centre = (start + window / 2) / sr
-        predicted = (offset + rate * centre) * sr - window / 2
+        if start + steps[-1] + 1 >= ext.size:
+            continue
+        if rate == 1.0:
+            piece = ext[start : start + window]
+        else:
+            nearby = ext[start : start + window + 2]
+            piece = np.interp(steps, np.arange(nearby.size), nearby).astype(np.float32)
+        centre = (start + steps[window // 2]) / sr
+        predicted = (offset + rate * centre) * sr - window // 2
         cam_start = int(round(predicted)) - margin
         if cam_start < 0 or cam_start + window + 2 * margin > cam.size:
             continue
         target = cam[cam_start : cam_start + window + 2 * margin]
-        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < QUIET_SHARE:
+        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < sounding:
             continue
         cross = _phat(sfft.rfft(target, size) * np.conj(sfft.rfft(piece, size)))
         correlation = sfft.irfft(cross, size * UPSAMPLE) * UPSAMPLE
         search = correlation[: 2 * margin * UPSAMPLE + 1]
         peak = int(np.argmax(search))
         lag = (peak + _parabola(search, peak)) / UPSAMPLE
-        points.append((centre, (cam_start + lag + window / 2) / sr, float(search[peak])))
+        points.append((centre, (cam_start + lag + window // 2) / sr, float(search[peak])))
     on_fraction(1.0)
     if not points:
-        return {"offset": offset, "rate": rate, "windows": []}
+        return {"offset": offset, "rate": rate, "windows": [], "agreeing": 0, "checked": 0}
     ext_t, cam_t, strength = np.array(points).T
-    used = np.ones(len(points), dtype=bool)
-    fit_rate, fit_offset = rate, offset
-    for _ in range(4):
-        if used.sum() >= 2 and np.ptp(ext_t[used]) >= MIN_DRIFT_SPAN:
-            fit_rate, fit_offset = np.polyfit(ext_t[used], cam_t[used], 1)
-        else:
-            fit_rate = 1.0
-            fit_offset = float(np.median(cam_t[used] - ext_t[used]))
-        residual = cam_t - (fit_offset + fit_rate * ext_t)
-        deviation = 1.4826 * float(np.median(np.abs(residual[used])))
-        keep = np.abs(residual) <= max(4 * deviation, 0.0003)
-        if keep.sum() < 1 or np.array_equal(keep, used):
-            break
-        used = keep
+    fit_offset, fit_rate, agree = _agreeing_line(ext_t, cam_t, strength, rate)
+    residual = cam_t - (fit_offset + fit_rate * ext_t)
     windows = [
         {
             "external_seconds": round(float(e), 3),
@@ -454,9 +646,66 @@ def _fine_match(
             "strength": round(float(s), 4),
             "used": bool(u),
         }
-        for e, c, r, s, u in zip(ext_t, cam_t, residual, strength, used, strict=True)
+        for e, c, r, s, u in zip(ext_t, cam_t, residual, strength, agree, strict=True)
     ]
-    return {"offset": float(fit_offset), "rate": float(fit_rate), "windows": windows}
+    return {
+        "offset": float(fit_offset),
+        "rate": float(fit_rate),
+        "windows": windows,
+        "agreeing": int(agree.sum()),
+        "checked": len(windows),
+    }
+
+
+def _agreeing_line(
+    ext_t: np.ndarray, cam_t: np.ndarray, strength: np.ndarray, rate: float
+) -> tuple[float, float, np.ndarray]:
+    """The line camera = offset + rate · external that most clear windows agree with, fitted
+    through them; returns (offset, rate, agreeing mask). Windows of a wrong placement land at
+    random within the search margin, so they cannot gather on one line."""
+    clear = strength >= AGREE_STRENGTH
+    candidates = [(cam_t[i] - rate * ext_t[i], rate) for i in np.flatnonzero(clear)]
+    for i in np.flatnonzero(clear):
+        for j in np.flatnonzero(clear):
+            if ext_t[j] - ext_t[i] > 1.0:
+                slope = (cam_t[j] - cam_t[i]) / (ext_t[j] - ext_t[i])
+                if abs(slope - 1.0) <= MAX_DRIFT:
+                    candidates.append((cam_t[i] - slope * ext_t[i], slope))
+    if not candidates:
+        return float(np.median(cam_t - rate * ext_t)), rate, np.zeros(ext_t.size, dtype=bool)
+
+    def agreeing(offset: float, slope: float) -> np.ndarray:
+        return clear & (np.abs(cam_t - (offset + slope * ext_t)) <= AGREE_TOLERANCE)
+
+    def weight(line: tuple[float, float]) -> tuple[int, float]:
+        agree = agreeing(*line)
+        return int(agree.sum()), float(strength[agree].sum())
+
+    offset, slope = max(candidates, key=weight)
+    for _ in range(2):
+        agree = agreeing(offset, slope)
+        if not agree.any():
+            break
+        span = float(np.ptp(ext_t[agree]))
+        # The rate is measured where the windows span enough time to measure it, or where it
+        # shows: a short overlap that fits a steady clock keeps rate 1 (no drift).
+        steady = float(np.median(cam_t[agree] - ext_t[agree]))
+        if span < MIN_DRIFT_SPAN and np.all(np.abs(cam_t[agree] - ext_t[agree] - steady) <= STEADY_TOLERANCE):
+            offset, slope = steady, 1.0
+        elif agree.sum() >= 2 and span > 1.0:
+            slope, offset = np.polyfit(ext_t[agree], cam_t[agree], 1)
+    return float(offset), float(slope), agreeing(offset, slope)
+
+
+def _sounding_level(samples: np.ndarray) -> float:
+    """The RMS a fine window of the normalised `samples` needs to count as sound (see SOUND_FRAME)."""
+    frame = int(SOUND_FRAME * ANALYSIS_RATE)
+    usable = samples.size - samples.size % frame
+    if not usable:
+        return QUIET_SHARE
+    levels = np.sqrt(np.mean(np.square(samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1))
+    floor, loud = np.percentile(levels, [10, 90])
+    return max(QUIET_SHARE, min(math.sqrt(floor * loud), loud / 2))
 
 
 def _parabola(values: np.ndarray, peak: int) -> float:
@@ -471,8 +720,9 @@ def _parabola(values: np.ndarray, peak: int) -> float:
 # Writing ---------------------------------------------------------------------------------------
 
 
-def _alignment_filter(in_rate: int, rate: float, offset: float, length: int) -> str:
-    """ffmpeg filters that resample by `rate`, shift by `offset` and fit `length` samples."""
+def _alignment_filter(in_rate: int, rate: float, shift: int, length: int) -> str:
+    """ffmpeg filters that resample by `rate`, delay by `shift` samples (trim, when negative) and
+    fit `length` samples, all at OUTPUT_RATE."""
     if abs(rate - 1.0) < 1e-9:
         steps = [f"aresample={OUTPUT_RATE}"]
     else:
@@ -485,10 +735,73 @@ def _alignment_filter(in_rate: int, rate: float, offset: float, length: int) -> 
             f"asetrate={OUTPUT_RATE}",
         ]
     steps.append("asetpts=N/SR/TB")
-    shift = round(offset * OUTPUT_RATE)
     if shift > 0:
         steps.append(f"adelay=delays={shift}S:all=1")
     elif shift < 0:
         steps += [f"atrim=start_sample={-shift}", "asetpts=N/SR/TB"]
     steps += [f"apad=whole_len={length}", f"atrim=end_sample={length}"]
     return ",".join(steps)
+
+
+# Filling in with the camera's sound ----------------------------------------------------------
+
+
+def _gaps(covered: tuple[int, int], length: int) -> tuple[int, int]:
+    """Samples at the start and at the end the external recording leaves uncovered; a gap shorter
+    than a crossfade is left silent (it cannot hold a word, and there is no room to join)."""
+    head, tail = covered[0], length - covered[1]
+    return (head if head >= FADE_SAMPLES else 0), (tail if tail >= FADE_SAMPLES else 0)
+
+
+def _fill_gain(
+    primary: Path,
+    info: MediaInfo,
+    external: Path,
+    ext_info: MediaInfo,
+    sync: dict,
+    covered: tuple[int, int],
+    report: ProgressCallback,
+) -> float:
+    """The gain in dB that brings the camera's sound to the external's loudness: the difference of
+    their FILL_PERCENTILE frame levels over the stretch both recorded. A high percentile is the
+    level of speech, whatever the pauses, noise floors or a few loud bangs."""
+    share = (100.0 - FILL_WRITE_SHARE) / 2
+    start, end = covered[0] / OUTPUT_RATE, covered[1] / OUTPUT_RATE
+    report(0.0, "Matching levels")
+    cam = frame_levels(primary, info.duration, lambda f: report(share * f, "Matching levels"))
+    ext = frame_levels(external, ext_info.duration, lambda f: report(share * (1 + f), "Matching levels"))
+    # The same stretch on each side: camera time = offset + rate · external time.
+    cam_part = cam[int(start / FRAME_SECONDS) : int(end / FRAME_SECONDS)]
+    ext_first = (start - sync["offset_seconds"]) / sync["rate"]
+    ext_last = (end - sync["offset_seconds"]) / sync["rate"]
+    ext_part = ext[max(0, int(ext_first / FRAME_SECONDS)) : max(0, int(ext_last / FRAME_SECONDS))]
+    if not cam_part.size or not ext_part.size:
+        return 0.0
+    gain = float(np.percentile(ext_part, FILL_PERCENTILE) - np.percentile(cam_part, FILL_PERCENTILE))
+    return min(max(gain, -MAX_FILL_GAIN_DB), MAX_FILL_GAIN_DB)
+
+
+def _fill_filter(gain: float, first: int, last: int, length: int, channels: int) -> str:
+    """ffmpeg filters that join [ext] (samples `first` to `last` of the output) with the camera's
+    sound before and after it, crossfaded over FADE_SAMPLES inside the external's part, into [out].
+
+    acrossfade overlaps the end of its first input with the start of its second, so each camera
+    piece runs FADE_SAMPLES into the external's part, and the joined track is exactly `length`."""
+    # The camera's sound on the output's timeline (first sample at time zero, gaps filled), long
+    # enough for any join even if it stops before the picture, in the external's channel layout:
+    # acrossfade would otherwise bring both to the first input's, a stereo recorder down to mono.
+    layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+    camera = (
+        f"[0:a:0]{FROM_TIME_ZERO},aresample={OUTPUT_RATE},aformat=channel_layouts={layout},"
+        f"volume={gain:.2f}dB,apad=whole_len={length}"
+    )
+    pieces, joins = [], "[ext]"
+    if first:
+        pieces.append(f"[head]atrim=end_sample={first + FADE_SAMPLES}[camhead]")
+        joins = f"[camhead][ext]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+    if last < length:
+        pieces.append(f"[tail]atrim=start_sample={last - FADE_SAMPLES},asetpts=N/SR/TB[camtail]")
+        joins = f"{joins}[joined];[joined][camtail]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+    labels = ["[head]"] * bool(first) + ["[tail]"] * (last < length)
+    split = f"asplit={len(labels)}{''.join(labels)}"
+    return ";".join([f"{camera},{split}", *pieces, f"{joins}[out]"])

@@ -378,6 +378,41 @@ def make_phrases(path: str | Path, phrases: list[str], pause: float) -> list[tup
     return [(end, start) for (_, end), (start, _) in zip(spans, spans[1:], strict=False)]
 
 
+# --- syncdoubt ---
+# Recordings that hold the same sound twice (a jingle played at the start and again later), built
+# to tempt the sync search into the wrong copy.
+
+
+def jingle(seconds: float, seed: int = 21):
+    """A short tune at SPEECH_RATE: plucked notes with harmonics over soft noise hits. The same
+    `seed` always gives the very same samples, as a jingle played twice from a file would be."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    count = int(seconds * SPEECH_RATE)
+    tune = np.zeros(count, dtype=np.float64)
+    at = 0
+    while at < count:
+        length = int(rng.uniform(0.12, 0.45) * SPEECH_RATE)
+        t = np.arange(min(length, count - at)) / SPEECH_RATE
+        pitch = 220.0 * 2 ** (rng.choice([0, 2, 4, 7, 9, 12, 14, 16]) / 12)
+        note = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in (1, 2, 3, 5))
+        hit = rng.normal(0, 0.3, t.size) * np.exp(-t * 40)
+        tune[at : at + t.size] += (note * np.exp(-t * 6) + hit) * rng.uniform(0.4, 0.8)
+        at += length
+    return (0.25 * tune / np.max(np.abs(tune))).astype(np.float32)
+
+
+def scene_with_repeats(seconds: float, places: tuple[float, ...], jingle_seconds: float, seed: int = 1):
+    """speech_scene with the same jingle in place of the speech at each of `places` (scene seconds)."""
+    scene = speech_scene(seconds, seed=seed)
+    tune = jingle(jingle_seconds)
+    for place in places:
+        start = int(place * SPEECH_RATE)
+        scene[start : start + tune.size] = tune[: scene.size - start]
+    return scene
+
+
 # --- proxy ---
 # Recordings browsers cannot play, cut from the real tests/media/example.mp4 (H.264/AAC, 1280×720).
 EXAMPLE = Path(__file__).parent / "media" / "example.mp4"

@@ -31,12 +31,12 @@ def test_account_needs_login(client):
 
 
 def test_account_shows_email_confirmation_usage_and_quota(app, client, auth):
-    user = make_user(app, confirmed=False, quota_bytes=2_000_000)
+    user = make_user(app, confirmed=False, quota_bytes=2 * 1024 * 1024)
     with app.app_context():
         item = Item(user_id=user.id, title="talk.mp4")
         item.files = [
-            MediaFile(role="original", name="original.mp4", size=400_000),
-            MediaFile(role="poster", name="poster.jpg", size=100_000),
+            MediaFile(role="original", name="original.mp4", size=400 * 1024),
+            MediaFile(role="poster", name="poster.jpg", size=100 * 1024),
         ]
         db.session.add(item)
         db.session.commit()
@@ -47,8 +47,8 @@ def test_account_shows_email_confirmation_usage_and_quota(app, client, auth):
     html = text(response)
     assert "ada@example.com" in html
     assert "Not confirmed" in html and 'href="/confirm/resend"' in html
-    assert "500 KB of 2.0 MB used" in html
-    assert re.search(r'<progress value="500000" max="2000000">', html)
+    assert "500 KiB of 2.0 MiB used" in html
+    assert re.search(r'<progress value="512000" max="2097152">', html)
     assert re.search(r"<label[^>]*>Current password</label>", html)
     assert re.search(r"<label[^>]*>New password</label>", html)
     assert " style=" not in html and "<style" not in html
@@ -57,7 +57,7 @@ def test_account_shows_email_confirmation_usage_and_quota(app, client, auth):
 def test_account_of_a_confirmed_user_with_the_default_quota(app, client, logged_in):
     html = text(client.get("/account"))
     assert "Confirmed on" in html and "Not confirmed" not in html
-    assert f"0 bytes of {app.config['DEFAULT_QUOTA'] / 1e9:.1f} GB used" in html
+    assert "0 bytes of 5.0 GiB used" in html
 
 
 def test_password_change_logs_out_every_other_session(app, client, auth, user):
@@ -137,18 +137,18 @@ def test_account_shows_what_takes_the_most_space(app, client, logged_in):
         ids = {i.title: i.id for i in db.session.scalars(db.select(Item))}
     html = text(client.get("/account"))
     assert "What takes the most space" in html
-    assert "<dt>Originals</dt><dd>40.0 MB</dd>" in html
-    assert "<dt>Results</dt><dd>20.1 MB</dd>" in html
-    assert "<dt>Previews</dt><dd>65.0 KB</dd>" in html
+    assert "<dt>Originals</dt><dd>38.1 MiB</dd>" in html
+    assert "<dt>Results</dt><dd>19.2 MiB</dd>" in html
+    assert "<dt>Previews</dt><dd>63.5 KiB</dd>" in html
     rows = re.findall(r'<td><a href="/videos/(\w+)">([^<]+)</a></td><td>([^<]+)</td>', html)
     assert rows == [
-        (ids["lecture.mp4"], "lecture.mp4", "50.0 MB"),
-        (ids["podcast.wav"], "podcast.wav", "9.1 MB"),
-        (ids["small.mp4"], "small.mp4", "1.0 MB"),
+        (ids["lecture.mp4"], "lecture.mp4", "47.7 MiB"),
+        (ids["podcast.wav"], "podcast.wav", "8.7 MiB"),
+        (ids["small.mp4"], "small.mp4", "996 KiB"),
     ]
     # The library's header names the biggest one.
     library = text(client.get("/videos"))
-    biggest = rf'Most space: <a href="/videos/{ids["lecture.mp4"]}">lecture.mp4</a>\s*\(50.0 MB\)'
+    biggest = rf'Most space: <a href="/videos/{ids["lecture.mp4"]}">lecture.mp4</a>\s*\(47.7 MiB\)'
     assert re.search(biggest, library)
 
 

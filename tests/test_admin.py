@@ -9,10 +9,11 @@ from tests.test_uploads import upload
 from webapp import db
 from webapp.admin.forms import parse_size, size_text
 from webapp.auth.routes import DISABLED_LOGIN, WRONG_LOGIN
+from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, User
 from webapp.pipeline import redis_conn
 
-GB, GiB, MB = 1000**3, 1024**3, 1000**2
+GiB, MiB, PiB = 1024**3, 1024**2, 1024**5
 
 
 @pytest.fixture
@@ -42,11 +43,35 @@ def admin_post(client, path, **data):
 
 @pytest.mark.parametrize(
     "text, size",
-    [("5 GB", 5 * GB), ("500 MB", 500 * MB), ("2GiB", 2 * GiB), ("1.5 gb", 1_500_000_000), ("12345", 12345)],
+    [("5 GiB", 5 * GiB), ("500 MiB", 500 * MiB), ("1.5 GiB", 1536 * MiB), ("12345", 12345)],
 )
 def test_sizes_read_like_people_write_them(text, size):
     assert parse_size(text) == size
     assert parse_size(size_text(size)) == size
+
+
+@pytest.mark.parametrize("text", ["5 GiB", "5 GB", "5120 MiB", "5120 MB"])
+def test_a_quota_shows_in_the_unit_it_was_set_in(text):
+    """GB is read as GiB, the unit sizes are shown in, so "5 GB" does not come back as 4.7 GiB."""
+    assert parse_size(text) == 5 * GiB
+    assert filesize(parse_size(text)) == "5.0 GiB" and size_text(parse_size(text)) == "5 GiB"
+
+
+@pytest.mark.parametrize(
+    "n, shown",
+    [
+        (0, "0 bytes"),
+        (1023, "1023 bytes"),
+        (1024, "1.0 KiB"),
+        (500 * 1024, "500 KiB"),
+        (1024 * 1024 - 1, "1.0 MiB"),
+        (int(5.4 * GiB), "5.4 GiB"),
+        (PiB, "1.0 PiB"),
+        (None, "–"),
+    ],
+)
+def test_sizes_are_shown_in_powers_of_1024(n, shown):
+    assert filesize(n) == shown
 
 
 @pytest.mark.parametrize("text", ["", "lots", "5 GX", "-1 GB", "GB"])
@@ -55,11 +80,11 @@ def test_a_size_that_is_not_one_says_how_to_write_it(text):
         parse_size(text)
 
 
-@pytest.mark.parametrize("text", ["10000000000 TB", "9223372036854775808", "1" + "0" * 400, "1000.001 TB"])
-def test_a_size_beyond_1_pb_is_refused(text):
-    with pytest.raises(ValueError, match="is more than 1 PB"):
+@pytest.mark.parametrize("text", ["10000000000 TB", "9223372036854775808", "1" + "0" * 400, "1024.001 TiB"])
+def test_a_size_beyond_1_pib_is_refused(text):
+    with pytest.raises(ValueError, match="is more than 1 PiB, the largest quota that can be set"):
         parse_size(text)
-    assert parse_size("1000 TB") == 1000**5
+    assert parse_size("1024 TiB") == parse_size("1 PiB") == PiB
 
 
 def test_admin_page_lists_every_user(app, admin_client, admin):
@@ -76,8 +101,8 @@ def test_admin_page_lists_every_user(app, admin_client, admin):
     page = response.get_data(as_text=True)
     for text in ("root@example.com", "ada@example.com", "bob@example.com", "not yet", "disabled"):
         assert text in page
-    assert "1.5 MB / 2.1 GB" in page and 'value="2 GiB"' in page  # used / quota, and the exact quota
-    assert "0 bytes / 5.4 GB" in page and '5.4 GB<span class="muted">*</span>' in page
+    assert "1.4 MiB / 2.0 GiB" in page and 'value="2 GiB"' in page  # used / quota, and the exact quota
+    assert "0 bytes / 5.0 GiB" in page and '5.0 GiB<span class="muted">*</span>' in page
     assert 'href="/admin"' in page and "Admin</a>" in page
     assert 'href="/admin/rq/"' in page
     row = page[page.index(f'id="user-{ada.id}"') :]
@@ -104,7 +129,7 @@ def test_quota_set_by_admin_limits_uploads(app, client, logged_in, admin_client,
     response = admin_post(admin_client, f"/admin/users/{logged_in.id}/quota", quota="2GiB")
     assert response.status_code == 303
     assert get_user(app, logged_in.email).quota_bytes == 2 * GiB
-    assert "may now store 2.1 GB" in admin_client.get("/admin").get_data(as_text=True)
+    assert "may now store 2.0 GiB" in admin_client.get("/admin").get_data(as_text=True)
 
     video = make_video(tmp_path / "talk.mp4", seconds=2)
     admin_post(admin_client, f"/admin/users/{logged_in.id}/quota", quota=str(video.stat().st_size - 1))
@@ -121,7 +146,7 @@ def test_bad_quota_is_refused_with_a_reason(app, admin_client, user):
     response = admin_post(admin_client, f"/admin/users/{user.id}/quota", quota="plenty")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert "ada@example.com: “plenty” is not a size" in page and "500 MB" in page
+    assert "ada@example.com: “plenty” is not a size" in page and "500 MiB" in page
     assert get_user(app, user.email).quota_bytes is None
 
 
@@ -129,7 +154,7 @@ def test_bad_quota_is_refused_with_a_reason(app, admin_client, user):
 def test_a_quota_too_large_to_store_is_refused_with_a_reason(app, admin_client, user, quota):
     response = admin_post(admin_client, f"/admin/users/{user.id}/quota", quota=quota)
     assert response.status_code == 400
-    assert f"ada@example.com: “{quota}” is more than 1 PB" in response.get_data(as_text=True)
+    assert f"ada@example.com: “{quota}” is more than 1 PiB" in response.get_data(as_text=True)
     assert get_user(app, user.email).quota_bytes is None
 
 
@@ -301,9 +326,12 @@ def test_cli_create_admin_refuses_a_short_password(app):
 
 def test_cli_set_quota(app, user):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "set-quota", user.email, "500 MB"])
+    result = runner.invoke(args=["users", "set-quota", user.email, "500 MiB"])
     assert result.exit_code == 0, result.output
-    assert get_user(app, user.email).quota_bytes == 500 * MB
+    assert get_user(app, user.email).quota_bytes == 500 * MiB
+    assert "may now store 500 MiB" in result.output
+    result = runner.invoke(args=["users", "set-quota", user.email, "2 PiB"])
+    assert result.exit_code == 2 and "more than 1 PiB" in result.output
     result = runner.invoke(args=["users", "set-quota", user.email, "2GiB"])
     assert get_user(app, user.email).quota_bytes == 2 * GiB
     result = runner.invoke(args=["users", "set-quota", user.email, "a lot"])
@@ -314,10 +342,10 @@ def test_cli_set_quota(app, user):
 
 
 def test_cli_usage_table_biggest_first(app, user):
-    bob = make_user(app, email="bob@example.com", quota_bytes=10 * MB)
+    bob = make_user(app, email="bob@example.com", quota_bytes=10 * MiB)
     make_user(app, email="cy@example.com")
     with app.app_context():
-        for owner, size in ((user, 1 * MB), (bob, 4 * MB), (bob, 1 * MB)):
+        for owner, size in ((user, 1 * MiB), (bob, 4 * MiB), (bob, 1 * MiB)):
             item = Item(user_id=owner.id, title="x.mp4")
             item.files.append(MediaFile(role="original", name="original.mp4", size=size))
             db.session.add(item)
@@ -327,5 +355,5 @@ def test_cli_usage_table_biggest_first(app, user):
     lines = result.output.splitlines()
     assert lines[0].split() == ["Email", "Items", "Used", "Quota", "%", "used"]
     assert [line.split()[0] for line in lines[1:]] == ["bob@example.com", "ada@example.com", "cy@example.com"]
-    assert lines[1].split() == ["bob@example.com", "2", "5.0", "MB", "10.0", "MB", "50.0", "%"]
-    assert lines[3].split()[1:] == ["0", "0", "bytes", "5.4", "GB", "0.0", "%"]
+    assert lines[1].split() == ["bob@example.com", "2", "5.0", "MiB", "10.0", "MiB", "50.0", "%"]
+    assert lines[3].split()[1:] == ["0", "0", "bytes", "5.0", "GiB", "0.0", "%"]

@@ -121,6 +121,7 @@ def test_signup_confirm_login_flow(app, client, auth, mailbox, run_worker):
     )
     assert response.status_code == 200
     assert "Check your inbox" in text(response)
+    assert "no mail server" not in text(response)  # mail was sent: no word of an outbox
     user = get_user(app, "new.person@example.com")
     assert user is not None and not user.confirmed
     assert user.password_hash.startswith("scrypt:")

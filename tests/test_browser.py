@@ -152,6 +152,8 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     player.wait_for()
     assert page.get_by_text("Silence removed").first.is_visible()
     assert page.get_by_text("Offset", exact=True).is_visible()
+    assert page.get_by_text(re.compile(r"^strong match \(\d+\)$")).is_visible()
+    assert page.get_by_text(re.compile(r"^(\d+) of \1 agree$")).is_visible()
     page.wait_for_function("() => document.querySelector('#player-cut').readyState >= 1")
     cues = page.wait_for_function(
         "() => { const t = document.querySelector('#player-cut').textTracks[0];"
@@ -205,6 +207,274 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     page.goto(f"{site}/account")
     assert "0 bytes of" in page.inner_text("main"), used_before
     assert not errors, errors
+
+
+def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, app, tmp_path):
+    """20 finished items: the library shows them 12 a page in compact cards, in the browser's time
+    zone (India here, UTC+5:30), and finds, pages and renames them."""
+    from tests.conftest import make_user
+    from tests.test_library import fill_library, make_poster
+    from webapp.helpers import filesize
+
+    site = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    ids = fill_library(app, user.id, 20, make_poster(tmp_path))
+    heights = {}
+    screens = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+    for name, viewport in screens.items():
+        context = browser.new_context(viewport=viewport, timezone_id="Asia/Kolkata")
+        page = context.new_page()
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        heights[name] = page.evaluate("() => document.documentElement.scrollHeight")
+        no_overflow(page)
+        shot(page, "library-20-items" if name == "desktop" else "phone-library-20-items")
+        print(f"library with 20 items, {name} {viewport['width']} px wide: {heights[name]} px tall")
+        assert page.locator("article.item").count() == 12
+        # The newest was uploaded 22:15 UTC, which is 03:45 the next morning in India.
+        newest = page.locator(f"#item-{ids[0]} time")
+        assert newest.inner_text() == "2026-11-04 03:45"
+        assert newest.get_attribute("title") == "2026-11-03 22:15 UTC"
+        context.close()
+    # A page of the library is at most a few screens long, on a phone too.
+    assert heights["desktop"] < 3 * 900 and heights["phone"] < 5 * 844, heights
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+
+    # Sizes read the same whether the server or the upload form's script writes them.
+    sizes = [0, 1023, 1024, 1536, 1024**2 - 1, 5 * 1024**3, int(5.4 * 1024**3), 987_654_321_000]
+    assert page.evaluate("sizes => sizes.map(formatBytes)", sizes) == [filesize(n) for n in sizes]
+
+    # A fragment htmx swaps in (the library's poll) shows local times too.
+    page.evaluate("() => htmx.ajax('GET', '/videos/live?page=2', {target: '#library', swap: 'outerHTML'})")
+    swapped = page.locator(f"#item-{ids[12]} time")
+    swapped.wait_for()
+    assert swapped.inner_text() == "2026-11-03 15:45"  # 12 hours before the newest
+    assert page.locator("#usage").count() == 1  # the poll's usage header replaced the page's
+
+    # Pages, then search by name.
+    page.goto(f"{site}/videos")
+    page.get_by_role("link", name="Older →").click()
+    assert page.locator("article.item").count() == 8 and "13–20 of 20" in page.inner_text("main")
+    page.get_by_label("Search by name").fill("INTERVIEW")
+    page.get_by_label("Search by name").press("Enter")
+    page.wait_for_url(f"{site}/videos?q=INTERVIEW")
+    assert page.locator("article.item").count() == 4
+    shot(page, "library-search")
+
+    # Rename on the item page: the new name shows there and in the library.
+    page.get_by_role("link", name="Interview with Ana 3.mp4").click()
+    page.get_by_text("Rename", exact=True).click()
+    page.get_by_label("New name").fill("Ana, on sound <b>design</b>")
+    shot(page, "item-rename")
+    page.get_by_role("button", name="Save the name").click()
+    assert page.get_by_role("heading", name="Ana, on sound <b>design</b>").is_visible()
+    page.goto(f"{site}/videos?q=sound")
+    assert page.locator("article.item h2").all_inner_texts() == ["Ana, on sound <b>design</b>"]
+    assert not errors, errors
+    context.close()
+
+
+# --- syncfill ---
+
+
+def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
+    """timbl_2 starts 12.254 s into timbl_1: the page names the camera-sound part, and the cut
+    pauses are shaded over the waveform of the synced sound that was cut."""
+    from tests.conftest import make_user
+
+    make_user(app, email=EMAIL, password=PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    page.goto(f"{site}/videos/new")
+    page.get_by_label("Media file", exact=True).set_input_files(str(ROOT / "tests/media/timbl_1.mp3"))
+    page.get_by_label("External audio", exact=True).set_input_files(str(ROOT / "tests/media/timbl_2.mp3"))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_label("Remove silence").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.get_by_role("link", name="timbl_1.mp3").first.click()
+    deadline = time.monotonic() + 180
+    while not page.locator("#silence").count():  # the finished results are drawn on a fresh page
+        assert time.monotonic() < deadline, page.inner_text("main")
+        time.sleep(1)
+        page.reload()
+
+    assert page.locator("#sync").get_by_text("0:00–0:12").is_visible()
+    image = page.locator("#silence svg.waveform image").get_attribute("href")
+    assert image.endswith("/synced_waveform.png"), image
+    shot(page, "item-camera-fill")
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    no_overflow(phone)
+    shot(phone, "phone-item-camera-fill")
+
+
+# --- upload (issue 10, items 6, 13, 17) ---
+
+
+@pytest.fixture
+def offline_site(app_env, tmp_path, request):
+    """The site with no MAIL_SERVER, as on a laptop: mail goes to the outbox folder."""
+    app_env.update({"MAIL_SERVER": "", "MAIL_OUTBOX": str(tmp_path / "outbox")})
+    return request.getfixturevalue("site")
+
+
+def log_in(page, site, email, password):
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+
+
+def chosen(page, label: str) -> int:
+    """How many files the file input labelled `label` holds."""
+    return page.get_by_label(label, exact=True).evaluate("input => input.files.length")
+
+
+def test_upload_choices_are_checked_before_sending_and_run_again_starts_from_them(
+    app, offline_site, browser, talk, tmp_path
+):
+    from tests.conftest import make_user
+
+    site, (camera, mic) = offline_site, talk
+    errors = []
+    desktop = browser.new_context(viewport={"width": 1280, "height": 900})
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+
+    # Not confirmed yet: the library says so, with where the mail went, instead of an upload button.
+    make_user(app, "new@example.com", PASSWORD, confirmed=False)
+    for name, context in (("", desktop), ("phone-", phone)):
+        page = context.new_page()
+        log_in(page, site, "new@example.com", PASSWORD)
+        assert page.get_by_role("heading", name="Confirm your email first").is_visible()
+        assert page.get_by_text("outbox").first.is_visible()
+        assert page.get_by_role("link", name="Upload your first recording").count() == 0
+        no_overflow(page)
+        shot(page, f"{name}library-unconfirmed")
+        page.close()
+    desktop.clear_cookies()
+    phone.clear_cookies()
+
+    make_user(app, EMAIL, PASSWORD)
+    page = desktop.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    log_in(page, site, EMAIL, PASSWORD)
+    page.goto(f"{site}/videos/new")
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+
+    # Sync ticked without an External audio: the browser refuses to send, says why, keeps the file.
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_label("Sync external audio").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    external = page.get_by_label("External audio", exact=True)
+    message = external.evaluate("input => input.validationMessage")
+    assert message == "To sync, add the External audio file as well."
+    assert posts == [] and chosen(page, "Media file") == 1 and page.url == f"{site}/videos/new"
+
+    # The server refuses an External audio that is not audio: its form comes back with the reason,
+    # and the Media file is still chosen (only the refused file has to be chosen again).
+    notes = tmp_path / "notes.wav"
+    notes.write_text("meeting notes, not a recording\n" * 100)
+    external.set_input_files(str(notes))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("External audio:").wait_for()
+    assert chosen(page, "Media file") == 1 and chosen(page, "External audio") == 0
+    errors.clear()  # the browser logs the refusal's 415 as a console error, as it should
+    page.get_by_label("External audio", exact=True).set_input_files(str(mic))
+    assert page.get_by_text("External audio:").count() == 0  # the old reason went with the old file
+    page.get_by_label("Remove silence").check()
+    page.get_by_label("Margin kept around speech (seconds)").fill("0.3")
+    shot(page, "upload-sync")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos")
+    page.wait_for_function(
+        "() => { const chips = [...document.querySelectorAll('.tasks .chip')];"
+        " return chips.length && chips.every(c => /done|failed|cancelled/.test(c.className)); }",
+        timeout=180_000,
+    )
+    assert page.locator(".tasks .chip.done").count() == page.locator(".tasks .chip").count()
+
+    # Run again starts from what ran: sync and silence removal with its margin; not transcription.
+    page.get_by_role("link", name="Team talk.mp4").first.click()
+    page.get_by_role("link", name="Run again with other settings").click()
+    assert page.get_by_label("Sync external audio").is_checked()
+    assert page.get_by_label("Remove silence").is_checked()
+    assert page.get_by_label("Margin kept around speech (seconds)").input_value() == "0.30"
+    assert not page.get_by_label("Transcribe").is_checked()
+    assert page.get_by_label("External audio", exact=True).is_visible()  # to replace it
+    shot(page, "run-again")
+    again = page.url
+    phone.add_cookies(desktop.cookies())
+    small = phone.new_page()
+    for name, path in (("upload", "/videos/new"), ("run-again", urlsplit(again).path)):
+        small.goto(site + path)
+        small.get_by_label("Sync external audio").check()
+        no_overflow(small)
+        shot(small, f"phone-{name}-sync")
+    assert not errors, errors
+
+
+# --- progress: /stats on a phone ---
+def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
+    app, gunicorn_server, start, browser
+):
+    from tests.conftest import make_user
+
+    site = f"http://{gunicorn_server}"
+    start("worker.py", "media", "mail")
+    make_user(app, email=EMAIL, password=PASSWORD)
+    make_user(app, email="admin@example.com", password=PASSWORD, is_admin=True)
+    for email, name in ((EMAIL, "phone-stats"), ("admin@example.com", "phone-stats-admin")):
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{site}/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{site}/videos")
+        page.goto(f"{site}/stats")
+        deadline = time.monotonic() + 30
+        while "none listening" in page.inner_text("#queue-media .workers") and time.monotonic() < deadline:
+            time.sleep(0.5)  # the worker is still starting; the figures are cached for a few seconds
+            page.reload()
+        no_overflow(page)
+        # Each header and figure stays on one line; the table scrolls sideways instead.
+        broken = page.eval_on_selector_all(
+            "main table th, main table td",
+            """cells => cells.filter(cell => {
+                if (cell.children.length || !cell.textContent.trim()) return false;  // plain text cells
+                const text = document.createRange();
+                text.selectNodeContents(cell);
+                return text.getClientRects().length > 1;  // one rectangle per line
+            }).map(cell => cell.textContent.trim())""",
+        )
+        assert broken == [], f"{name}: cells wrapped over several lines: {broken}"
+        shot(page, name)
+        assert re.fullmatch(r"1 \(\d busy\)", page.inner_text("#queue-media .workers").strip().split("\n")[0])
+        admin = email != EMAIL
+        assert page.locator("#queue-media .worker-list li").count() == (1 if admin else 0)
+        assert page.locator("#disk-total").count() == (1 if admin else 0)
+        page.close()
 
 
 # --- proxy ---

@@ -1,6 +1,7 @@
 """The command line over the engine: results on good input, one-line reasons and exit 1 on bad."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,16 @@ def test_silence_on_the_command_line(tmp_path):
     assert "removed" in result.stdout and "s of 6.5 s" in result.stdout
     cuts = json.loads((tmp_path / "cuts.json").read_text())
     assert 2.0 < cuts["removed_seconds"] < 3.0 and (tmp_path / "cut.mp4").stat().st_size > 0
+
+
+def test_sync_on_the_command_line_says_how_sure_it_is(tmp_path):
+    media = ROOT / "tests/media"
+    result = jobs_cli(
+        "sync", str(media / "timbl_1.mp3"), str(media / "timbl_2.mp3"), str(tmp_path / "synced.m4a")
+    )
+    assert result.returncode == 0, result.stderr
+    said = r"offset \+1225\d\.\d ms, strong match \(\d+\), (\d+) of \1 checks along the overlap agree"
+    assert re.search(said, result.stdout), result.stdout
 
 
 @pytest.mark.parametrize(

@@ -243,7 +243,7 @@ def test_cleanup_removes_what_has_no_row_rows_without_files_and_stale_temp_files
     result = app.test_cli_runner().invoke(args=["cleanup"])
     assert result.exit_code == 0, result.output
     assert f"Removed 5 files or folders, freeing {filesize(freed)}, and 1 row" in result.output
-    assert "(stale temp, 5.0 KB)" in result.output and "(deleted account, 13.0 KB)" in result.output
+    assert "(stale temp, 4.9 KiB)" in result.output and "(deleted account, 12.7 KiB)" in result.output
     assert not any(p.exists() for p in removed)
     assert not (root / "999").exists() and not (user / "0123456789ab").exists()
     assert all(p.exists() for p in kept)

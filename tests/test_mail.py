@@ -14,7 +14,11 @@ def app_env(app_env, tmp_path):
 
 
 def test_confirmation_mail_lands_in_the_outbox_with_a_working_link(app, client, tmp_path, run_worker):
-    assert signup(client, "offline@example.com").status_code == 200
+    response = signup(client, "offline@example.com")
+    assert response.status_code == 200
+    # "Check your inbox" says where the mail went, since no inbox will get it.
+    page = response.get_data(as_text=True)
+    assert "Check your inbox" in page and f"<code>{tmp_path / 'outbox'}</code>" in page
     run_worker("mail")
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     raw = eml.read_text()  # what a person opening the file sees, undecoded
@@ -36,3 +40,12 @@ def test_an_international_address_makes_a_valid_eml(app, client, tmp_path, run_w
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     # UTF-8 as RFC 6532 has it; encoded words (=?utf-8?...) in an address make it invalid.
     assert "\nTo: ünïcode@xn--exmple-cua.com\n" in eml.read_text(encoding="utf-8")
+
+
+def test_an_unconfirmed_library_says_where_the_mail_went(app, client, auth, tmp_path):
+    from tests.conftest import make_user
+
+    make_user(app, confirmed=False)
+    auth.login()
+    page = client.get("/videos").get_data(as_text=True)
+    assert "Confirm your email first" in page and f"<code>{tmp_path / 'outbox'}</code>" in page

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, make_user
 from tests.media import make_video
 from tests.test_uploads import upload
 
@@ -11,6 +11,17 @@ def test_empty_library_says_how_to_start(client, logged_in):
     page = client.get("/videos").get_data(as_text=True)
     assert "No recordings yet" in page and 'href="/videos/new"' in page
     assert "hx-trigger" not in page
+
+
+def test_an_unconfirmed_library_says_to_confirm_first_instead_of_offering_an_upload(app, client, auth):
+    make_user(app, confirmed=False)
+    auth.login()
+    page = client.get("/videos").get_data(as_text=True)
+    assert "Confirm your email first" in page and "Send the link again" in page
+    assert "Upload your first recording" not in page
+    assert 'class="button" href="/videos/new"' not in page  # no upload button that leads nowhere
+    # Mail goes to a real server in these tests: no word of an outbox.
+    assert "outbox" not in page
 
 
 def test_a_busy_library_polls_once_for_the_whole_page(app, client, logged_in, tmp_path):

@@ -121,6 +121,8 @@ def test_sync_silence_and_transcription_run_in_order_on_real_workers(
 
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
     assert f"{OFFSET * 1000:+.1f} ms" in page
+    assert sync["match"].startswith("strong match (") and sync["match"] in page
+    assert f"{sync['checked_windows']} of {sync['checked_windows']} agree" in page
     assert "Silence removed" in page and 'class="removed"' in page
     assert 'kind="subtitles"' in page and "cut.vtt" in page
     assert "data-seek=" in page
@@ -225,3 +227,121 @@ def test_deleting_an_item_stops_its_running_transcription(app, client, logged_in
     assert job.get_meta(refresh=True)["progress"]["percent"] < 90  # stopped early, not finished
     assert not folder.exists()
     assert worker.poll() is None  # the worker lives on for the next job
+
+
+# --- syncfill ---
+
+
+def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_sound(
+    app, client, logged_in, run_worker
+):
+    """timbl_2 starts 12.254 s into timbl_1: the camera's sound fills those 12 s, silence is found
+    in that synced sound, and the page's waveform and shading show that same sound."""
+    from jobs.silence import detect_silence
+    from tests.conftest import ROOT
+    from tests.test_sync_coverage import uncut
+
+    camera, external = ROOT / "tests/media/timbl_1.mp3", ROOT / "tests/media/timbl_2.mp3"
+    submit(client, camera, external, sync=True, silence=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        tasks = {t.kind: t for t in item.tasks}
+        assert all(t.status == Task.DONE for t in tasks.values()), {k: t.error for k, t in tasks.items()}
+        alone = detect_silence(camera)
+        cut = tasks["silence"].result
+        assert uncut(alone.keep, cut["cutlist"]["keep"]) == []
+        assert cut["kept_duration"] >= alone.kept_duration - 0.05
+        ((fill_start, fill_end),) = tasks["sync"].result["camera_fill"]
+        assert fill_start == 0 and abs(fill_end - 12.254) < 0.001
+        waveform = item.file("synced_waveform")
+        assert waveform is not None and (item_files(app, item) / waveform.name).stat().st_size > 0
+        item_id = item.id
+
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert re.search(r"Camera sound used</dt><dd>0:00–0:12</dd>", page), page
+    silence_card = page[page.index('id="silence"') : page.index('id="sync"')]
+    assert f"/videos/{item_id}/files/synced_waveform.png" in silence_card
+    assert "files/waveform.png" not in silence_card
+
+
+REAL = Path(__file__).parent / "media"
+
+
+def run_again_page(client, item_id) -> str:
+    return client.get(f"/videos/{item_id}/again").get_data(as_text=True)
+
+
+def test_run_again_starts_from_the_previous_choices_and_adds_an_external_audio_to_sync(
+    app, client, logged_in, run_worker
+):
+    # A real interview, uploaded alone with silence removal at its own settings.
+    token = csrf_from(client.get("/videos/new"))
+    with open(REAL / "timbl_1.mp3", "rb") as f:
+        data = {"csrf_token": token, "silence": "y", "min_silence": "0.7", "margin": "0.3", "media": f}
+        response = client.post("/videos/new", data=data, content_type="multipart/form-data")
+    response.request.input_stream.close()
+    assert response.status_code == 303
+    run_worker("media")
+    with app.app_context():
+        item_id = db.session.scalar(db.select(Item)).id
+
+    # The form starts from what ran: silence removal ticked with its settings, the others not.
+    page = run_again_page(client, item_id)
+    assert re.search(r'<input checked id="silence"', page), page
+    assert 'name="min_silence" step="0.05" type="number" value="0.70"' in page
+    assert 'name="margin" step="0.05" type="number" value="0.30"' in page
+    assert not re.search(r'<input checked id="(sync|transcribe)"', page)
+
+    # Sync needs an External audio, which this item has none of yet.
+    token = csrf_from(client.get(f"/videos/{item_id}/again"))
+    data = {"csrf_token": token, "sync": "y"}
+    response = client.post(f"/videos/{item_id}/again", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "To sync, add the External audio file as well." in response.get_data(as_text=True)
+
+    # Added on the run-again form, it is stored with the item and synced: the real offset.
+    with open(REAL / "timbl_2.mp3", "rb") as f:
+        data = {"csrf_token": token, "sync": "y", "external": (f, "radio.mp3")}
+        response = client.post(f"/videos/{item_id}/again", data=data, content_type="multipart/form-data")
+    response.request.input_stream.close()
+    assert response.status_code == 303, response.get_data(as_text=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        (sync,) = [t for t in item.tasks if t.kind == "sync"]
+        assert sync.status == Task.DONE, sync.error
+        assert abs(sync.result["offset_seconds"] - 12.254) < 0.005, sync.result
+        stored = item.file("external")
+        assert stored.name == "external.mp3" and stored.size == (REAL / "timbl_2.mp3").stat().st_size
+        folder = item_files(app, item)
+        assert used_bytes(item.user_id) == sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    # And the next run again starts with sync ticked too.
+    page = run_again_page(client, item_id)
+    assert re.search(r'<input checked id="sync"', page) and re.search(r'<input checked id="silence"', page)
+
+
+def test_run_again_replaces_the_external_audio(app, client, logged_in, recording, tmp_path, run_worker):
+    camera, external = recording
+    other = write_track(
+        tmp_path / "other.wav", speech_scene(20, seed=99, sentences=("Completely different words here.",))
+    )
+    submit(client, camera, other)  # the wrong microphone file
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        item_id, folder = item.id, item_files(app, item)
+    token = csrf_from(client.get(f"/videos/{item_id}/again"))
+    with open(external, "rb") as f:
+        data = {"csrf_token": token, "sync": "y", "external": (f, "mic.wav")}
+        response = client.post(f"/videos/{item_id}/again", data=data, content_type="multipart/form-data")
+    response.request.input_stream.close()
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert (folder / "external.wav").read_bytes() == external.read_bytes()
+    run_worker("media")
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        assert [f.name for f in item.files if f.role == "external"] == ["external.wav"]
+        (sync,) = [t for t in item.tasks if t.kind == "sync"]
+        assert sync.status == Task.DONE and abs(sync.result["offset_seconds"] - OFFSET) < 0.001
+        assert used_bytes(item.user_id) == sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -229,3 +229,24 @@ def test_files_download_whatever_control_characters_a_name_holds(app, user, serv
     for query in ("", "?download"):
         status, _ = session.request("GET", url + query)
         assert status == 200, query
+
+
+def test_sync_without_external_audio_is_refused_before_the_media_file_is_read(app, user, server, connect):
+    # As the upload page sends it: the job fields first, then the (empty) External audio, then the
+    # Media file. The client sends the start of a 10 MB body and stalls: the answer must come anyway.
+    session = Session(server)
+    sock = connect(server)
+    fields = (
+        f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{session.token()}\r\n'
+        '--b\r\nContent-Disposition: form-data; name="sync"\r\n\r\ny\r\n'
+        '--b\r\nContent-Disposition: form-data; name="external"; filename=""\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n\r\n"
+        '--b\r\nContent-Disposition: form-data; name="media"; filename="talk.wav"\r\n\r\n'
+    ).encode()
+    sock.sendall(session.upload_head(10_000_000) + fields + b"RIFF" + b"\0" * 100_000)
+    status, headers, page = read_response(sock)
+    # Not "interrupted" (what waiting for the rest of the body ends in): refused for its choices.
+    assert status == 400 and "To sync, add the External audio file as well." in page.decode()
+    assert headers["connection"] == "close" and closed(sock)
+    assert media_files(app) == []
+    assert session.request("GET", "/videos")[0] == 200

@@ -147,8 +147,7 @@ def test_page_shows_the_figures_and_charts(app, client, logged_in, history):
     assert re.search(r'id="reused-24h">2<', html)
     assert 'id="media-hours">13.0 h<' in html  # 20 × 0.5 h + 1.5 h + 1.5 h
     assert 'id="silence-hours">0.5 h<' in html  # 20 × 90 s
-    assert 'id="files-bytes">4.0 MB<' in html
-    assert re.search(r'id="disk-free">[\d.]+ (GB|MB)<', html)
+    assert 'id="files-bytes">3.8 MiB<' in html
 
     jobs_svg = re.search(r'<svg class="chart jobs-chart".*?</svg>', html, re.S).group(0)
     assert 'role="img"' in jobs_svg and "23 done, 100 failed" in jobs_svg
@@ -165,7 +164,9 @@ def test_page_shows_the_figures_and_charts(app, client, logged_in, history):
     assert "style=" not in html and "<script>" not in html
 
 
-def test_queues_show_waiting_deferred_jobs_and_workers(app, client, logged_in):
+@pytest.fixture
+def busy_worker(app):
+    """Two jobs waiting on the media queue (one deferred) and a busy worker on media and transcribe."""
     with app.app_context():
         queue = get_queue("media")
         first = queue.enqueue("webapp.tasks.run_task", 999_999, job_timeout=60)
@@ -173,17 +174,34 @@ def test_queues_show_waiting_deferred_jobs_and_workers(app, client, logged_in):
         worker = Worker(["media", "transcribe"], connection=redis_conn(), name="stats-test-worker")
         worker.register_birth()
         worker.set_state("busy")
-    try:
-        html = client.get("/stats").get_data(as_text=True)
-    finally:
-        worker.register_death()
+    yield worker
+    worker.register_death()
+
+
+def test_queues_show_waiting_deferred_jobs_and_workers(app, client, logged_in, busy_worker):
+    with app.app_context():
+        db.session.get(User, logged_in.id).is_admin = True
+        db.session.commit()
+    html = client.get("/stats").get_data(as_text=True)
     media = table_row(html, "queue-media")
     assert cell(media, "length") == "1" and cell(media, "deferred") == "1"
     assert re.fullmatch(r"\d+\.\d s", cell(media, "oldest"))
     assert "stats-test-worker" in media and "1 (1 busy)" in media
+    assert f"on {busy_worker.hostname}" in media
     assert "stats-test-worker" in table_row(html, "queue-transcribe")
     mail = table_row(html, "queue-mail")
     assert cell(mail, "length") == "0" and cell(mail, "oldest") == "–" and "none listening" in mail
+    assert re.search(r'id="disk-free">[\d.]+ (GiB|MiB)<', html)
+    assert re.search(r'id="disk-total">[\d.]+ (GiB|MiB|TiB)<', html)
+
+
+def test_worker_ids_host_names_and_disk_sizes_are_for_admins_only(app, client, logged_in, busy_worker):
+    html = client.get("/stats").get_data(as_text=True)
+    media = table_row(html, "queue-media")
+    assert "1 (1 busy)" in media  # how many work, for everyone
+    assert "stats-test-worker" not in html and f" on {busy_worker.hostname} " not in media
+    assert 'id="disk-free"' not in html and 'id="disk-total"' not in html
+    assert 'id="files-bytes"' in html
 
 
 def test_only_admins_see_per_user_detail(app, client, auth, history):
@@ -201,7 +219,7 @@ def test_only_admins_see_per_user_detail(app, client, auth, history):
     html = admin.client.get("/stats").get_data(as_text=True)
     table = html[html.index('id="users"') :]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
-    assert rows == [("ada@example.com", "2", "4.0 MB", "76"), ("grace@example.com", "1", "123 KB", "0")]
+    assert rows == [("ada@example.com", "2", "3.8 MiB", "76"), ("grace@example.com", "1", "120 KiB", "0")]
 
 
 def test_figures_are_cached_for_a_few_seconds(app, client, logged_in, history):

@@ -1,12 +1,24 @@
 """Audio sync on generated speech: offsets to the millisecond, drift, refusals and the swapped file."""
 
+import re
+
 import av
 import numpy as np
 import pytest
 
 from jobs.errors import MediaError
-from jobs.sync import MIN_CONFIDENCE, find_offset, swap_audio, sync_audio
-from tests.media import derive_track, espeak_exe, make_text_file, speech_scene, write_track
+from jobs.sync import MIN_CONFIDENCE, find_offset, match_words, swap_audio, sync_audio
+from tests.conftest import ROOT
+from tests.media import (
+    derive_track,
+    espeak_exe,
+    jingle,
+    make_text_file,
+    read_samples,
+    scene_with_repeats,
+    speech_scene,
+    write_track,
+)
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is not installed: no speech to sync")
 
@@ -165,6 +177,120 @@ def test_audio_only_primary_gives_an_audio_file(scene, camera_wav, tmp_path):
     assert output["video"] is None
     assert len(output["audio"]) == 1
     assert abs(result["output_duration"] - CAMERA_SECONDS) < 0.05
+
+
+# A scene in which the same 25 s jingle plays twice, 40.817 s apart; the camera records its first 100 s.
+JINGLE_AT, JINGLE_SECONDS = (10.0, 50.817), 25.0
+REAL_PAIR = (ROOT / "tests/media/timbl_1.mp3", ROOT / "tests/media/timbl_2.mp3")
+
+
+@pytest.fixture(scope="module")
+def jingle_scene():
+    return scene_with_repeats(110, JINGLE_AT, JINGLE_SECONDS, seed=4)
+
+
+@pytest.fixture(scope="module")
+def jingle_camera(jingle_scene, tmp_path_factory):
+    track = derive_track(jingle_scene, 0, 100, snr_db=25, seed=5)
+    return write_track(tmp_path_factory.mktemp("jingle") / "camera.wav", track)
+
+
+def _recorder(scene, start, seconds, drift_ppm, path):
+    return write_track(
+        path, derive_track(scene, start, seconds, snr_db=30, lowpass=4000, drift_ppm=drift_ppm, seed=7)
+    )
+
+
+@pytest.mark.parametrize("drift_ppm", [0, 300])
+@pytest.mark.parametrize("copy", [0, 1])
+def test_a_recorder_that_heard_only_the_repeated_jingle_is_refused(
+    copy, drift_ppm, jingle_scene, jingle_camera, tmp_path
+):
+    """It fits both copies equally: any offset would be a guess (the old search applied one,
+    half the time the wrong copy's, 40.8 s off)."""
+    start = JINGLE_AT[copy] + 1
+    external = _recorder(jingle_scene, start, JINGLE_SECONDS - 2, drift_ppm, tmp_path / "ext.wav")
+    places = r"\+11\.00\d s and \+51\.81\d s"
+
+    with pytest.raises(
+        MediaError, match=rf"fits the camera recording in two places, {places}; Cutroom does not guess"
+    ):
+        sync_audio(jingle_camera, external, tmp_path / "synced.m4a")
+    assert list(tmp_path.iterdir()) == [external]
+
+
+@pytest.mark.parametrize("drift_ppm", [0, 300])
+@pytest.mark.parametrize(
+    ("start", "seconds"), [(45.817, 50.0), (4.0, 45.0)], ids=["second-copy", "first-copy"]
+)
+def test_a_repeated_jingle_with_speech_around_it_is_placed_on_the_right_copy(
+    start, seconds, drift_ppm, jingle_scene, jingle_camera, tmp_path
+):
+    external = _recorder(jingle_scene, start, seconds, drift_ppm, tmp_path / "ext.wav")
+
+    found = find_offset(jingle_camera, external)
+
+    assert abs(found["offset_seconds"] - start) < TOLERANCE
+    assert abs(found["drift_ppm"] - drift_ppm) < 10
+    assert found["match"].startswith("strong match (")
+    assert found["agreeing_windows"] == found["checked_windows"] >= 8
+    # The other copy was weighed and lines up only where the jingle plays.
+    other = [p for p in found["placements"] if abs(abs(p["offset_seconds"] - start) - 40.817) < 0.01]
+    assert other and other[0]["agreeing_windows"] <= found["agreeing_windows"] - 2
+
+
+def test_a_match_the_rest_of_the_recording_does_not_confirm_is_refused(jingle_scene, tmp_path):
+    """The recorder shares the jingle with the camera but then holds other words: the jingle alone
+    matches strongly, the stretches after it do not line up."""
+    camera = write_track(tmp_path / "camera.wav", derive_track(jingle_scene, 36, 64, snr_db=25, seed=5))
+    other = speech_scene(35, seed=7, sentences=DIFFERENT_TEXT)
+    external = write_track(tmp_path / "ext.wav", np.concatenate([jingle(JINGLE_SECONDS), other]))
+
+    with pytest.raises(
+        MediaError, match=r"The match is not confirmed along the recording: only \d+ of \d+ stretches line up"
+    ) as refusal:
+        sync_audio(camera, external, tmp_path / "synced.m4a")
+    agreeing, checked = map(int, re.search(r"only (\d+) of (\d+)", str(refusal.value)).groups())
+    assert 0 < agreeing < checked  # the jingle lines up, the words after it do not
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["camera.wav", "ext.wav"]
+
+
+def test_the_real_pair_is_a_strong_match_confirmed_along_its_overlap():
+    found = find_offset(*REAL_PAIR)
+
+    assert abs(found["offset_seconds"] - 12.254) < 0.002
+    assert found["match"] == f"strong match ({int(found['confidence'])})"
+    assert found["agreeing_windows"] == found["checked_windows"] >= 6
+    assert len(found["placements"]) == 1
+
+
+@pytest.mark.parametrize("snr_db", [20, 12])
+def test_pauses_under_a_hissing_recorder_do_not_count_against_the_match(snr_db, tmp_path):
+    """example.mp4 is silent from 17.3 s to 40 s: there the recorder holds only its own hiss,
+    which neither confirms nor denies where it belongs (these stretches were once counted as
+    disagreeing, and the pair was refused as "not confirmed")."""
+    camera = ROOT / "tests/media/example.mp4"
+    track = derive_track(read_samples(camera), 2.0, 40, snr_db=snr_db, lowpass=4000, seed=3)
+    external = write_track(tmp_path / "recorder.wav", track)
+
+    found = find_offset(camera, external)
+
+    assert abs(found["offset_seconds"] - 2.0) < TOLERANCE
+    assert found["agreeing_windows"] == found["checked_windows"] >= 4
+
+
+@pytest.mark.parametrize(
+    ("confidence", "words"),
+    [
+        (6.2, "refused (6)"),
+        (10.0, "weak match (10)"),
+        (19.6, "weak match (19)"),
+        (20.0, "strong match (20)"),
+        (142.17, "strong match (142)"),
+    ],
+)
+def test_confidence_is_said_with_its_meaning(confidence, words):
+    assert match_words(confidence) == words
 
 
 def _describe(path):

@@ -143,7 +143,7 @@ def test_upload_over_quota_is_stopped_midway_and_leaves_nothing(app, client, log
     response = upload(client, big)
     assert response.status_code == 413
     page = response.get_data(as_text=True)
-    assert "left of" in page and "2.1 MB left" in page
+    assert "left of" in page and "2.0 MiB left" in page
     assert media_files(app) == first
     with app.app_context():
         assert used_bytes(logged_in.id) == used
@@ -155,7 +155,7 @@ def test_upload_larger_than_limit_is_refused_before_storing(app, client, logged_
     big.write_bytes(os.urandom(3 * MB))
     response = upload(client, big)
     assert response.status_code == 413
-    assert "larger than the 1.0 MB upload limit" in response.get_data(as_text=True)
+    assert "larger than the 1.0 MiB upload limit" in response.get_data(as_text=True)
     assert media_files(app) == []
 
 

@@ -1,30 +1,39 @@
 """Small helpers shared by the blueprints: human-readable errors and template filters."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask
+from markupsafe import Markup
 
 
 def filesize(n: int | None) -> str:
+    """Bytes in powers of 1024, the units quotas are set in: "5.0 GiB" (app.js formatBytes agrees)."""
     if n is None:
         return "–"
     size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        # Rounded as shown: 1023.7 KiB would read "1024 KiB", so it goes up a unit.
+        if round(size) < 1024 or unit == "PiB":
             break
-        size /= 1000
+        size /= 1024
     if unit == "bytes":
         return f"{int(size)} bytes"
     return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
 
 
 def duration(seconds: float | None) -> str:
+    """A length as players show it: whole seconds, rounded down (17.83 s is 0:17, as a player says)."""
     if seconds is None:
         return "–"
-    seconds = int(round(seconds))
+    seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """A count with its noun: "1 word", "2 words" (`words` where adding an s is wrong)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def ordinal(n: int) -> str:
@@ -32,8 +41,15 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+def when(value: datetime | None) -> Markup:
+    """A moment as a <time> element: UTC as text, which app.js rewrites in the browser's time zone."""
+    if value is None:
+        return Markup("")
+    if value.tzinfo is not None:  # the database's times are naive UTC; others are made so
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return Markup('<time datetime="{}Z" data-local>{}</time>').format(
+        value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 def day(value: datetime | None) -> str:
@@ -90,6 +106,7 @@ FILE_LABELS = {
     "poster": "Poster image",
     "waveform": "Waveform image",
     "synced": "Synced recording",
+    "synced_waveform": "Waveform of the synced sound",
     "cut": "Silence removed",
     "cutlist": "Cut list",
     "transcript_srt": "Subtitles",
@@ -130,5 +147,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(filesize)
     app.add_template_filter(duration)
     app.add_template_filter(ordinal)
+    app.add_template_filter(plural)
     app.add_template_filter(when)
     app.add_template_filter(day)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp import db
-from webapp.helpers import filesize
+from webapp.helpers import filesize, plural
 from webapp.models import Item, MediaFile, Task, User, utcnow
 from webapp.pipeline import FAILURE_TTL, TASK_KINDS
 from webapp.storage import item_dir, user_dir
@@ -154,8 +154,9 @@ class Report:
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         rows = sum(reason.startswith(MISSING) for reason, _, _ in self.removed)
-        text = f"{verb} {len(self.removed) - rows} files or folders, freeing {filesize(self.freed)}"
-        return text + (f", and {rows} row{'' if rows == 1 else 's'} whose file was missing" if rows else "")
+        files = plural(len(self.removed) - rows, "file or folder", "files or folders")
+        text = f"{verb} {files}, freeing {filesize(self.freed)}"
+        return text + (f", and {plural(rows, 'row')} whose file was missing" if rows else "")
 
 
 def cleanup(dry_run: bool = False) -> Report:

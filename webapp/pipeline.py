@@ -5,6 +5,7 @@ dotted name and only reads what the workers write (task rows, `job.meta`).
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 import redis
@@ -18,7 +19,8 @@ from rq.job import Job, JobStatus
 from werkzeug.exceptions import ServiceUnavailable
 
 from webapp import db
-from webapp.models import Item, Task, utcnow
+from webapp.models import Item, Task
+from webapp.timeleft import Clock
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,13 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
     return list(tasks.values())
 
 
+# A live state only, between queued and running: a worker has taken the task, and its work has not
+# yet reported a step of its own (it may still be loading, or find an earlier result to reuse).
+# States show in the order queued, starting, running, then done, failed or cancelled, never back.
+STARTING = "starting"
+STARTING_STAGE = "Starting"  # the stage a task reports before its work begins
+
+
 @dataclass
 class LiveState:
     """What the interface shows for one task right now."""
@@ -175,7 +184,7 @@ class LiveState:
     stage: str | None = None
     position: int | None = None  # 1-based place in its queue while waiting
     waiting_for: str | None = None
-    seconds_left: float | None = None  # estimated from the progress rate so far
+    seconds_left: float | None = None  # the worker's steady estimate (webapp/timeleft.py), run down to now
 
 
 def live_states(tasks: list[Task]) -> dict[int, LiveState]:
@@ -215,12 +224,13 @@ def _add_live_states(tasks: list[Task], states: dict[int, LiveState]) -> None:
         status = job.get_status(refresh=False)
         progress = job.meta.get("progress") or {}
         if status == JobStatus.STARTED or task.status == Task.RUNNING:
+            if progress.get("stage", STARTING_STAGE) == STARTING_STAGE:
+                state.status = STARTING
+                continue
             state.status = Task.RUNNING
-            state.percent = progress.get("percent", 0.0)
-            state.stage = progress.get("stage")
-            if task.started_at and state.percent >= 2:
-                elapsed = (utcnow() - task.started_at).total_seconds()
-                state.seconds_left = elapsed * (100 - state.percent) / state.percent
+            state.percent, state.stage = progress["percent"], progress["stage"]
+            if progress.get("time_left"):
+                state.seconds_left = Clock(**progress["time_left"]).left(time.time())
         elif status == JobStatus.DEFERRED:
             waiting = [t for t in tasks if t.rq_job_id in (job.dependency_ids or [])]
             state.waiting_for = ", ".join(TASK_KINDS[t.kind]["label"] for t in waiting) or None

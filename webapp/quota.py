@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from webapp import db
 from webapp.disk import preview_bytes
-from webapp.models import Reservation, Task, User, used_bytes, used_query, utcnow
+from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, used_query, utcnow
 
 RESERVATION_TTL = timedelta(minutes=10)
 # Space is reserved this far ahead of the bytes that arrive, so a stream costs few transactions.
@@ -24,6 +24,22 @@ RESERVE_AHEAD = 16 * 1024 * 1024
 # What a job keeps, as a multiple of the recording it works on: sync and silence removal each make
 # a new copy of it; every other output is small.
 TASK_KEEP_FACTOR = {"sync": 1, "silence": 1}
+
+
+def biggest_items(user_id: int, limit: int) -> list[tuple[Item, int]]:
+    """The user's items that take the most space, with their bytes, biggest first."""
+    sizes = (
+        sa.select(MediaFile.item_id, sa.func.sum(MediaFile.size).label("size"))
+        .group_by(MediaFile.item_id)
+        .subquery()
+    )
+    return db.session.execute(
+        sa.select(Item, sizes.c.size)
+        .join(sizes, sizes.c.item_id == Item.id)
+        .where(Item.user_id == user_id)
+        .order_by(sizes.c.size.desc(), Item.created_at.desc())
+        .limit(limit)
+    ).all()
 
 
 def space_left(user) -> int:

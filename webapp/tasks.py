@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from webapp.models import Item, MediaFile, Task, utcnow
 from webapp.pipeline import (
     FAILURE_TTL,
     REDIS_RETRY_CAP,
+    STARTING_STAGE,
     TASK_KINDS,
     cancel_flag,
     cancel_jobs,
@@ -41,6 +43,7 @@ from webapp.pipeline import (
 )
 from webapp.quota import check_space_for_task
 from webapp.storage import item_dir
+from webapp.timeleft import TimeLeft
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +61,19 @@ class TaskCancelled(Exception):
 
 
 class Progress:
-    """Writes percent and stage into job.meta, at most once per PROGRESS_INTERVAL, and stops
-    the job there if it has been cancelled meanwhile."""
+    """Writes percent, stage and the time left into job.meta, at most once per PROGRESS_INTERVAL,
+    and stops the job there if it has been cancelled meanwhile.
+
+    The percent written never goes down (a step that starts its own count from zero does not
+    move the bar back), and the time left is a steady estimate (see webapp/timeleft.py): a clock
+    in wall-clock time, which the page runs down between reports."""
 
     def __init__(self, job):
         self.job = job
         self.interval = current_app.config["PROGRESS_INTERVAL"]
         self.last = 0.0
+        self.highest = 0.0
+        self.time_left = TimeLeft()
 
     def __call__(self, percent: float, stage: str) -> None:
         now = time.monotonic()
@@ -75,7 +84,13 @@ class Progress:
             return
         if self.job.connection.exists(cancel_flag(self.job.id)):
             raise TaskCancelled(self.job.id)
-        self.job.meta["progress"] = {"percent": round(min(max(percent, 0), 100), 1), "stage": stage}
+        self.highest = max(self.highest, round(min(max(percent, 0), 100), 1))
+        clock = self.time_left.update(self.highest, time.time())
+        self.job.meta["progress"] = {
+            "percent": self.highest,
+            "stage": stage,
+            "time_left": asdict(clock) if clock else None,
+        }
         self.job.save_meta()
 
 
@@ -144,7 +159,7 @@ def _run(task: Task, progress: "Progress") -> dict | None:
     ready = max([task.enqueued_at, *waited_for])
     task.wait_seconds = (task.started_at - ready).total_seconds()
     db.session.commit()
-    progress(0, "Starting")
+    progress(0, STARTING_STAGE)  # the chip says "starting" until the runner reports its own step
     clock = time.monotonic()
     try:
         task.input_key = input_key(task)
@@ -527,6 +542,11 @@ def _source(item: Item) -> Path:
     return _path(item, _source_role(item))
 
 
+SYNCED_WAVEFORM = "synced_waveform.png"
+# Share of the sync task's progress taken by the sync itself; drawing its waveform takes the rest.
+SYNC_SHARE = 95.0
+
+
 def run_prepare(task: Task, progress: Progress) -> dict:
     from jobs.prepare import prepare
 
@@ -541,6 +561,7 @@ def run_prepare(task: Task, progress: Progress) -> dict:
 
 
 def run_sync(task: Task, progress: Progress) -> dict:
+    from jobs.prepare import draw_waveform
     from jobs.sync import sync_audio
 
     item = task.item
@@ -553,9 +574,17 @@ def run_sync(task: Task, progress: Progress) -> dict:
             _path(item, "external"),
             scratch / name,
             keep_camera_audio=task.params.get("keep_camera_audio", False),
-            on_progress=work,
+            on_progress=lambda percent, stage: work(percent * SYNC_SHARE / 100, stage),
         )
-        _publish(task, scratch, _with_proxy(task, scratch, "synced", name, preview))
+        # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
+        draw_waveform(
+            scratch / name,
+            scratch / SYNCED_WAVEFORM,
+            result["output_duration"],
+            lambda fraction: work(SYNC_SHARE + (100 - SYNC_SHARE) * fraction, "Drawing waveform"),
+        )
+        outputs = _with_proxy(task, scratch, "synced", name, preview)
+        _publish(task, scratch, {**outputs, "synced_waveform": SYNCED_WAVEFORM})
     return result
 
 

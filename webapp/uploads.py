@@ -9,14 +9,18 @@ once, and the partial file is removed. The reservation is given back when the re
 same goes for the disk: an upload that would leave the media volume with less than MIN_FREE_DISK
 free is refused before it starts (by its declared length) or stopped while it streams in.
 Anything a request wrote that its view did not keep is deleted when the request ends.
+The job fields come before the file inputs in the forms, so a choice that cannot work (Sync without
+an External audio) is refused as soon as the first file part starts, before its bytes are read.
 """
 
+import functools
 import hashlib
 import os
 from pathlib import Path
 
 from flask import Request, abort, current_app
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import (
     BadRequest,
     ClientDisconnected,
@@ -24,15 +28,16 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
     ServiceUnavailable,
 )
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wsgi import get_input_stream
 
 from webapp import db
 from webapp.disk import disk_room
-from webapp.models import new_item_id
+from webapp.models import Item, new_item_id
 from webapp.quota import UploadSpace, space_left
 from webapp.storage import user_dir
 
-UPLOAD_ENDPOINTS = {"videos.new"}
+UPLOAD_ENDPOINTS = {"videos.new", "videos.again"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
 # What of a declared length is surely not stored (the framing and form fields of one or two files).
 FORM_FRAMING = 64 * 1024
@@ -73,6 +78,48 @@ class UploadsBusy(ServiceUnavailable):
         "The server is taking in as many uploads as it can right now, so nothing of this one was "
         "stored. Try again in a minute."
     )
+
+
+class ChoicesRefused(BadRequest):
+    """The job choices cannot work with the files sent; said before the files' bytes are read."""
+
+    human = True
+
+
+class BodyWatch:
+    """The request body as the form parser reads it, watched until the first file part starts.
+
+    A second multipart decoder reads the same bytes, collecting the form fields sent so far; at the
+    first file part it calls `at_first_file(fields, name, filename)`, which may refuse the upload,
+    and stops watching (the rest is file bytes; parsing them twice would cost for nothing).
+    """
+
+    def __init__(self, stream, boundary: bytes, at_first_file, max_field_size: int | None):
+        self.stream, self.at_first_file = stream, at_first_file
+        self.decoder = MultipartDecoder(boundary, max_form_memory_size=max_field_size)
+        self.fields, self.field, self.value = MultiDict(), None, []
+
+    def read(self, size=-1) -> bytes:
+        data = self.stream.read(size)
+        if self.decoder is not None:
+            self._watch(data)
+        return data
+
+    def _watch(self, data: bytes) -> None:
+        self.decoder.receive_data(data or None)
+        while not isinstance(event := self.decoder.next_event(), (NeedData, Epilogue)):
+            if isinstance(event, File):
+                self.decoder = None
+                self.at_first_file(self.fields, event.name, event.filename)
+                return
+            if isinstance(event, Field):
+                self.field, self.value = event.name, []
+            elif isinstance(event, Data):
+                self.value.append(event.data)
+                if not event.more_data:
+                    self.fields.add(self.field, b"".join(self.value).decode("utf-8", "replace"))
+        if isinstance(event, Epilogue):
+            self.decoder = None
 
 
 class Budget:
@@ -229,23 +276,42 @@ class UploadRequest(Request):
         # Whatever happens below, the form counts as parsed: nobody may re-read a half-read body.
         self.__dict__["form"] = self.parameter_storage_class()
         self.__dict__["files"] = self.parameter_storage_class()
+        has_external = self._find_upload_item()
         # The size limits are ours to check (with a reason), so take the body without werkzeug's.
         body = CountingStream(get_input_stream(self.environ, max_content_length=None))
         self.__dict__["stream"] = body
         # Checked before reading: a declared length that cannot fit is refused with its reason.
         self.__dict__["_upload_budget"] = self._make_budget(self.content_length)
+        stream = body
+        if self.mimetype == "multipart/form-data" and self.mimetype_params.get("boundary"):
+            check = functools.partial(_check_choices, has_external=has_external)
+            boundary = self.mimetype_params["boundary"].encode()
+            stream = BodyWatch(body, boundary, check, self.max_form_memory_size)
         # The database is done with until the body is in: it may take hours to arrive, and a
         # connection held meanwhile (a process has a pool of 15) would leave other requests waiting.
         db.session.commit()  # ends the transaction: the connection goes back to the pool
         parser = self.make_form_data_parser()
         parser.silent = False
         try:
-            _, form, files = parser.parse(body, self.mimetype, self.content_length, self.mimetype_params)
+            _, form, files = parser.parse(stream, self.mimetype, self.content_length, self.mimetype_params)
         except (ValueError, ClientDisconnected) as error:  # a broken body, or one that stalled
             raise UploadInterrupted() from error
         if self.content_length is not None and body.count < self.content_length:
             raise UploadInterrupted()
         self.__dict__["form"], self.__dict__["files"] = form, files
+
+    def _find_upload_item(self) -> bool:
+        """For "Run again", which adds to an item: whether it has its External audio already.
+
+        The item must be the user's (404 before a byte is read); its folder takes the new file.
+        """
+        if self.endpoint != "videos.again":
+            return False
+        item = db.session.get(Item, self.view_args["item_id"])
+        if item is None or item.user_id != current_user.id:
+            abort(404)
+        self.upload_item_id = item.id
+        return item.file("external") is not None
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         if not self.is_upload:
@@ -312,3 +378,14 @@ class UploadRequest(Request):
                 remaining -= len(chunk)
         except ClientDisconnected:
             pass
+
+
+def _check_choices(fields: MultiDict, name: str, filename: str | None, has_external: bool) -> None:
+    """At the first file part of an upload: refuse choices that cannot work with the files sent.
+
+    Only an External audio part tells: after a Media file part, the External audio may still come.
+    """
+    from webapp.videos.forms import upload_choices_problem
+
+    if name == "external" and (problem := upload_choices_problem(fields, bool(filename), has_external)):
+        raise ChoicesRefused(problem)

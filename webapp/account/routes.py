@@ -19,9 +19,10 @@ from webapp.auth.routes import (
     start_session,
     too_many,
 )
-from webapp.helpers import filesize
+from webapp.helpers import filesize, plural
 from webapp.models import Item, MediaFile, category
 from webapp.pipeline import cancel_jobs
+from webapp.quota import biggest_items
 from webapp.storage import remove_user_dir
 
 BIGGEST_ITEMS = 5
@@ -48,19 +49,7 @@ def _space_taken(user_id: int) -> dict:
     )
     for role, size in db.session.execute(by_role):
         split[category(role)] += int(size or 0)
-    sizes = (
-        sa.select(MediaFile.item_id, sa.func.sum(MediaFile.size).label("size"))
-        .group_by(MediaFile.item_id)
-        .subquery()
-    )
-    biggest = db.session.execute(
-        sa.select(Item, sizes.c.size)
-        .join(sizes, sizes.c.item_id == Item.id)
-        .where(Item.user_id == user_id)
-        .order_by(sizes.c.size.desc(), Item.created_at.desc())
-        .limit(BIGGEST_ITEMS)
-    ).all()
-    return {"split": split, "biggest": biggest}
+    return {"split": split, "biggest": biggest_items(user_id, BIGGEST_ITEMS)}
 
 
 def _refuse_wrong_password(user, field, message: str, page):
@@ -132,7 +121,7 @@ def delete():
     session.clear()
     logout_user()
     flash(
-        f"Your account {email} and everything in it ({items} item{'' if items == 1 else 's'}, "
+        f"Your account {email} and everything in it ({plural(items, 'item')}, "
         f"{filesize(used)}) are deleted. Nothing of it is kept.",
         "success",
     )

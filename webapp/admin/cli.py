@@ -58,7 +58,7 @@ def create_admin(email):
 @click.argument("email")
 @click.argument("size")
 def set_quota(email, size):
-    """Let EMAIL store SIZE ("5 GB", "500 MB", "2GiB" or bytes; "default" for the service default)."""
+    """Let EMAIL store SIZE ("5 GiB", "500 MiB" or bytes; GB is GiB; "default": the service default)."""
     user = _existing(email)
     if size.strip().lower() == "default":
         user.quota_bytes = None

@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp import db, ratelimit
 from webapp.auth import bp, tokens
 from webapp.auth.forms import ButtonForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from webapp.helpers import plural
 from webapp.mail import mail_link, send_mail
 from webapp.models import LoginSession, User, utcnow
 
@@ -63,7 +64,7 @@ def in_words(seconds: int) -> str:
         n, unit = math.ceil(seconds / MINUTE), "minute"
     else:
         n, unit = math.ceil(seconds / HOUR), "hour"
-    return f"{n} {unit}{'' if n == 1 else 's'}"
+    return plural(n, unit)
 
 
 def too_many(message: str, wait: int, offer_reset: bool = False):

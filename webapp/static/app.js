@@ -3,11 +3,12 @@
 // drag-and-drop onto the file fields, and seeking a player from a transcript timestamp.
 "use strict";
 
+// As webapp/helpers.py filesize shows sizes: powers of 1024, the units quotas are set in.
 function formatBytes(n) {
-  const units = ["bytes", "KB", "MB", "GB"];
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return i === 0 ? `${n} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
+  while (Math.round(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return i === 0 ? `${Math.trunc(n)} bytes` : `${n.toFixed(n < 100 ? 1 : 0)} ${units[i]}`;
 }
 
 function formatSeconds(s) {
@@ -64,6 +65,7 @@ function setupUpload(form) {
       form.replaceWith(newForm);
       htmx.process(newForm);
       setupForms(newForm.parentElement);
+      keepChosenFiles(form, newForm);
       newForm.querySelector(".has-error input, .error")?.scrollIntoView({ block: "center" });
       return;
     }
@@ -106,6 +108,7 @@ function setupDrop(zone) {
 function setupForms(root) {
   root.querySelectorAll("form[data-upload]").forEach(setupUpload);
   root.querySelectorAll("[data-drop]").forEach(setupDrop);
+  root.querySelectorAll("input[data-required-with]").forEach(setupRequiredWith);
 }
 
 document.addEventListener("click", (event) => {
@@ -119,6 +122,59 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => setupForms(document));
+
+// --- Local times (library helper): the server writes times in UTC inside
+// <time datetime="…Z" data-local>; they are shown in the browser's time zone instead, on load
+// and in every fragment htmx swaps in (the library polls while jobs run).
+function showLocalTimes(root) {
+  const pad = (n) => String(n).padStart(2, "0");
+  root.querySelectorAll("time[data-local]").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return; // the UTC text stays
+    if (!el.title) el.title = el.textContent; // the UTC time, on hover
+    el.textContent = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+      `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => showLocalTimes(document));
+document.addEventListener("htmx:afterSwap", () => showLocalTimes(document));
+
+// --- upload (issue 10, item 6): choices checked before any byte is sent, and chosen files kept ---
+
+// A file input with data-required-with="NAME" is required while the form's checkbox NAME is ticked
+// (the External audio for "Sync external audio"): the browser then refuses to send the form and says
+// why (data-required-message), so no upload starts that the server would refuse.
+function setupRequiredWith(input) {
+  const box = input.form?.elements[input.dataset.requiredWith];
+  if (!box) return;
+  const update = () => {
+    input.required = box.checked;
+    const missing = box.checked && !input.files.length;
+    input.setCustomValidity(missing ? input.dataset.requiredMessage || "" : "");
+  };
+  box.addEventListener("change", update);
+  input.addEventListener("change", update);
+  update();
+}
+
+// The form the server sent back in place of a refused one would come with empty file inputs:
+// give them the files the person chose, except where the server found the file itself at fault.
+function keepChosenFiles(oldForm, newForm) {
+  oldForm.querySelectorAll("input[type=file]").forEach((old) => {
+    const input = newForm.elements[old.name];
+    if (!old.files.length || !input || input.closest(".has-error")) return;
+    input.files = old.files;
+    input.dispatchEvent(new Event("change"));
+  });
+}
+
+// A new file chosen where the server refused one: its old reason no longer applies.
+document.addEventListener("change", (event) => {
+  const field = event.target.type === "file" && event.target.closest(".field.has-error");
+  if (!field) return;
+  field.classList.remove("has-error");
+  field.querySelectorAll(".error").forEach((message) => message.remove());
+});
 
 // --- Players that cannot play (issue 10, browser previews) ---
 // Cutroom makes a browser preview of every file a browser cannot play; where there is none (an

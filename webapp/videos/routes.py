@@ -2,8 +2,7 @@
 
 import json
 import re
-import unicodedata
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -15,10 +14,19 @@ from webapp.caching import send_private_file
 from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, plan, require_queue, submit
-from webapp.quota import space_full_message, space_left
+from webapp.quota import biggest_items, space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
 from webapp.videos import bp
-from webapp.videos.forms import DeleteForm, JobsForm, UploadForm
+from webapp.videos.forms import (
+    SYNC_NEEDS_EXTERNAL,
+    TITLE_MAX,
+    DeleteForm,
+    JobsForm,
+    RenameForm,
+    UploadForm,
+    printable,
+    upload_choices_problem,
+)
 
 
 def owned_item(item_id: str) -> Item:
@@ -32,12 +40,21 @@ def owned_item(item_id: str) -> Item:
 @bp.context_processor
 def _space():
     """The upload page says how much space is left, or that none is."""
-    return {"space_left": space_left, "space_full_message": space_full_message}
+    return {
+        "space_left": space_left,
+        "space_full_message": space_full_message,
+        "sync_needs_external": SYNC_NEEDS_EXTERNAL,
+    }
 
 
 @bp.get("/")
 def home():
     return redirect(url_for("videos.index" if current_user.is_authenticated else "auth.login"))
+
+
+# A page of compact cards is a few screens long, on a phone too.
+PER_PAGE = 12
+LAST_PAGE = 10**6
 
 
 @bp.get("/videos")
@@ -49,15 +66,34 @@ def index():
 @bp.get("/videos/live")
 @login_required
 def live():
-    """The library's item list alone, polled by the page while work runs."""
-    return render_template("videos/_library.html", **_library())
+    """The library's item list alone, polled by the page while work runs, and the usage header
+    out of band: a job that finishes adds files, so the space used changes with it."""
+    library = _library()
+    usage = render_template("_usage.html", biggest=library["biggest"], swap_oob=True)
+    return render_template("videos/_library.html", **library) + usage
 
 
 def _library() -> dict:
-    items = db.session.scalars(
-        sa.select(Item).where(Item.user_id == current_user.id).order_by(Item.created_at.desc())
-    ).all()
-    return {"items": items, "states": live_states([t for item in items for t in item.current_tasks])}
+    """One page of the user's items, newest first; with `q`, only those whose name holds it."""
+    q = request.args.get("q", "").strip()[:TITLE_MAX]
+    query = sa.select(Item).where(Item.user_id == current_user.id)
+    if q:
+        # autoescape: a "%" or "_" in the search box is looked for as itself, not as a wildcard.
+        query = query.where(Item.title.icontains(q, autoescape=True))
+    query = query.order_by(Item.created_at.desc(), Item.id.desc())
+    # Bounded, or the database's offset overflows; any page past the end shows the last one.
+    page = min(max(request.args.get("page", 1, type=int), 1), LAST_PAGE)
+    pages = db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
+    if pages.page > pages.pages > 0:  # past the end, as after deleting the last page's items
+        pages = db.paginate(query, page=pages.pages, per_page=PER_PAGE, error_out=False)
+    items = pages.items
+    return {
+        "items": items,
+        "pages": pages,
+        "q": q,
+        "states": live_states([t for item in items for t in item.current_tasks]),
+        "biggest": next((item for item, _ in biggest_items(current_user.id, 1)), None),
+    }
 
 
 @bp.get("/videos/<item_id>/progress")
@@ -75,13 +111,30 @@ def progress(item_id):
 @bp.get("/videos/<item_id>")
 @login_required
 def show(item_id):
+    return _item_page(owned_item(item_id))
+
+
+@bp.post("/videos/<item_id>/rename")
+@login_required
+def rename(item_id):
     item = owned_item(item_id)
+    form = RenameForm()
+    if not form.validate_on_submit():
+        return _item_page(item, rename_form=form), 400
+    item.title = form.title.data
+    db.session.commit()
+    flash(f"Renamed to “{item.title}”.", "success")
+    return redirect(url_for("videos.show", item_id=item.id), code=303)
+
+
+def _item_page(item: Item, rename_form: RenameForm | None = None):
     players = _players(item)
     return render_template(
         "videos/show.html",
         item=item,
         states=live_states(item.current_tasks),
         delete_form=DeleteForm(),
+        rename_form=rename_form or RenameForm(formdata=None, title=item.title),
         players=players,
         seek_player=f"player-{players[0]['role']}" if players else None,
         silence=item.result("silence"),
@@ -93,29 +146,62 @@ def show(item_id):
 @bp.route("/videos/<item_id>/again", methods=["GET", "POST"])
 @login_required
 def again(item_id):
-    """Run jobs again on the uploaded file with other settings."""
+    """Run jobs again on the uploaded file with other settings, and add or replace the External audio."""
     item = owned_item(item_id)
     if item.file("original") is None:
         flash("The original recording of this item was removed, so it cannot be run again.", "error")
         return redirect(url_for("videos.show", item_id=item.id), code=303)
     form = JobsForm()
+    if request.method == "GET":
+        form.data_from(item)
     if form.validate_on_submit():
+        external = form.chosen_external()
         sync, silence, transcribe = form.job_choices()
-        if sync is not None and item.file("external") is None:
-            sync = None
+        has_external = item.file("external") is not None
+        problem = upload_choices_problem(request.form, external is not None, has_external)
         if item.busy:
             form.form_errors.append("Wait until the running jobs have finished, then run again.")
-        elif space_left(current_user) <= 0:
+        elif problem:
+            form.external.errors.append(problem)
+        elif external is not None and sync is None:
+            form.external.errors.append("Tick “Sync external audio” to use the new External audio.")
+        elif space_left(current_user) <= 0:  # the new External audio already counts
             form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
         elif not any((sync, silence, transcribe)):
             form.form_errors.append("Tick at least one job.")
         else:
-            require_queue()
+            require_queue()  # before anything is stored
+            if external is not None and (refused := _replace_external(item, external, form.external)):
+                return render_template("videos/again.html", item=item, form=form), refused
             submit(item, plan(sync, silence, transcribe)[1:])  # the preparation is already done
             flash(f"Running again on “{item.title}”.", "success")
             return _go(url_for("videos.show", item_id=item.id))
         return render_template("videos/again.html", item=item, form=form), 400
     return render_template("videos/again.html", item=item, form=form), 400 if form.errors else 200
+
+
+def _replace_external(item: Item, upload: FileStorage, field) -> int | None:
+    """Store `upload` as the item's External audio in place of the old one; the refusal's status
+    (with its reason on `field`) when it is not an audio recording."""
+    path = upload.stream.keep(".external-new" + _extension(upload.filename))
+    try:
+        info = _checked_upload("external", path, field)
+    except _Refused as refused:
+        path.unlink(missing_ok=True)
+        return refused.status
+    old = item.file("external")
+    old_name = old and old.name
+    if old is not None:
+        item.files.remove(old)
+        db.session.flush()
+    # Over the old file when the names match; else the old one goes once the new row is in.
+    path = path.rename(path.with_name("external" + stored_extension(info.container, info.kind)))
+    key = upload.stream.content_key
+    item.files.append(MediaFile(role="external", name=path.name, size=path.stat().st_size, content_key=key))
+    db.session.commit()
+    if old_name and old_name != path.name:
+        (item_dir(item) / old_name).unlink(missing_ok=True)
+    return None
 
 
 @bp.route("/videos/new", methods=["GET", "POST"])
@@ -129,36 +215,22 @@ def new():
         return render_template("videos/new.html", form=form), status
     require_queue()  # before anything is stored
 
-    from jobs.errors import MediaError
-    from jobs.probe import probe  # reads headers only; needed to refuse a bad file in this response
-
-    has_external = isinstance(form.external.data, FileStorage) and bool(form.external.data.filename)
-    if form.sync.data and not has_external:
-        form.external.errors.append("To sync, add the External audio file as well.")
+    external = form.chosen_external()
+    if problem := upload_choices_problem(request.form, external is not None):
+        form.external.errors.append(problem)
         return render_template("videos/new.html", form=form), 400
 
     parts = {"original": form.media.data}
-    if has_external:
-        parts["external"] = form.external.data
+    if external is not None:
+        parts["external"] = external
     paths = {role: upload.stream.keep(role + _extension(upload.filename)) for role, upload in parts.items()}
-    labels = {"original": "Media file", "external": "External audio"}
     infos = {}
     for role, path in paths.items():
-        field = form.media if role == "original" else form.external
-        if path.stat().st_size == 0:
-            field.errors.append(f"{labels[role]}: the file is empty (0 bytes). Choose the recording itself.")
-            _discard(paths)
-            return render_template("videos/new.html", form=form), 400
         try:
-            infos[role] = probe(path)
-        except MediaError as error:
-            field.errors.append(f"{labels[role]}: {error}")
+            infos[role] = _checked_upload(role, path, form.media if role == "original" else form.external)
+        except _Refused as refused:
             _discard(paths)
-            return render_template("videos/new.html", form=form), 415
-        if role == "external" and infos[role].audio is None:
-            field.errors.append(f"{labels[role]} has no sound in it. Choose an audio recording.")
-            _discard(paths)
-            return render_template("videos/new.html", form=form), 415
+            return render_template("videos/new.html", form=form), refused.status
 
     # Stored under the extension of what the file is, not of what its name said.
     for role, path in paths.items():
@@ -187,6 +259,35 @@ def new():
         raise
     flash(f"“{item.title}” is uploaded; its jobs are queued.", "success")
     return _go(url_for("videos.index"))
+
+
+class _Refused(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+UPLOAD_LABELS = {"original": "Media file", "external": "External audio"}
+
+
+def _checked_upload(role: str, path: Path, field):
+    """The probe of a stored upload; raises _Refused, with the reason on `field`, when the file is
+    empty or not media, or is an External audio without sound."""
+    from jobs.errors import MediaError
+    from jobs.probe import probe  # reads headers only; needed to refuse a bad file in this response
+
+    label = UPLOAD_LABELS[role]
+    if path.stat().st_size == 0:
+        field.errors.append(f"{label}: the file is empty (0 bytes). Choose the recording itself.")
+        raise _Refused(400)
+    try:
+        info = probe(path)
+    except MediaError as error:
+        field.errors.append(f"{label}: {error}")
+        raise _Refused(415) from error
+    if role == "external" and info.audio is None:
+        field.errors.append(f"{label} has no sound in it. Choose an audio recording.")
+        raise _Refused(415)
+    return info
 
 
 @bp.get("/videos/<item_id>/files/<name>")
@@ -273,25 +374,17 @@ def _extension(filename: str | None) -> str:
 
 
 def _display_name(filename: str | None) -> str:
-    name = _printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
-    return name[:255] or "Untitled"
+    name = printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    return name[:TITLE_MAX] or "Untitled"
 
 
 def _download_name(item: Item, stored: MediaFile) -> str:
     """An original: the title with the stored extension; an output: the title's stem and its name."""
     # A title stored before names were cleaned may hold control characters; a header may not.
-    stem = _printable(item.title).rsplit(".", 1)[0] or "Untitled"
+    stem = printable(item.title).rsplit(".", 1)[0] or "Untitled"
     if stored.role == "original":
         return stem + PurePath(stored.name).suffix
     return f"{stem} - {stored.name}"
-
-
-def _printable(text: str) -> str:
-    """`text` without control and format characters (NUL, ESC, DEL, bidi overrides...), trimmed."""
-    unwanted = ("C", "Zl", "Zp")
-    return "".join(
-        " " if c.isspace() else "" if unicodedata.category(c).startswith(unwanted) else c for c in text
-    ).strip()
 
 
 def _discard(paths: dict) -> None:
