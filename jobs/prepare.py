@@ -1,4 +1,4 @@
-"""The preparation every upload gets: probe it, then draw a poster frame and a waveform."""
+"""The preparation every upload gets: probe it, draw a poster frame and a waveform, make a browser preview."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jobs.ffmpeg import FFmpegError, run_ffmpeg
 from jobs.probe import MediaInfo, probe
+from jobs.proxy import browser_plays, proxy_if_needed
 
 POSTER_NAME = "poster.jpg"
 WAVEFORM_NAME = "waveform.png"
@@ -18,15 +19,19 @@ WAVEFORM_COLOUR = "0x3F7FD0"
 # Share of the overall progress taken by each step; drawing the waveform decodes all the audio.
 READ_SHARE = 5.0
 POSTER_SHARE = 10.0
+PROXY_FROM = 50.0
+MAKING_PROXY = "Making a browser preview"
 
 ProgressCallback = Callable[[float, str], None]
 
 
 def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback | None = None) -> dict:
-    """Probe `src` and write poster.jpg (video) and waveform.png (audio) into `out_dir`.
+    """Probe `src` and write poster.jpg (video), waveform.png (audio) and, where browsers cannot
+    play `src`, a proxy they can (see jobs.proxy) into `out_dir`.
 
     `on_progress` gets the overall percentage (0..100) and the name of the current step.
-    Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}.
+    Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}, and
+    "original_proxy" in the outputs when browsers cannot play `src` (None if it could not be made).
     """
     src, out_dir = Path(src), Path(out_dir)
     report = on_progress or _ignore
@@ -36,6 +41,8 @@ def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback 
     report(READ_SHARE, "Reading file")
 
     outputs = {"poster": None, "waveform": None}
+    # A proxy decodes (and may encode) the whole file again: it takes the second half.
+    proxy_from = 100.0 if browser_plays(info) else PROXY_FROM
     if info.video:
         report(READ_SHARE, "Making poster")
         _make_poster(src, info, out_dir / POSTER_NAME)
@@ -47,9 +54,17 @@ def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback 
             src,
             out_dir / WAVEFORM_NAME,
             info.duration,
-            lambda fraction: report(start + (100.0 - start) * fraction, "Drawing waveform"),
+            lambda fraction: report(start + (proxy_from - start) * fraction, "Drawing waveform"),
         )
         outputs["waveform"] = WAVEFORM_NAME
+    if proxy_from < 100.0:
+        report(proxy_from, MAKING_PROXY)
+        outputs["original_proxy"] = proxy_if_needed(
+            src,
+            out_dir,
+            info,
+            lambda fraction: report(proxy_from + (100.0 - proxy_from) * fraction, MAKING_PROXY),
+        )
     report(100.0, "Done")
     return {"info": info.to_dict(), "outputs": outputs}
 

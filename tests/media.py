@@ -491,3 +491,24 @@ def make_subtitled(
 def _srt_time(seconds: float) -> str:
     minutes, millis = divmod(round(seconds * 1000), 60_000)
     return f"{minutes // 60:02d}:{minutes % 60:02d}:{millis // 1000:02d},{millis % 1000:03d}"
+
+
+# --- proxy ---
+# Recordings browsers cannot play, cut from the real tests/media/example.mp4 (H.264/AAC, 1280×720).
+EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
+
+
+def make_hevc(path: str | Path, seconds: float = 8.0, size: str = "1920x1080") -> Path:
+    """The start of example.mp4 as an HEVC MP4 (what phones record), scaled to `size`, sound kept."""
+    _ffmpeg(
+        *("-t", str(seconds), "-i", str(EXAMPLE), "-vf", f"scale={size}", "-c:v", "libx265"),
+        *VIDEO_CODEC_OPTIONS["libx265"],
+        *("-tag:v", "hvc1", "-x265-params", "log-level=error", "-c:a", "copy", str(path)),
+    )
+    return Path(path)
+
+
+def make_alac(path: str | Path, seconds: float = 8.0) -> Path:
+    """The sound of the start of example.mp4 as an Apple Lossless M4A."""
+    _ffmpeg("-t", str(seconds), "-i", str(EXAMPLE), "-vn", "-c:a", "alac", str(path))
+    return Path(path)

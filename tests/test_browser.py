@@ -549,3 +549,99 @@ def test_item_page_names_the_tracks_a_cut_could_not_keep(gunicorn_server, start,
     phone.goto(page.url)
     no_overflow(phone)
     shot(phone, "phone-item-dropped")
+
+
+# --- proxy ---
+
+
+def wait_for_jobs(page, timeout: float = 240) -> None:
+    """Wait on the library until every job chip is done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chips = page.eval_on_selector_all(".tasks .chip", "chips => chips.map(c => c.className)")
+        if chips and all("done" in c for c in chips):
+            return
+        if any("failed" in c for c in chips):
+            pytest.fail(page.inner_text("#library"))
+        time.sleep(0.2)
+    pytest.fail("the jobs did not finish: " + page.inner_text("#library"))
+
+
+def plays(page, selector: str) -> dict:
+    """Start the player (muted) and wait until it has decoded a frame; its state then."""
+    page.evaluate(f"() => {{ const p = document.querySelector('{selector}'); p.muted = true; p.play(); }}")
+    page.wait_for_function(f"() => document.querySelector('{selector}').currentTime > 0.5", timeout=20000)
+    return page.eval_on_selector(
+        selector, "p => ({ready: p.readyState, width: p.videoWidth || 0, error: p.error && p.error.code})"
+    )
+
+
+def test_hevc_and_alac_uploads_play_through_their_browser_previews(app, site, browser, tmp_path):
+    from tests.conftest import PASSWORD as USER_PASSWORD
+    from tests.conftest import make_user
+    from tests.media import make_alac, make_hevc
+    from webapp import db
+    from webapp.models import Item
+    from webapp.storage import item_dir
+
+    hevc, alac = make_hevc(tmp_path / "Phone clip.mp4"), make_alac(tmp_path / "Voice memo.m4a")
+    make_user(app, email="hedy@example.com")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/login")
+    page.get_by_label("Email").fill("hedy@example.com")
+    page.get_by_label("Password").fill(USER_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/videos")
+    for path in (hevc, alac):
+        page.goto(f"{site}/videos/new")
+        page.get_by_label("Media file", exact=True).set_input_files(str(path))
+        page.get_by_role("button", name="Upload", exact=True).click()
+        page.wait_for_url(f"{site}/videos")
+    wait_for_jobs(page)
+
+    # The HEVC video plays, through its H.264 preview, at desktop and phone width.
+    page.get_by_role("link", name="Phone clip.mp4").first.click()
+    state = plays(page, "#player-original")
+    assert state["ready"] >= 2 and state["width"] == 1280 and state["error"] is None, state
+    assert page.locator(".player-problem").count() == 0
+    shot(page, "item-hevc-preview")
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    plays(phone, "#player-original")
+    no_overflow(phone)
+    shot(phone, "phone-item-hevc-preview")
+    hevc_url = page.url
+
+    # The ALAC recording plays through its AAC preview.
+    page.goto(f"{site}/videos")
+    page.get_by_role("link", name="Voice memo.m4a").first.click()
+    state = plays(page, "#player-original")
+    assert state["ready"] >= 2 and state["error"] is None, state
+
+    # Without their previews (items prepared before there were any), the players say why they fail.
+    def without_preview(url: str) -> None:
+        with app.app_context():
+            item = db.session.get(Item, url.rstrip("/").rsplit("/", 1)[-1])
+            proxy = item.file("original_proxy")
+            (item_dir(item) / proxy.name).unlink()
+            item.files.remove(proxy)
+            db.session.commit()
+        page.goto(url)
+        page.locator(".player-problem").wait_for()
+
+    without_preview(page.url)
+    assert page.eval_on_selector("#player-original", "p => p.error && p.error.code") == 4  # no ALAC here
+    assert "cannot play this file's format. Download it to watch it." in page.inner_text(".player-problem")
+    without_preview(hevc_url)
+    state = page.eval_on_selector(
+        "#player-original", "p => ({width: p.videoWidth || 0, error: p.error && p.error.code})"
+    )
+    assert state == {"width": 0, "error": None}, state  # the sound plays, the HEVC picture does not
+    assert "only the sound of this file" in page.inner_text(".player-problem")
+    shot(page, "item-hevc-no-preview")
+    phone.goto(hevc_url)
+    phone.locator(".player-problem").wait_for()
+    no_overflow(phone)
+    shot(phone, "phone-item-hevc-no-preview")

@@ -27,5 +27,16 @@ def check_room_for_task(task) -> None:
 
     source = task.item.working_file
     needed = SMALL_OUTPUTS + TASK_SPACE_FACTOR.get(task.kind, 0) * (source.size if source else 0)
+    needed += preview_bytes(task)
     if disk_room() < needed:
         raise MediaError(TASK_DISK_FULL)
+
+
+def preview_bytes(task) -> int:
+    """At most how many bytes the browser preview (jobs.proxy) that preparing `task`'s item
+    makes takes: none for other tasks, or when browsers play the upload as it is."""
+    from jobs.probe import MediaInfo
+    from jobs.proxy import proxy_size_bound
+
+    info = task.item.info
+    return proxy_size_bound(MediaInfo.from_dict(info)) if task.kind == "prepare" and info else 0

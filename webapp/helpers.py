@@ -117,6 +117,9 @@ FILE_LABELS = {
     "cut_vtt": "Subtitles for the cut",
     "cut_txt": "Transcript text of the cut",
     "cut_json": "Word timings for the cut",
+    "original_proxy": "Browser preview of the original",
+    "synced_proxy": "Browser preview of the synced recording",
+    "cut_proxy": "Browser preview of the cut",
 }
 
 

@@ -183,6 +183,10 @@ class Item(db.Model):
         """What the jobs after sync work on: the synced file when there is one, else the original."""
         return self.file("synced") or self.file("original")
 
+    def playable(self, role: str) -> "MediaFile | None":
+        """What the players show for `role`: its browser preview (jobs.proxy) when it has one."""
+        return self.file(f"{role}_proxy") or self.file(role)
+
     @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
@@ -207,9 +211,10 @@ class MediaFile(db.Model):
     """One file on disk under MEDIA_ROOT/<user id>/<item id>/, counted against the owner's quota."""
 
     # What the person uploaded, and the previews made from it on arrival (which "Run again" does
-    # not remake, so they live as long as the original); every other role is a job's result.
+    # not remake, so they live as long as the original); every other role is a job's result, the
+    # browser previews of results too ("cut_proxy"), as they go when their results go.
     ORIGINALS = ("original", "external")
-    PREVIEWS = ("poster", "waveform")
+    PREVIEWS = ("poster", "waveform", "original_proxy")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)

@@ -15,6 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from webapp import db
+from webapp.disk import preview_bytes
 from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, used_query, utcnow
 
 RESERVATION_TTL = timedelta(minutes=10)
@@ -115,7 +116,7 @@ def task_outputs_estimate(task: Task) -> int:
     does), less the outputs of its last run that they replace."""
     item = task.item
     source = item.working_file
-    new = TASK_KEEP_FACTOR.get(task.kind, 0) * (source.size if source else 0)
+    new = TASK_KEEP_FACTOR.get(task.kind, 0) * (source.size if source else 0) + preview_bytes(task)
     earlier = [t for t in item.tasks if t.kind == task.kind and t.status == Task.DONE]
     replaced = sum(f.size for f in item.files if earlier and f.role in earlier[-1].outputs)
     return max(new - replaced, 0)

@@ -459,16 +459,52 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def _record_output(task: Task, role: str, path: Path) -> MediaFile:
     """Register a finished output file of `task`, replacing an older one of the same role."""
     item = task.item
-    for old in [f for f in item.files if f.role == role]:
-        item.files.remove(old)
-        if old.name != path.name:  # e.g. cut.wav made again as cut.m4a from the synced file
-            (item_dir(item) / old.name).unlink(missing_ok=True)
+    _forget_output(item, role, keep=path.name)
     # The unit of work inserts before it deletes: the old row must be gone before one of the same name comes.
     db.session.flush()
     output = MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=task.input_key)
     item.files.append(output)
     task.outputs = [*task.outputs, role]
     return output
+
+
+def _forget_output(item: Item, role: str, keep: str | None = None) -> None:
+    """Drop the file of `role` from `item`, and from the disk unless it is named `keep`."""
+    for old in [f for f in item.files if f.role == role]:
+        item.files.remove(old)
+        if old.name != keep:  # e.g. cut.wav made again as cut.m4a from the synced file
+            (item_dir(item) / old.name).unlink(missing_ok=True)
+
+
+# The share of a sync's or silence removal's progress its output's browser preview takes.
+PROXY_SHARE = 30.0
+
+
+def _split_progress(task: Task, progress: Progress):
+    """Progress callbacks for the job's own work and for the browser preview of its output after
+    it. The preview takes a share only when the original needed one: results keep its codecs."""
+    from jobs.prepare import MAKING_PROXY
+
+    split = 100.0 - PROXY_SHARE if task.item.file("original_proxy") else 100.0
+
+    def work(percent: float, stage: str) -> None:
+        progress(percent * split / 100, stage)
+
+    def preview(fraction: float) -> None:
+        progress(split + (100 - split) * fraction, MAKING_PROXY)
+
+    return work, preview
+
+
+def _with_proxy(task: Task, scratch: Path, role: str, name: str, on_progress) -> dict[str, str]:
+    """{role: name}, plus its browser preview as "<role>_proxy" when browsers cannot play it."""
+    from jobs.proxy import proxy_if_needed
+
+    proxy = proxy_if_needed(scratch / name, scratch, on_progress=on_progress)
+    if proxy is None:
+        _forget_output(task.item, f"{role}_proxy")  # an earlier run's, of another file
+        return {role: name}
+    return {role: name, f"{role}_proxy": proxy}
 
 
 def _scratch_prefix(task: Task) -> str:
@@ -534,22 +570,24 @@ def run_sync(task: Task, progress: Progress) -> dict:
     video = (item.info or {}).get("video")
     # The picture is copied: the original's container if it carries it, else Matroska.
     name = "synced" + (job_extension(original, video["codec"], copies_video=True) if video else ".m4a")
+    work, preview = _split_progress(task, progress)
     with _scratch(task) as scratch:
         result = sync_audio(
             original,
             _path(item, "external"),
             scratch / name,
             keep_camera_audio=task.params.get("keep_camera_audio", False),
-            on_progress=lambda percent, stage: progress(percent * SYNC_SHARE / 100, stage),
+            on_progress=lambda percent, stage: work(percent * SYNC_SHARE / 100, stage),
         )
         # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
         draw_waveform(
             scratch / name,
             scratch / SYNCED_WAVEFORM,
             result["output_duration"],
-            lambda fraction: progress(SYNC_SHARE + (100 - SYNC_SHARE) * fraction, "Drawing waveform"),
+            lambda fraction: work(SYNC_SHARE + (100 - SYNC_SHARE) * fraction, "Drawing waveform"),
         )
-        _publish(task, scratch, {"synced": name, "synced_waveform": SYNCED_WAVEFORM})
+        outputs = _with_proxy(task, scratch, "synced", name, preview)
+        _publish(task, scratch, {**outputs, "synced_waveform": SYNCED_WAVEFORM})
     return result
 
 
@@ -562,6 +600,7 @@ def run_silence(task: Task, progress: Progress) -> dict:
     params = task.params
     video = (item.info or {}).get("video")
     name = "cut" + job_extension(source, video and video["codec"])
+    work, preview = _split_progress(task, progress)
     with _scratch(task) as scratch:
         result = remove_silence(
             source,
@@ -569,10 +608,11 @@ def run_silence(task: Task, progress: Progress) -> dict:
             threshold_db=params.get("threshold_db", "auto"),
             min_silence=params.get("min_silence", 0.5),
             margin=params.get("margin", 0.2),
-            on_progress=progress,
+            on_progress=work,
         )
         (scratch / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
-        _publish(task, scratch, {"cut": name, "cutlist": "cutlist.json"})
+        outputs = _with_proxy(task, scratch, "cut", name, preview)
+        _publish(task, scratch, {**outputs, "cutlist": "cutlist.json"})
     return result
 
 

@@ -175,3 +175,44 @@ document.addEventListener("change", (event) => {
   field.classList.remove("has-error");
   field.querySelectorAll(".error").forEach((message) => message.remove());
 });
+
+// --- Players that cannot play (issue 10, browser previews) ---
+// Cutroom makes a browser preview of every file a browser cannot play; where there is none (an
+// item prepared before that, a preview that failed) the player says why instead of staying black.
+const PLAYER_PROBLEMS = {
+  2: "This file could not be loaded: the connection broke off. Reload the page to try again.",
+  3: "Your browser could not decode this file (it may be damaged, or in a format it cannot play).",
+  4: "Your browser cannot play this file's format.",
+  picture: "Your browser plays only the sound of this file, not its picture.",
+};
+
+function explainPlayer(player, problem) {
+  let note = player.nextElementSibling;
+  if (!note || !note.classList.contains("player-problem")) {
+    note = document.createElement("p");
+    note.className = "player-problem";
+    note.setAttribute("role", "alert");
+    player.after(note);
+  }
+  note.textContent = PLAYER_PROBLEMS[problem] + " ";
+  if (problem === 2) return;
+  // The downloads always give the real file, whatever the browser makes of it.
+  const link = document.createElement("a");
+  link.href = "#downloads";
+  link.textContent = "Download it to watch it.";
+  note.append(link);
+}
+
+function checkPlayer(player) {
+  if (player.error && PLAYER_PROBLEMS[player.error.code]) {
+    explainPlayer(player, player.error.code);
+  } else if (player.tagName === "VIDEO" && player.readyState >= 1 && player.videoWidth === 0) {
+    explainPlayer(player, "picture");
+  }
+}
+
+// Media events do not bubble: catch them on their way down.
+["error", "loadedmetadata"].forEach((name) => document.addEventListener(name, (event) => {
+  if (event.target instanceof HTMLMediaElement) checkPlayer(event.target);
+}, true));
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("video, audio").forEach(checkPlayer));

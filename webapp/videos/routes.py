@@ -335,7 +335,7 @@ def _players(item: Item) -> list[dict]:
     ]
     players = []
     for role, heading, track in views:
-        if media := item.file(role):
+        if media := item.playable(role):
             players.append(
                 {"role": role, "heading": heading, "file": media, "track": track and item.file(track)}
             )
