@@ -252,7 +252,9 @@ def _refuse_doubt(chosen: dict, others: list[dict], cam_start: float) -> None:
         raise MediaError(MISMATCH.format(found=chosen["confidence"], needed=MIN_CONFIDENCE, why=""))
     if _support(chosen) < MIN_SUPPORT:
         raise MediaError(NOT_CONFIRMED.format(agreeing=chosen["agreeing"], checked=chosen["checked"]))
-    rivals = [other for other in others if other["agreeing"] > chosen["agreeing"] - RIVAL_MARGIN]
+    # A placement with no agreeing window has nothing for it (on a short overlap, one window may
+    # be all the evidence there is).
+    rivals = [o for o in others if o["agreeing"] > 0 and o["agreeing"] > chosen["agreeing"] - RIVAL_MARGIN]
     if rivals:
         places = sorted(fine["offset"] + cam_start for fine in (chosen, rivals[0]))
         raise MediaError(TWO_PLACES.format(first=places[0], second=places[1]))
@@ -605,15 +607,15 @@ def _fine_pass(
     """
     sr = ANALYSIS_RATE
     window, margin = int(FINE_WINDOW * sr), int(FINE_MARGIN * sr)
-    # The part of the external recording that plays while the camera records.
-    first = max(0.0, -offset / rate) * sr
-    last = min(ext.size / sr, (cam.size / sr - offset) / rate) * sr - window
+    first, last = _fine_span(cam.size, ext.size, offset, rate, window, margin)
     if last < first:
-        # Shorter overlap than one window: use what there is.
-        window = int(max(0.0, min(ext.size / sr, (cam.size / sr - offset) / rate) * sr - first)) - 2 * margin
-        last = first
+        # Shorter overlap than one window: one window as long as the overlap allows.
+        overlap = min(cam.size / sr, offset + rate * ext.size / sr) - max(0.0, offset)
+        window = int(overlap * sr) - 2 * margin - 4
         if window < sr // 4:
             raise MediaError(NO_OVERLAP)
+        first, last = _fine_span(cam.size, ext.size, offset, rate, window, margin)
+        last = max(first, last)
     count = max(1, min(FINE_WINDOWS, int((last - first) // window) + 1))
     starts = np.linspace(first, last, count).astype(int)
     size = sfft.next_fast_len(window + 2 * margin + window, real=True)
@@ -665,6 +667,18 @@ def _fine_pass(
         "agreeing": int(agree.sum()),
         "checked": len(windows),
     }
+
+
+def _fine_span(
+    cam: int, ext: int, offset: float, rate: float, window: int, margin: int
+) -> tuple[float, float]:
+    """The first and last external sample at which a fine window can start: the external part
+    plays while the camera records, and the camera stretch it is looked for in (the window with
+    `margin` on each side) lies inside the camera recording."""
+    sr = ANALYSIS_RATE
+    first = max(0.0, (margin / sr - offset) / rate) * sr
+    last = min((ext - 2) / sr - window / (rate * sr), ((cam - window - margin) / sr - offset) / rate) * sr
+    return first, last
 
 
 def _agreeing_line(

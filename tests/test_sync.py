@@ -313,3 +313,14 @@ def _describe(path):
             else None,
             "audio": tracks,
         }
+
+
+@pytest.mark.parametrize(("seconds", "start"), [(7.0, 0.0), (7.0, 0.43), (3.0, 1.21)])
+def test_short_clips_are_synced(scene, seconds, start, tmp_path):
+    """A clip shorter than two fine windows (a phone's few seconds, a test file): the windows sit
+    where their camera stretch fits, even when both recordings start together."""
+    camera = derive_track(scene, 10.0, seconds + start, snr_db=30, seed=2)
+    external = derive_track(scene, 10.0 + start, seconds, snr_db=30, seed=3)
+    found = find_offset(write_track(tmp_path / "c.wav", camera), write_track(tmp_path / "e.wav", external))
+    assert abs(found["offset_seconds"] - start) < TOLERANCE, found
+    assert found["match"].startswith("strong match"), found
