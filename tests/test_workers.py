@@ -331,3 +331,25 @@ def test_right_after_a_redis_restart_running_tasks_are_given_time_to_renew_their
     time.sleep(1.05 - time.time() % 1)
     assert recovered() == 0 and task_row(app, task.id).status == Task.RUNNING
     wait_until(recovered, LEASE + REDIS_RETRY_CAP + 5, "a task lost for good to be found", step=0.5)
+
+
+def test_a_task_that_finishes_while_recovery_looks_at_it_stays_done(
+    app, client, logged_in, tmp_path, run_worker
+):
+    """Recovery loaded the task while it ran; its worker then committed the result and dropped the
+    lease. No lease, job no longer started: that must not make a finished task 'lost'."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from webapp.tasks import _lost
+
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2))
+    run_worker("media")
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))
+        assert task.status == Task.DONE, task.error
+        set_committed_value(task, "status", Task.RUNNING)  # as recovery loaded it, a moment before
+        assert not _lost(task, redis_conn())
+        assert recover_lost_tasks() == 0
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))
+        assert (task.status, task.error) == (Task.DONE, None)

@@ -330,6 +330,11 @@ def _lost(task: Task, conn) -> bool:
     """
     if conn.exists(lease_key(task.id)):
         return False
+    # Its worker may have finished it since the row was loaded: it stops the lease only once the
+    # result is committed, so a row that still says running now is one nobody will finish.
+    db.session.refresh(task)
+    if task.status != Task.RUNNING:
+        return False
     job = _job(task, conn)
     if job is None or job.get_status() != JobStatus.STARTED or not job.worker_name:
         return True
