@@ -260,6 +260,8 @@ def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_
 
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
     assert re.search(r"Camera sound used</dt><dd>0:00–0:12</dd>", page), page
+    # The before/after listen plays where the external sound is, not the camera's fill.
+    assert page.count("#t=12.25,22.25") == 2 and "After: external sound from 0:12" in page
     silence_card = page[page.index('id="silence"') : page.index('id="sync"')]
     assert f"/videos/{item_id}/files/synced_waveform.png" in silence_card
     assert "files/waveform.png" not in silence_card
