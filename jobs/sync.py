@@ -97,6 +97,8 @@ RATE_SETTLED = 0.0001
 # otherwise the sound that tells them apart is too short to trust and the match is ambiguous.
 MIN_SUPPORT = 0.6
 RIVAL_MARGIN = 2
+# A placement that leaves less overlap than this (the fine windows and their margins) is not checked.
+MIN_CHECKED_OVERLAP = 0.25 + 2 * FINE_MARGIN + 0.001
 # Clock errors beyond this are not drift but a different recording (or a wrong sample rate).
 MAX_DRIFT = 2000e-6
 # Below this overlap a drift too small to show (see STEADY_TOLERANCE) is taken as zero.
@@ -184,6 +186,8 @@ def find_offset(
     sounding = _sounding_level(ext)
     checked = []
     for number, line in enumerate(placements):
+        if _overlap(cam.size, ext.size, line["offset"], line["rate"]) < MIN_CHECKED_OVERLAP:
+            continue  # a placement at the very edge of the camera recording leaves nothing to check
         fine = _fine_match(
             cam,
             ext,
@@ -209,6 +213,8 @@ def find_offset(
         elif fine["agreeing"] > checked[same[0]]["agreeing"]:
             checked[same[0]] = fine
     report(100.0, "Measuring drift")
+    if not checked:
+        raise MediaError(NO_OVERLAP)
     checked.sort(key=lambda fine: (fine["agreeing"], _support(fine), fine["confidence"]), reverse=True)
     chosen = checked[0]
     _refuse_doubt(chosen, checked[1:], cam_start)
@@ -610,10 +616,7 @@ def _fine_pass(
     first, last = _fine_span(cam.size, ext.size, offset, rate, window, margin)
     if last < first:
         # Shorter overlap than one window: one window as long as the overlap allows.
-        overlap = min(cam.size / sr, offset + rate * ext.size / sr) - max(0.0, offset)
-        window = int(overlap * sr) - 2 * margin - 4
-        if window < sr // 4:
-            raise MediaError(NO_OVERLAP)
+        window = int(_overlap(cam.size, ext.size, offset, rate) * sr) - 2 * margin - 4
         first, last = _fine_span(cam.size, ext.size, offset, rate, window, margin)
         last = max(first, last)
     count = max(1, min(FINE_WINDOWS, int((last - first) // window) + 1))
@@ -667,6 +670,12 @@ def _fine_pass(
         "agreeing": int(agree.sum()),
         "checked": len(windows),
     }
+
+
+def _overlap(cam: int, ext: int, offset: float, rate: float) -> float:
+    """Seconds of the camera recording during which the external one plays, at this placement."""
+    sr = ANALYSIS_RATE
+    return min(cam / sr, offset + rate * ext / sr) - max(0.0, offset)
 
 
 def _fine_span(

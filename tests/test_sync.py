@@ -10,6 +10,7 @@ from jobs.errors import MediaError
 from jobs.sync import MIN_CONFIDENCE, find_offset, match_words, swap_audio, sync_audio
 from tests.conftest import ROOT
 from tests.media import (
+    SPEECH_RATE,
     derive_track,
     espeak_exe,
     jingle,
@@ -324,3 +325,21 @@ def test_short_clips_are_synced(scene, seconds, start, tmp_path):
     found = find_offset(write_track(tmp_path / "c.wav", camera), write_track(tmp_path / "e.wav", external))
     assert abs(found["offset_seconds"] - start) < TOLERANCE, found
     assert found["match"].startswith("strong match"), found
+
+
+def test_a_placement_at_the_camera_edge_does_not_stop_the_search(tmp_path):
+    """The camera holds one stretch twice (X Y X W, 10 s each, from the real interview); the
+    recorder took X W through a low-cut filter, so the coarse stage also proposes a placement that
+    hangs off the camera's end. That one is skipped, not taken for "no overlap": X W is at +20 s."""
+    import scipy.signal
+
+    speech = read_samples(ROOT / "tests/media/timbl_1.mp3")
+    part = {
+        name: speech[at * SPEECH_RATE : (at + 10) * SPEECH_RATE]
+        for name, at in (("x", 2), ("y", 14), ("w", 30))
+    }
+    camera = np.concatenate([part["x"], part["y"], part["x"], part["w"]])
+    low_cut = scipy.signal.butter(2, 80, "highpass", fs=SPEECH_RATE, output="sos")
+    recorder = scipy.signal.sosfilt(low_cut, camera[20 * SPEECH_RATE :]).astype(np.float32)
+    found = find_offset(write_track(tmp_path / "c.wav", camera), write_track(tmp_path / "e.wav", recorder))
+    assert abs(found["offset_seconds"] - 20.0) < TOLERANCE, found
