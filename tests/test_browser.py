@@ -78,6 +78,24 @@ def no_overflow(page) -> None:
     assert width <= viewport, f"{page.url}: content is {width} px wide on a {viewport} px screen"
 
 
+def on_phone(browser, page):
+    """The page `page` shows, opened again at phone width in the same login."""
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
+    )
+    phone.goto(page.url)
+    return phone
+
+
+def wait_for_section(page, selector: str, timeout: float) -> None:
+    """Reload the item page until `selector` is on it: finished results are drawn on a fresh page."""
+    deadline = time.monotonic() + timeout
+    while not page.locator(selector).count():
+        assert time.monotonic() < deadline, page.inner_text("main")
+        page.wait_for_timeout(1000)
+        page.reload()
+
+
 def log_in(page, site, email=EMAIL, password=PASSWORD):
     page.goto(f"{site}/login")
     page.get_by_label("Email").fill(email)
@@ -305,20 +323,13 @@ def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
     page.get_by_role("button", name="Upload", exact=True).click()
     page.wait_for_url(f"{site}/videos")
     page.get_by_role("link", name="timbl_1.mp3").first.click()
-    deadline = time.monotonic() + 180
-    while not page.locator("#silence").count():  # the finished results are drawn on a fresh page
-        assert time.monotonic() < deadline, page.inner_text("main")
-        time.sleep(1)
-        page.reload()
+    wait_for_section(page, "#silence", 180)
 
     assert page.locator("#sync").get_by_text("0:00–0:12").is_visible()
     image = page.locator("#silence svg.waveform image").get_attribute("href")
     assert image.endswith("/synced_waveform.png"), image
     shot(page, "item-camera-fill")
-    phone = browser.new_page(
-        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
-    )
-    phone.goto(page.url)
+    phone = on_phone(browser, page)
     no_overflow(phone)
     shot(phone, "phone-item-camera-fill")
 
@@ -535,18 +546,11 @@ def test_item_page_names_the_tracks_a_cut_could_not_keep(gunicorn_server, start,
     page.get_by_role("button", name="Upload", exact=True).click()
     page.wait_for_url(f"{site}/videos")
     page.get_by_role("link", name="Interview.mov").first.click()
-    deadline = time.monotonic() + 240
-    while not page.locator("#silence").count():  # the section comes with the finished result
-        assert time.monotonic() < deadline, page.inner_text("main")
-        page.wait_for_timeout(1000)
-        page.reload()
+    wait_for_section(page, "#silence", 240)
     note = page.locator("#silence .dropped")
     assert "data stream (eng, timecode 01:00:00:00)" in note.inner_text()
     shot(page, "item-dropped")
-    phone = browser.new_page(
-        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
-    )
-    phone.goto(page.url)
+    phone = on_phone(browser, page)
     no_overflow(phone)
     shot(phone, "phone-item-dropped")
 
@@ -605,10 +609,7 @@ def test_hevc_and_alac_uploads_play_through_their_browser_previews(app, site, br
     assert state["ready"] >= 2 and state["width"] == 1280 and state["error"] is None, state
     assert page.locator(".player-problem").count() == 0
     shot(page, "item-hevc-preview")
-    phone = browser.new_page(
-        viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
-    )
-    phone.goto(page.url)
+    phone = on_phone(browser, page)
     plays(phone, "#player-original")
     no_overflow(phone)
     shot(phone, "phone-item-hevc-preview")
