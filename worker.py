@@ -53,7 +53,7 @@ class ForkingWorker(Worker):
         if self._dead_horse_job == job.id:
             # RQ has recorded the failure; the task is queued again (or failed) now, not when
             # the dead horse's lease runs out.
-            from webapp.tasks import recover_dead_horse_task
+            from webapp.tasks.recovery import recover_dead_horse_task
 
             self._dead_horse_job = None
             try:
@@ -73,7 +73,7 @@ def sweep_lost_tasks(app: Flask, interval: float) -> None:
     """Look for tasks whose worker died every `interval` seconds, in a thread of its own (the main
     thread is waiting for a job or running one). Every worker does it, so it goes on while any is
     alive; a Redis key lets only the first in each interval do the work."""
-    from webapp.tasks import recover_lost_tasks
+    from webapp.tasks.recovery import recover_lost_tasks
 
     while True:
         time.sleep(interval)
@@ -96,15 +96,16 @@ def main() -> None:
 
     app = create_app({"WAIT_FOR_REDIS": True})
     with app.app_context():
-        from webapp import tasks
+        from webapp.tasks.recovery import recover_lost_tasks
+        from webapp.tasks.run import preload
 
         lease = app.config["TASK_LEASE_SECONDS"]
-        tasks.recover_lost_tasks()  # before the first job, also in burst mode
+        recover_lost_tasks()  # before the first job, also in burst mode
         db.session.remove()
         threading.Thread(
             target=sweep_lost_tasks, args=(app, min(SWEEP_SECONDS, lease / 3)), name="sweep", daemon=True
         ).start()
-        tasks.preload(args.queues)
+        preload(args.queues)
         worker = worker_class(args.queues)(
             [get_queue(name) for name in args.queues],
             connection=redis_conn(),

@@ -15,7 +15,7 @@ from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
-from webapp.tasks import LOST_REASON, recover_lost_tasks
+from webapp.tasks.recovery import LOST_REASON, recover_lost_tasks
 
 
 @pytest.fixture

@@ -8,11 +8,13 @@ from pathlib import Path
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
+import webapp.tasks.progress
 from tests.test_uploads import upload
-from webapp import db, pipeline, tasks
+from webapp import db, pipeline
 from webapp.helpers import time_left
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
+from webapp.tasks.progress import Progress
 from webapp.timeleft import SETTLE_SECONDS, TimeLeft
 
 EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
@@ -45,13 +47,13 @@ class ChipWatch:
 
     def __init__(self, monkeypatch, client, item_id: str):
         self.seen = []
-        report = tasks.Progress.__call__
+        report = Progress.__call__
 
         def watched(progress, percent, stage):
             report(progress, percent, stage)
             self.seen.append(chip(client, item_id))
 
-        monkeypatch.setattr(tasks.Progress, "__call__", watched)
+        monkeypatch.setattr(Progress, "__call__", watched)
 
 
 def work_in_process(app) -> None:
@@ -82,7 +84,7 @@ def test_a_chip_says_starting_until_the_work_reports_its_own_step(app, client, l
         task.status = Task.RUNNING
         db.session.commit()
         app.config["PROGRESS_INTERVAL"] = 0
-        report = tasks.Progress(job)
+        report = Progress(job)
         report(0, "Starting")
     seen.append(chip(client, item_id))
     assert seen[-1] == ("starting", "Preparation starting")
@@ -132,7 +134,7 @@ def test_the_chip_shows_the_workers_time_left_and_runs_it_down_between_reports(
     assert upload(client, EXAMPLE).status_code == 303
     item_id = latest_item_id(app)
     clock = FakeClock()
-    monkeypatch.setattr(tasks, "time", clock)
+    monkeypatch.setattr(webapp.tasks.progress, "time", clock)
     monkeypatch.setattr(pipeline, "time", clock)
     with app.app_context():
         (task,) = db.session.get(Item, item_id).tasks
@@ -140,7 +142,7 @@ def test_the_chip_shows_the_workers_time_left_and_runs_it_down_between_reports(
         db.session.commit()
         job = Job.fetch(task.rq_job_id, connection=redis_conn())
         job.set_status(JobStatus.STARTED)
-        report = tasks.Progress(job)
+        report = Progress(job)
         # 2 % every 5 s, so 250 s in all: nothing is said of the time left until it has settled.
         for second in range(0, 16, 5):
             clock.now += 5 if second else 0

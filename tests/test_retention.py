@@ -17,7 +17,7 @@ from webapp.helpers import day
 from webapp.maintenance import MAINTENANCE_TIMEOUT, run_maintenance
 from webapp.models import MediaFile, Task, utcnow
 from webapp.pipeline import get_queue, redis_conn
-from webapp.tasks import Lease
+from webapp.tasks.run import Lease
 
 
 @pytest.fixture(scope="module")

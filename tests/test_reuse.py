@@ -1,5 +1,7 @@
 """Result reuse: the same input with the same job and settings is not processed twice."""
 
+import dataclasses
+
 import pytest
 from rq import SimpleWorker
 
@@ -9,7 +11,8 @@ from tests.conftest import PASSWORD, Auth, csrf_from, make_user
 from tests.media import espeak_exe
 from tests.test_disk import assert_usage_matches_disk
 from tests.test_pipeline_jobs import item_files, submit
-from webapp import db, tasks
+from webapp import db
+from webapp.kinds import KINDS
 from webapp.models import Item, Task
 from webapp.pipeline import QUEUES, get_queue, redis_conn
 
@@ -21,8 +24,8 @@ class Processing:
 
     def __init__(self, monkeypatch):
         self.ran = []
-        for kind in tasks.RUNNERS:
-            monkeypatch.setitem(tasks.RUNNERS, kind, self.runner(kind))
+        for name, kind in KINDS.items():
+            monkeypatch.setitem(KINDS, name, dataclasses.replace(kind, runner=self.runner(name)))
         # Below the runners too: anything that reaches ffmpeg or Whisper counts as processing.
         monkeypatch.setattr(jobs.ffmpeg, "run_ffmpeg", self.runner("ffmpeg"))
         monkeypatch.setattr(jobs.transcribe, "load_model", self.runner("whisper"))

@@ -169,8 +169,8 @@ def busy_worker(app):
     """Two jobs waiting on the media queue (one deferred) and a busy worker on media and transcribe."""
     with app.app_context():
         queue = get_queue("media")
-        first = queue.enqueue("webapp.tasks.run_task", 999_999, job_timeout=60)
-        queue.enqueue("webapp.tasks.run_task", 999_998, job_timeout=60, depends_on=first)
+        first = queue.enqueue("webapp.tasks.run.run_task", 999_999, job_timeout=60)
+        queue.enqueue("webapp.tasks.run.run_task", 999_998, job_timeout=60, depends_on=first)
         worker = Worker(["media", "transcribe"], connection=redis_conn(), name="stats-test-worker")
         worker.register_birth()
         worker.set_state("busy")

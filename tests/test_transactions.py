@@ -22,7 +22,7 @@ from tests.test_workers import task_and_job
 from webapp import db
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
-from webapp.tasks import JOB_FAILED_REASON, recover_lost_tasks
+from webapp.tasks.recovery import JOB_FAILED_REASON, recover_lost_tasks
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -124,7 +124,11 @@ def test_a_job_made_for_another_task_does_nothing(app, client, logged_in, short_
     with app.app_context():
         task = db.session.scalar(db.select(Task))
         stale = get_queue("media").enqueue(
-            "webapp.tasks.run_task", task.id, job_id="cutroom-0123456789ab-1", job_timeout=60, at_front=True
+            "webapp.tasks.run.run_task",
+            task.id,
+            job_id="cutroom-0123456789ab-1",
+            job_timeout=60,
+            at_front=True,
         )
         real = Job.fetch(task.rq_job_id, connection=redis_conn())
     run_worker("media")

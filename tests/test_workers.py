@@ -19,7 +19,8 @@ from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
 from webapp.models import Item, Task, utcnow
 from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
-from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
+from webapp.tasks.recovery import LOST_REASON, QUEUE_LOST_REASON, lost, recover_lost_tasks
+from webapp.tasks.run import lease_key
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
 
@@ -340,15 +341,13 @@ def test_a_task_that_finishes_while_recovery_looks_at_it_stays_done(
     lease. No lease, job no longer started: that must not make a finished task 'lost'."""
     from sqlalchemy.orm.attributes import set_committed_value
 
-    from webapp.tasks import _lost
-
     submit(client, make_video(tmp_path / "clip.mp4", seconds=2))
     run_worker("media")
     with app.app_context():
         task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))
         assert task.status == Task.DONE, task.error
         set_committed_value(task, "status", Task.RUNNING)  # as recovery loaded it, a moment before
-        assert not _lost(task, redis_conn())
+        assert not lost(task, redis_conn())
         assert recover_lost_tasks() == 0
     with app.app_context():
         task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))

@@ -101,7 +101,7 @@ def from_environment(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         # A running task renews a Redis key that lives this many seconds (and a forking worker sends
         # heartbeats as often); once both stop, the task's worker is taken for dead and the task
-        # is queued again (tasks.recover_lost_tasks).
+        # is queued again (webapp.tasks.recovery.recover_lost_tasks).
         "TASK_LEASE_SECONDS": _int("TASK_LEASE_SECONDS", 30),
         # A throttle on how often a worker writes progress to Redis.
         "PROGRESS_INTERVAL": float(os.environ.get("PROGRESS_INTERVAL", "0.25")),

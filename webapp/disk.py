@@ -8,9 +8,7 @@ TASK_DISK_FULL = (
     "The server's disk is nearly full, so this job was not started and nothing was changed. "
     "Try again later with “Run again”, or tell the operator."
 )
-# What a job writes, as a multiple of the recording it works on: sync and silence removal write a
-# new copy of it (and pieces of one before they are joined); every job writes some small files.
-TASK_SPACE_FACTOR = {"sync": 2, "silence": 2}
+# What every job may write besides its kind's space factor (webapp/kinds/): small files.
 SMALL_OUTPUTS = 64 * 1024 * 1024
 
 
@@ -24,9 +22,10 @@ def check_room_for_task(task) -> None:
     """Fail `task` before it starts when its outputs might not fit: a disk that fills up midway
     fails this job anyway, and every upload and job of everyone else with it."""
     from jobs.errors import MediaError
+    from webapp.kinds import KINDS
 
     source = task.item.working_file
-    needed = SMALL_OUTPUTS + TASK_SPACE_FACTOR.get(task.kind, 0) * (source.size if source else 0)
+    needed = SMALL_OUTPUTS + KINDS[task.kind].space_factor * (source.size if source else 0)
     needed += preview_bytes(task)
     if disk_room() < needed:
         raise MediaError(TASK_DISK_FULL)

@@ -100,48 +100,23 @@ def queue_noun(queue: str) -> str:
     return QUEUE_NOUNS.get(queue, queue)
 
 
-FILE_LABELS = {
-    "original": "Original",
-    "external": "External audio",
-    "poster": "Poster image",
-    "waveform": "Waveform image",
-    "synced": "Synced recording",
-    "synced_waveform": "Waveform of the synced sound",
-    "cut": "Silence removed",
-    "cutlist": "Cut list",
-    "transcript_srt": "Subtitles",
-    "transcript_vtt": "Subtitles",
-    "transcript_txt": "Transcript text",
-    "transcript_json": "Transcript with word timings",
-    "cut_srt": "Subtitles for the cut",
-    "cut_vtt": "Subtitles for the cut",
-    "cut_txt": "Transcript text of the cut",
-    "cut_json": "Word timings for the cut",
-    "original_proxy": "Browser preview of the original",
-    "synced_proxy": "Browser preview of the synced recording",
-    "cut_proxy": "Browser preview of the cut",
-}
-
-
-def file_label(role: str) -> str:
-    return FILE_LABELS.get(role, role)
-
-
 def task_label(kind: str) -> str:
-    from webapp.pipeline import TASK_KINDS
+    from webapp.kinds import KINDS
 
-    return TASK_KINDS[kind]["label"]
+    return KINDS[kind].label if kind in KINDS else kind  # a kind since removed, in old rows
 
 
 def register_template_helpers(app: Flask) -> None:
-    from webapp.maintenance import retention
+    from webapp.kinds import KINDS, file_label
     from webapp.pipeline import queue_unavailable
+    from webapp.retention import retention
 
     app.add_template_global(retention)
     app.add_template_global(task_label)
     app.add_template_global(file_label)
     app.add_template_global(queue_noun)
     app.add_template_global(queue_unavailable)
+    app.add_template_global(KINDS, "kinds")
     app.add_template_filter(time_left)
     app.add_template_filter(device)
     app.add_template_filter(filesize)

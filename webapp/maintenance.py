@@ -13,7 +13,7 @@ import shutil
 import stat
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,15 +21,17 @@ from flask import current_app
 
 from webapp import db
 from webapp.helpers import filesize, plural
+from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, User, utcnow
-from webapp.pipeline import FAILURE_TTL, TASK_KINDS
+from webapp.pipeline import FAILURE_TTL
+from webapp.retention import retention
 from webapp.storage import item_dir, user_dir
-from webapp.tasks import recover_lost_tasks
+from webapp.tasks.recovery import recover_lost_tasks
 
 log = logging.getLogger(__name__)
 
 # Longer than any job may run: a scratch folder this old belongs to no job that is still alive.
-STALE_AFTER = max(kind["timeout"] for kind in TASK_KINDS.values()) + 3600
+STALE_AFTER = max(kind.timeout for kind in KINDS.values()) + 3600
 MAINTENANCE_TIMEOUT = 30 * 60
 MISSING = "missing file"
 
@@ -61,38 +63,6 @@ def schedule(scheduler) -> None:
         job_timeout=MAINTENANCE_TIMEOUT,
         failure_ttl=FAILURE_TTL,
     )
-
-
-# --- retention ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Retention:
-    """How long an item's files are kept: dates are None when kept for good (or already gone)."""
-
-    results_until: datetime | None
-    original_until: datetime | None
-    results_removed: bool  # it had results, and retention removed them
-    original_removed: bool
-
-
-def retention(item: Item) -> Retention:
-    """The retention of `item`'s files: what the item page says, and what the maintenance job does."""
-    config = current_app.config
-    results = [f for f in item.files if f.category == "results"]
-    original = item.file("original")
-    last_made = max((f.created_at for f in results), default=None)
-    made_any = any(t.status == Task.DONE and t.kind != "prepare" for t in item.tasks)
-    return Retention(
-        results_until=_plus_days(last_made, config["RETENTION_DAYS"]),
-        original_until=_plus_days(original and original.created_at, config["RETENTION_ORIGINALS_DAYS"]),
-        results_removed=made_any and not results and not item.busy,
-        original_removed=original is None,
-    )
-
-
-def _plus_days(start: datetime | None, days: int) -> datetime | None:
-    return start + timedelta(days=days) if start and days else None
 
 
 def expire_old_files() -> "Report":

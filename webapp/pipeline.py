@@ -1,7 +1,8 @@
 """Web side of the job pipeline: Redis connection, enqueueing tasks by name, reading their live state.
 
-The web process never imports the media code: it enqueues `webapp.tasks.run_task` by its
-dotted name and only reads what the workers write (task rows, `job.meta`).
+The web process never runs the media code: it enqueues `webapp.tasks.run.run_task` by its dotted
+name and only reads what the workers write (task rows, `job.meta`). What each kind of task is,
+where it runs and how long it may take is in webapp/kinds/.
 """
 
 import logging
@@ -19,6 +20,7 @@ from rq.job import Job, JobStatus
 from werkzeug.exceptions import ServiceUnavailable
 
 from webapp import db
+from webapp.kinds import KINDS
 from webapp.models import Item, Task
 from webapp.timeleft import Clock
 
@@ -27,36 +29,6 @@ log = logging.getLogger(__name__)
 QUEUES = ("media", "transcribe", "mail")
 # How a queue is named to the person waiting in it: "2nd in line for transcription".
 QUEUE_NOUNS = {"media": "processing", "transcribe": "transcription", "mail": "sending"}
-
-# What each kind of task is called in the interface, where it runs and how long it may take.
-TASK_KINDS = {
-    "prepare": {"label": "Preparation", "queue": "media", "timeout": 30 * 60},
-    "sync": {"label": "Sync external audio", "queue": "media", "timeout": 2 * 3600},
-    "silence": {"label": "Remove silence", "queue": "media", "timeout": 4 * 3600},
-    "transcribe": {"label": "Transcribe", "queue": "transcribe", "timeout": 6 * 3600},
-    "fit_subtitles": {"label": "Fit subtitles to the cut", "queue": "media", "timeout": 10 * 60},
-}
-
-
-def plan(sync: dict | None, silence: dict | None, transcribe: dict | None) -> list[dict]:
-    """The task graph for a submission: each chosen job with its parameters and what it waits for.
-
-    Sync comes first, since the others work on its result. Transcription does not wait for
-    silence removal: it runs beside it on its own queue, and a last small step maps its
-    timings through the cut list once both are done, so subtitles match the cut video.
-    """
-    specs = [{"kind": "prepare"}]
-    first = ["sync"] if sync is not None else []
-    if sync is not None:
-        specs.append({"kind": "sync", "params": sync})
-    if silence is not None:
-        specs.append({"kind": "silence", "params": silence, "after": first})
-    if transcribe is not None:
-        specs.append({"kind": "transcribe", "params": transcribe, "after": first})
-    if silence is not None and transcribe is not None:
-        specs.append({"kind": "fit_subtitles", "after": ["silence", "transcribe"]})
-    return specs
-
 
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
@@ -140,8 +112,8 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
     """
     tasks = {}
     for spec in specs:
-        kind = TASK_KINDS[spec["kind"]]
-        task = Task(item=item, kind=spec["kind"], queue=kind["queue"], params=spec.get("params", {}))
+        kind = KINDS[spec["kind"]]
+        task = Task(item=item, kind=kind.name, queue=kind.queue, params=spec.get("params", {}))
         db.session.add(task)
         tasks[spec["kind"]] = task
     db.session.flush()
@@ -155,14 +127,14 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
     for spec in specs:
         task = tasks[spec["kind"]]
         jobs[spec["kind"]] = get_queue(task.queue).enqueue(
-            "webapp.tasks.run_task",
+            "webapp.tasks.run.run_task",
             task.id,
             job_id=task.rq_job_id,
-            job_timeout=TASK_KINDS[task.kind]["timeout"],
+            job_timeout=KINDS[task.kind].timeout,
             depends_on=[jobs[k] for k in spec.get("after", [])] or None,
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
-            on_failure=Callback("webapp.tasks.on_task_failure"),
+            on_failure=Callback("webapp.tasks.run.on_task_failure"),
             description=f"{task.kind} of item {item.id}",
         )
     return list(tasks.values())
@@ -233,7 +205,7 @@ def _add_live_states(tasks: list[Task], states: dict[int, LiveState]) -> None:
                 state.seconds_left = Clock(**progress["time_left"]).left(time.time())
         elif status == JobStatus.DEFERRED:
             waiting = [t for t in tasks if t.rq_job_id in (job.dependency_ids or [])]
-            state.waiting_for = ", ".join(TASK_KINDS[t.kind]["label"] for t in waiting) or None
+            state.waiting_for = ", ".join(KINDS[t.kind].label for t in waiting) or None
         elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             position = get_queue(task.queue).get_job_position(job)
             state.position = None if position is None else position + 1

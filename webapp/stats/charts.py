@@ -7,7 +7,7 @@ charts follow the light and dark themes.
 import math
 from dataclasses import dataclass, field
 
-from webapp.pipeline import TASK_KINDS
+from webapp.helpers import task_label
 
 
 @dataclass
@@ -111,7 +111,7 @@ def jobs_per_hour(hours) -> Chart:
 
 def speed_per_kind(kinds) -> Chart:
     """One horizontal bar per job kind: its median realtime factor over the last 7 days."""
-    rows = [(TASK_KINDS.get(k.kind, {}).get("label", k.kind), k.speed_median) for k in kinds]
+    rows = [(task_label(k.kind), k.speed_median) for k in kinds]
     rows = [(label, speed) for label, speed in rows if speed is not None]
     row_h, left, right, top, bottom, width = 30, 180, 60, 8, 44, 720
     plot_w = width - left - right

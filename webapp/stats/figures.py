@@ -18,8 +18,9 @@ from rq import Worker
 from rq.job import Job
 
 from webapp import cache, db
+from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, User, utcnow
-from webapp.pipeline import QUEUES, TASK_KINDS, get_queue, left_out_live_figures
+from webapp.pipeline import QUEUES, get_queue, left_out_live_figures
 
 DAY = timedelta(hours=24)
 TIMING_WINDOW = timedelta(days=7)
@@ -223,7 +224,7 @@ def _queue_figures(now: datetime) -> list[QueueFigures]:
 def kind_figures(now: datetime) -> list[KindFigures]:
     """Per job kind: counts for the last 24 h; waits, run times and speed for the last 7 days;
     hours of media processed ever."""
-    kinds = {kind: KindFigures(kind) for kind in TASK_KINDS}
+    kinds = {kind: KindFigures(kind) for kind in KINDS}
     since = now - TIMING_WINDOW
     rows = db.session.execute(
         sa.select(

@@ -2,97 +2,38 @@
 
 import unicodedata
 
-from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
-from wtforms import BooleanField, DecimalField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
 
-from jobs.models import DEFAULT_MODEL_NAME, model_languages
+from webapp.kinds import KINDS, choice_fields, chosen_on_upload
 
 SYNC_NEEDS_EXTERNAL = "To sync, add the External audio file as well."
 
 
-class JobsForm(FlaskForm):
-    """The job choices with their parameters; also the "Run again" form."""
+class _Jobs(FlaskForm):
+    """The job choices with their parameters (each kind's, from webapp/kinds/); also the "Run
+    again" form. Made into JobsForm below with every kind's fields."""
 
-    silence = BooleanField("Remove silence")
-    threshold_db = StringField(
-        "Silence threshold (dBFS)",
-        default="auto",
-        validators=[
-            Optional(),
-            Regexp(r"^(auto|-?\d+(\.\d+)?)$", message="Use auto, or a level such as -40."),
-        ],
-    )
-    min_silence = DecimalField(
-        "Shortest pause to cut (seconds)",
-        default=0.5,
-        places=2,
-        validators=[Optional(), NumberRange(0.1, 10, "Between 0.1 and 10 seconds.")],
-    )
-    margin = DecimalField(
-        "Margin kept around speech (seconds)",
-        default=0.2,
-        places=2,
-        validators=[Optional(), NumberRange(0, 2, "Between 0 and 2 seconds.")],
-    )
-
-    sync = BooleanField("Sync external audio")
+    # A second upload some kinds work on (sync); the view checks it is there when one is chosen.
     external = FileField("External audio")
-    keep_camera_audio = BooleanField("Keep the camera sound as a second track")
-
-    transcribe = BooleanField("Transcribe")
-    # The choices are the installed model's languages (see __init__); the check is validate_language.
-    language = SelectField("Language", default="", validate_choice=False)
-    vad = BooleanField("Skip non-speech (voice activity filter)", default=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.model_name = current_app.config["TRANSCRIBE_MODEL"] or DEFAULT_MODEL_NAME
-        self.languages = model_languages(self.model_name)
-        by_name = sorted(self.languages.items(), key=lambda item: item[1])
-        if len(self.languages) == 1:  # nothing to detect or choose: shown fixed
-            self.language.choices = by_name
-            self.language.data = self.language.data or next(iter(self.languages))
-        else:
-            self.language.choices = [("", "Detect"), *by_name]
+        for kind in chosen_on_upload():
+            if kind.choice.setup:
+                kind.choice.setup(self)
 
-    def validate_language(self, field):
-        if field.data and field.data not in self.languages:
-            if len(self.languages) == 1:
-                raise ValidationError(
-                    f"The transcription model {self.model_name} understands only English. "
-                    "Ask the administrator for a multilingual model to transcribe other languages."
-                )
-            raise ValidationError("Choose a language from the list, or Detect.")
-
-    def validate_threshold_db(self, field):
-        if field.data and field.data != "auto" and not -90 <= float(field.data) < 0:
-            raise ValidationError("A level between -90 and 0 dBFS, or auto.")
-
-    def job_choices(self) -> tuple[dict | None, dict | None, dict | None]:
-        """The chosen jobs' parameters (None for a job not chosen), as pipeline.plan takes them."""
-        sync = {"keep_camera_audio": self.keep_camera_audio.data} if self.sync.data else None
-        silence = None
-        if self.silence.data:
-            # Fields left out of the request (scripts, curl) take their defaults.
-            threshold = self.threshold_db.data or "auto"
-            silence = {
-                "threshold_db": threshold if threshold == "auto" else float(threshold),
-                "min_silence": float(self.min_silence.data if self.min_silence.data is not None else 0.5),
-                "margin": float(self.margin.data if self.margin.data is not None else 0.2),
-            }
-        transcribe = (
-            {"language": self.language.data or None, "vad": self.vad.data} if self.transcribe.data else None
-        )
-        return sync, silence, transcribe
+    def choices(self) -> dict[str, dict]:
+        """{kind: params} of the ticked jobs, as webapp.kinds.plan takes them."""
+        return {kind.name: kind.choice.params(self) for kind in chosen_on_upload() if self[kind.name].data}
 
     def data_from(self, item) -> None:
         """Tick the jobs `item` last ran, with the settings they ran with (the "Run again" form)."""
         for task in item.current_tasks:
-            if task.kind in ("sync", "silence", "transcribe"):
+            if task.kind in self and task.kind in KINDS:
                 self[task.kind].data = True
                 for name, value in task.params.items():
                     if name in self:  # parameters are stored under their field's name
@@ -102,6 +43,9 @@ class JobsForm(FlaskForm):
         """The External audio file sent with the form, if one was chosen."""
         upload = self.external.data
         return upload if isinstance(upload, FileStorage) and upload.filename else None
+
+
+JobsForm = type("JobsForm", (_Jobs,), choice_fields())
 
 
 def upload_choices_problem(fields, external_chosen: bool, has_external: bool = False) -> str | None:

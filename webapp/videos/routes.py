@@ -1,6 +1,5 @@
 """Routes of the videos area."""
 
-import json
 import re
 from pathlib import Path, PurePath
 
@@ -11,9 +10,10 @@ from werkzeug.datastructures import FileStorage
 
 from webapp import CONTENT_SECURITY_POLICY, db
 from webapp.caching import send_private_file
+from webapp.kinds import KINDS, Player, plan
 from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
-from webapp.pipeline import cancel_jobs, live_states, plan, require_queue, submit
+from webapp.pipeline import cancel_jobs, live_states, require_queue, submit
 from webapp.quota import biggest_items, space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
 from webapp.videos import bp
@@ -137,9 +137,7 @@ def _item_page(item: Item, rename_form: RenameForm | None = None):
         rename_form=rename_form or RenameForm(formdata=None, title=item.title),
         players=players,
         seek_player=f"player-{players[0]['role']}" if players else None,
-        silence=item.result("silence"),
-        sync=item.result("sync"),
-        transcript=_paragraphs(item),
+        cards=_cards(item),
     )
 
 
@@ -156,24 +154,24 @@ def again(item_id):
         form.data_from(item)
     if form.validate_on_submit():
         external = form.chosen_external()
-        sync, silence, transcribe = form.job_choices()
+        choices = form.choices()
         has_external = item.file("external") is not None
         problem = upload_choices_problem(request.form, external is not None, has_external)
         if item.busy:
             form.form_errors.append("Wait until the running jobs have finished, then run again.")
         elif problem:
             form.external.errors.append(problem)
-        elif external is not None and sync is None:
+        elif external is not None and "sync" not in choices:
             form.external.errors.append("Tick “Sync external audio” to use the new External audio.")
         elif space_left(current_user) <= 0:  # the new External audio already counts
             form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
-        elif not any((sync, silence, transcribe)):
+        elif not choices:
             form.form_errors.append("Tick at least one job.")
         else:
             require_queue()  # before anything is stored
             if external is not None and (refused := _replace_external(item, external, form.external)):
                 return render_template("videos/again.html", item=item, form=form), refused
-            submit(item, plan(sync, silence, transcribe)[1:])  # the preparation is already done
+            submit(item, plan(choices, prepared=True))
             flash(f"Running again on “{item.title}”.", "success")
             return _go(url_for("videos.show", item_id=item.id))
         return render_template("videos/again.html", item=item, form=form), 400
@@ -252,7 +250,7 @@ def new():
         item.files.append(MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=key))
     db.session.add(item)
     try:
-        submit(item, plan(*form.job_choices()))
+        submit(item, plan(form.choices()))
     except Exception:
         db.session.rollback()
         _discard(paths)
@@ -327,38 +325,28 @@ def delete(item_id):
 
 
 def _players(item: Item) -> list[dict]:
-    """The players of the item page, the final result first, each with its subtitles."""
-    views = [
-        ("cut", "Result: silence removed", "cut_vtt"),
-        ("synced", "With the external audio", "transcript_vtt"),
-        ("original", "Original", None if item.file("synced") else "transcript_vtt"),
-    ]
+    """The players of the item page, the final result first, each with its subtitles: a player
+    per kind whose output is there (the later in the pipeline, the further up), then the original."""
+    views = [kind.player for kind in reversed(KINDS.values()) if kind.player]
+    views.append(Player("original", "Original", None if item.file("synced") else "transcript_vtt"))
     players = []
-    for role, heading, track in views:
-        if media := item.playable(role):
-            players.append(
-                {"role": role, "heading": heading, "file": media, "track": track and item.file(track)}
-            )
+    for view in views:
+        if media := item.playable(view.role):
+            track = view.subtitles and item.file(view.subtitles)
+            players.append({"role": view.role, "heading": view.heading, "file": media, "track": track})
     return players
 
 
-def _paragraphs(item: Item) -> list[dict] | None:
-    """The transcript as readable paragraphs, each with its start time on the main player; None
-    when there is no transcript (an empty list: one without speech)."""
-    stored = item.file("cut_json") or item.file("transcript_json")
-    path = stored and item_dir(item) / stored.name
-    if path is None or not path.is_file():  # none made, or gone from the disk (see `file`)
-        return None
-    segments = json.loads(path.read_text()).get("segments", [])
-    paragraphs, current, last_end = [], None, None
-    for segment in segments:
-        # A new paragraph after a pause or once one grows long.
-        if current is None or segment["start"] - last_end > 1.5 or len(current["text"]) > 400:
-            current = {"start": segment["start"], "text": ""}
-            paragraphs.append(current)
-        current["text"] = (current["text"] + " " + segment["text"].strip()).strip()
-        last_end = segment["end"]
-    return paragraphs
+def _cards(item: Item) -> list[dict]:
+    """The result cards of the item page, in the order the pipeline runs: each kind with a card
+    whose data is there (its latest result, or what its card_data finds)."""
+    cards = []
+    for kind in KINDS.values():
+        if kind.card:
+            data = kind.card_data(item) if kind.card_data else item.result(kind.name)
+            if data is not None:
+                cards.append({"template": kind.card, "result": data})
+    return cards
 
 
 def _go(url: str):

@@ -1,0 +1,101 @@
+"""What runners write with: a scratch folder beside the item's files, publishing finished files
+on the item, the paths of its inputs, and the browser preview of an output."""
+
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from webapp import db
+from webapp.kinds import source_role
+from webapp.models import Item, MediaFile, Task
+from webapp.storage import item_dir
+
+
+def record_output(task: Task, role: str, written: Path) -> MediaFile:
+    """Register a finished output file of `task`, replacing an older one of the same role."""
+    item = task.item
+    forget_output(item, role, keep=written.name)
+    # The unit of work inserts before it deletes: the old row must be gone before one of the same name comes.
+    db.session.flush()
+    output = MediaFile(role=role, name=written.name, size=written.stat().st_size, content_key=task.input_key)
+    item.files.append(output)
+    task.outputs = [*task.outputs, role]
+    return output
+
+
+def forget_output(item: Item, role: str, keep: str | None = None) -> None:
+    """Drop the file of `role` from `item`, and from the disk unless it is named `keep`."""
+    for old in [f for f in item.files if f.role == role]:
+        item.files.remove(old)
+        if old.name != keep:  # e.g. cut.wav made again as cut.m4a from the synced file
+            (item_dir(item) / old.name).unlink(missing_ok=True)
+
+
+# The share of a sync's or silence removal's progress its output's browser preview takes.
+PROXY_SHARE = 30.0
+
+
+def split_progress(task: Task, progress):
+    """Progress callbacks for the job's own work and for the browser preview of its output after
+    it. The preview takes a share only when the original needed one: results keep its codecs."""
+    from jobs.prepare import MAKING_PROXY
+
+    split = 100.0 - PROXY_SHARE if task.item.file("original_proxy") else 100.0
+
+    def work(percent: float, stage: str) -> None:
+        progress(percent * split / 100, stage)
+
+    def preview(fraction: float) -> None:
+        progress(split + (100 - split) * fraction, MAKING_PROXY)
+
+    return work, preview
+
+
+def with_proxy(task: Task, folder: Path, role: str, name: str, on_progress) -> dict[str, str]:
+    """{role: name}, plus its browser preview as "<role>_proxy" when browsers cannot play it."""
+    from jobs.proxy import proxy_if_needed
+
+    proxy = proxy_if_needed(folder / name, folder, on_progress=on_progress)
+    if proxy is None:
+        forget_output(task.item, f"{role}_proxy")  # an earlier run's, of another file
+        return {role: name}
+    return {role: name, f"{role}_proxy": proxy}
+
+
+def scratch_prefix(task: Task) -> str:
+    return f".work-{task.id}-"
+
+
+@contextmanager
+def scratch(task: Task):
+    """A temp folder beside the item's files (same filesystem, so moving out is a rename).
+
+    Named after the task, so the scratch of a task whose worker died can be found and removed.
+    """
+    folder = item_dir(task.item) / f"{scratch_prefix(task)}{time.time_ns()}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(task: Task, folder: Path, outputs: dict[str, str]) -> dict[str, str]:
+    """Move finished outputs (role -> name in the scratch `folder`) into the item's folder and
+    register them."""
+    final = item_dir(task.item)
+    for role, name in outputs.items():
+        (folder / name).replace(final / name)
+        record_output(task, role, final / name)
+    return outputs
+
+
+def path(item: Item, role: str) -> Path:
+    """Where the item's file of `role` is."""
+    return item_dir(item) / item.file(role).name
+
+
+def source(item: Item) -> Path:
+    """Where the file the jobs after sync work on is (see webapp.kinds.source_role)."""
+    return path(item, source_role(item))
