@@ -48,6 +48,19 @@ class _Jobs(FlaskForm):
 JobsForm = type("JobsForm", (_Jobs,), choice_fields())
 
 
+_KIND_FORMS = {}
+
+
+def kind_form(kind, **kwargs) -> FlaskForm:
+    """The form of a kind asked for on the item page (its card), made from its choice's fields."""
+    if kind.name not in _KIND_FORMS:
+        _KIND_FORMS[kind.name] = type(f"{kind.name.title()}Form", (FlaskForm,), dict(kind.choice.fields))
+    form = _KIND_FORMS[kind.name](**kwargs)
+    if kind.choice.setup:
+        kind.choice.setup(form)
+    return form
+
+
 def upload_choices_problem(fields, external_chosen: bool, has_external: bool = False) -> str | None:
     """What makes the job choices in `fields` (a form's raw fields) impossible, or None.
 

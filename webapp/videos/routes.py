@@ -10,7 +10,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp import CONTENT_SECURITY_POLICY, db
 from webapp.caching import send_private_file
-from webapp.kinds import KINDS, Player, plan
+from webapp.kinds import KINDS, Player, file_label, input_roles, plan
 from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
 from webapp.pipeline import cancel_jobs, live_states, require_queue, submit
@@ -24,6 +24,7 @@ from webapp.videos.forms import (
     JobsForm,
     RenameForm,
     UploadForm,
+    kind_form,
     printable,
     upload_choices_problem,
 )
@@ -127,7 +128,8 @@ def rename(item_id):
     return redirect(url_for("videos.show", item_id=item.id), code=303)
 
 
-def _item_page(item: Item, rename_form: RenameForm | None = None):
+def _item_page(item: Item, rename_form: RenameForm | None = None, asked=None):
+    """The item page; `asked`: the form of a kind asked for on it, sent back with what was chosen."""
     players = _players(item)
     return render_template(
         "videos/show.html",
@@ -137,8 +139,37 @@ def _item_page(item: Item, rename_form: RenameForm | None = None):
         rename_form=rename_form or RenameForm(formdata=None, title=item.title),
         players=players,
         seek_player=f"player-{players[0]['role']}" if players else None,
-        cards=_cards(item),
+        cards=_cards(item, asked),
     )
+
+
+@bp.post("/videos/<item_id>/run/<kind_name>")
+@login_required
+def run_kind(item_id, kind_name):
+    """Run a kind that is asked for on the item page, from its card's form (an export)."""
+    item = owned_item(item_id)
+    kind = KINDS.get(kind_name)
+    if kind is None or kind.choice is None or kind.choice.on_upload:
+        abort(404)
+    form = kind_form(kind)
+    if form.validate_on_submit():
+        missing = [role for role in input_roles(kind, item) if item.file(role) is None]
+        if item.busy:
+            form.form_errors.append("Wait until the running jobs have finished, then try again.")
+        elif missing:
+            needs = ", ".join(file_label(role) for role in missing)
+            form.form_errors.append(f"“{kind.label}” needs what this item does not have yet: {needs}.")
+        elif space_left(current_user) <= 0:
+            form.form_errors.append(space_full_message(current_user, "nothing can run now"))
+        else:
+            require_queue()
+            submit(item, plan({kind.name: kind.choice.params(form)}, prepared=True))
+            flash(f"“{kind.label}” is queued.", "success")
+            return _go(url_for("videos.show", item_id=item.id))
+    # Said at the top of the page: the card that asks may not be drawn (its inputs are missing).
+    for error in [*form.form_errors, *(error for field in form for error in field.errors)]:
+        flash(error, "error")
+    return _item_page(item, asked=form), 409 if form.form_errors else 400
 
 
 @bp.route("/videos/<item_id>/again", methods=["GET", "POST"])
@@ -337,15 +368,19 @@ def _players(item: Item) -> list[dict]:
     return players
 
 
-def _cards(item: Item) -> list[dict]:
+def _cards(item: Item, asked=None) -> list[dict]:
     """The result cards of the item page, in the order the pipeline runs: each kind with a card
-    whose data is there (its latest result, or what its card_data finds)."""
+    whose data is there (its latest result, or what its card_data finds). A kind asked for on the
+    item page gets its form too (`asked`, when it comes back with errors)."""
     cards = []
     for kind in KINDS.values():
         if kind.card:
             data = kind.card_data(item) if kind.card_data else item.result(kind.name)
             if data is not None:
-                cards.append({"template": kind.card, "result": data})
+                form = None
+                if kind.choice and not kind.choice.on_upload:
+                    form = asked if asked is not None else kind_form(kind, formdata=None)
+                cards.append({"template": kind.card, "result": data, "form": form, "kind": kind})
     return cards
 
 

@@ -1,0 +1,118 @@
+"""One module per job kind (webapp/kinds/): the task graph, the labels and forms made from the
+specs, a kind asked for on the item page, and a task whose kind is unknown."""
+
+import pytest
+from rq import Callback
+
+from tests.conftest import Auth, csrf_from, make_user
+from tests.media import make_video
+from tests.test_pipeline_jobs import submit
+from webapp import db
+from webapp.kinds import KINDS, file_label, plan
+from webapp.models import Item, Task
+from webapp.pipeline import get_queue
+
+
+def graph(steps: list[dict]) -> dict[str, list[str]]:
+    return {step["kind"]: step["after"] for step in steps}
+
+
+def test_the_plan_runs_each_chosen_kind_after_the_chosen_ones_it_needs():
+    assert graph(plan({"silence": {}})) == {"prepare": [], "silence": []}
+    assert graph(plan({"sync": {}, "silence": {}, "transcribe": {}})) == {
+        "prepare": [],
+        "sync": [],
+        "silence": ["sync"],
+        "transcribe": ["sync"],
+        "fit_subtitles": ["silence", "transcribe"],
+    }
+    # Run again: the file is prepared already; a kind nobody chose is not run.
+    assert graph(plan({"transcribe": {"vad": True}}, prepared=True)) == {"transcribe": []}
+    assert plan({"silence": {"margin": 0.3}}, prepared=True)[0]["params"] == {"margin": 0.3}
+
+
+def test_every_output_has_a_label_and_belongs_to_one_kind():
+    roles = [role for kind in KINDS.values() for role in kind.outputs]
+    assert len(roles) == len(set(roles))
+    assert all(file_label(role) != role for role in [*roles, "original", "external"])
+    assert {kind.queue for kind in KINDS.values()} <= {"media", "transcribe"}
+
+
+def test_the_upload_form_offers_the_kinds_chosen_on_upload_in_pipeline_order(app, client, logged_in):
+    page = client.get("/videos/new").get_data(as_text=True)
+    boxes = [page.index(f'name="{kind}"') for kind in ("sync", "silence", "transcribe")]
+    assert boxes == sorted(boxes)
+    assert 'name="editor"' not in page  # the export is asked for on the item page
+    # A field's hint comes from its spec's description.
+    assert "Sound kept before and after speech. Default 0.2 s." in page
+
+
+def test_a_task_of_an_unknown_kind_fails_with_a_reason_instead_of_staying_running(
+    app, client, logged_in, tmp_path, run_worker
+):
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2))
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        task = Task(item=item, kind="vanished", queue="media", params={})
+        db.session.add(task)
+        db.session.flush()
+        task.rq_job_id = f"cutroom-{item.id}-{task.id}"
+        db.session.commit()
+        # As pipeline.submit enqueues every task, which cannot make one of a kind it does not know.
+        failed = Callback("webapp.tasks.run.on_task_failure")
+        get_queue("media").enqueue(
+            "webapp.tasks.run.run_task", task.id, job_id=task.rq_job_id, on_failure=failed
+        )
+    run_worker("media")
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).filter_by(kind="vanished"))
+        assert task.status == Task.FAILED
+        assert task.error == "Something went wrong on our side. The operator can see the details."
+
+
+def ask(client, item_id: str, kind: str, **fields):
+    token = csrf_from(client.get(f"/videos/{item_id}"))
+    return client.post(f"/videos/{item_id}/run/{kind}", data={"csrf_token": token, **fields})
+
+
+def test_a_kind_asked_for_on_the_item_page_is_refused_until_its_inputs_are_there(
+    app, client, logged_in, tmp_path, run_worker
+):
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2))
+    run_worker("media")
+    with app.app_context():
+        item_id = db.session.scalar(db.select(Item)).id
+    # No cut yet: no export card, and asking anyway says what is missing.
+    assert 'id="export"' not in client.get(f"/videos/{item_id}").get_data(as_text=True)
+    refused = ask(client, item_id, "export", editor="premiere")
+    assert refused.status_code == 409
+    assert "needs what this item does not have yet: Cut list" in refused.get_data(as_text=True)
+    # Only kinds asked for on the item page run this way; a made-up editor is a form error.
+    assert ask(client, item_id, "silence").status_code == 404
+    assert ask(client, item_id, "nothing-like-it").status_code == 404
+    assert ask(client, item_id, "export", editor="notepad").status_code == 400
+    no_token = client.post(f"/videos/{item_id}/run/export", data={"editor": "premiere"})
+    assert no_token.status_code == 400
+    with app.app_context():
+        assert [t.kind for t in db.session.get(Item, item_id).tasks] == ["prepare"]
+
+
+def test_someone_elses_item_cannot_be_exported(app, client, auth, tmp_path, run_worker):
+    make_user(app, "owner@example.com")
+    make_user(app, "other@example.com")
+    auth.login("owner@example.com")
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True)
+    with app.app_context():
+        item_id = db.session.scalar(db.select(Item)).id
+    other = Auth(app, app.test_client())
+    other.login("other@example.com")
+    token = other.csrf("/videos")
+    response = other.client.post(
+        f"/videos/{item_id}/run/export", data={"csrf_token": token, "editor": "premiere"}
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["prepare", "fit_subtitles"])
+def test_kinds_nobody_chooses_have_no_form(kind):
+    assert KINDS[kind].choice is None
