@@ -13,7 +13,7 @@ them all in order (exit 0); if one exits during start-up, it stops them all
 manager instead.
 
 It imports only the standard library (and redis-py, through
-webapp/localredis.py): nothing of the app loads in this process.
+webapp/localredis.py; the queue list from webapp/queues.py): nothing of the app loads in this process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent
 # The app's instance folder (secret key, SQLite database, outbox) and the data of a Redis started here.
 INSTANCE = Path(os.environ.get("INSTANCE_PATH") or ROOT / "instance").resolve()
-QUEUES = ("media", "transcribe", "mail")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 
@@ -71,13 +70,16 @@ def say(message: str) -> None:
     print(f"[run] {message}", file=sys.stderr, flush=True)
 
 
-def load_localredis():
-    """webapp/localredis.py, loaded by path: `import webapp.localredis` would run
-    webapp/__init__.py and load Flask, SQLAlchemy and the whole app here."""
-    spec = importlib.util.spec_from_file_location("cutroom_localredis", ROOT / "webapp" / "localredis.py")
+def load_by_path(name: str):
+    """webapp/<name>.py, loaded by path: `import webapp.<name>` would run webapp/__init__.py and
+    load Flask, SQLAlchemy and the whole app here."""
+    spec = importlib.util.spec_from_file_location(f"cutroom_{name}", ROOT / "webapp" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+QUEUES = load_by_path("queues").QUEUES
 
 
 def redacted(url: str) -> str:
@@ -168,7 +170,7 @@ class Supervisor:
     # -- startup ---------------------------------------------------------------
 
     def ensure_redis(self, url: str) -> bool:
-        self.localredis = load_localredis()
+        self.localredis = load_by_path("localredis")
         if self.localredis.redis_answers(url):
             say(f"Redis: using the one at {redacted(url)}")
             return True

@@ -16,7 +16,8 @@ from flask import Flask
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, db
-from webapp.pipeline import QUEUES, get_queue, redis_conn
+from webapp.pipeline import get_queue, redis_conn
+from webapp.queues import QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from webapp import db
 from webapp.kinds import KINDS, file_label, plan
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue
+from webapp.queues import QUEUES
 
 
 def graph(steps: list[dict]) -> dict[str, list[str]]:
@@ -35,7 +36,7 @@ def test_every_output_has_a_label_and_belongs_to_one_kind():
     roles = [role for kind in KINDS.values() for role in kind.outputs]
     assert len(roles) == len(set(roles))
     assert all(file_label(role) != role for role in [*roles, "original", "external"])
-    assert {kind.queue for kind in KINDS.values()} <= {"media", "transcribe"}
+    assert {kind.queue for kind in KINDS.values()} <= set(QUEUES)
 
 
 def test_the_upload_form_offers_the_kinds_chosen_on_upload_in_pipeline_order(app, client, logged_in):

@@ -14,7 +14,8 @@ from tests.test_pipeline_jobs import item_files, submit
 from webapp import db
 from webapp.kinds import KINDS
 from webapp.models import Item, Task
-from webapp.pipeline import QUEUES, get_queue, redis_conn
+from webapp.pipeline import get_queue, redis_conn
+from webapp.queues import QUEUES
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
 

@@ -95,7 +95,7 @@ def device(user_agent: str | None) -> str:
 
 
 def queue_noun(queue: str) -> str:
-    from webapp.pipeline import QUEUE_NOUNS
+    from webapp.queues import QUEUE_NOUNS
 
     return QUEUE_NOUNS.get(queue, queue)
 

@@ -26,9 +26,6 @@ from webapp.timeleft import Clock
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("media", "transcribe", "mail")
-# How a queue is named to the person waiting in it: "2nd in line for transcription".
-QUEUE_NOUNS = {"media": "processing", "transcribe": "transcription", "mail": "sending"}
 
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600

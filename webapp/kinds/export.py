@@ -26,8 +26,9 @@ FILES = {fmt: (name, label) for label, fmt, name in reversed(EDITORS.values())}
 
 
 def run(task, progress) -> dict:
-    from jobs.cutlist import CutList
     from jobs.timeline import export_timeline
+
+    from jobs.cutlist import CutList
 
     item = task.item
     fmt = task.params["format"]

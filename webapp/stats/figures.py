@@ -20,7 +20,8 @@ from rq.job import Job
 from webapp import cache, db
 from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, User, utcnow
-from webapp.pipeline import QUEUES, get_queue, left_out_live_figures
+from webapp.pipeline import get_queue, left_out_live_figures
+from webapp.queues import QUEUES
 
 DAY = timedelta(hours=24)
 TIMING_WINDOW = timedelta(days=7)
