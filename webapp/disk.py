@@ -8,7 +8,7 @@ TASK_DISK_FULL = (
     "The server's disk is nearly full, so this job was not started and nothing was changed. "
     "Try again later with “Run again”, or tell the operator."
 )
-# What every job may write besides its kind's space factor (webapp/kinds/): small files.
+# What every job may write besides what its kind says it writes (webapp/kinds/): small files.
 SMALL_OUTPUTS = 64 * 1024 * 1024
 
 
@@ -25,7 +25,7 @@ def check_room_for_task(task) -> None:
     from webapp.kinds import KINDS
 
     source = task.item.working_file
-    needed = SMALL_OUTPUTS + KINDS[task.kind].space_factor * (source.size if source else 0)
+    needed = SMALL_OUTPUTS + KINDS[task.kind].writes * (source.size if source else 0)
     needed += preview_bytes(task)
     if disk_room() < needed:
         raise MediaError(TASK_DISK_FULL)

@@ -16,14 +16,12 @@ import sqlalchemy as sa
 
 from webapp import db
 from webapp.disk import preview_bytes
+from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, used_query, utcnow
 
 RESERVATION_TTL = timedelta(minutes=10)
 # Space is reserved this far ahead of the bytes that arrive, so a stream costs few transactions.
 RESERVE_AHEAD = 16 * 1024 * 1024
-# What a job keeps, as a multiple of the recording it works on: sync and silence removal each make
-# a new copy of it; every other output is small.
-TASK_KEEP_FACTOR = {"sync": 1, "silence": 1}
 
 
 def biggest_items(user_id: int, limit: int) -> list[tuple[Item, int]]:
@@ -116,7 +114,7 @@ def task_outputs_estimate(task: Task) -> int:
     does), less the outputs of its last run that they replace."""
     item = task.item
     source = item.working_file
-    new = TASK_KEEP_FACTOR.get(task.kind, 0) * (source.size if source else 0) + preview_bytes(task)
+    new = KINDS[task.kind].keeps * (source.size if source else 0) + preview_bytes(task)
     earlier = [t for t in item.tasks if t.kind == task.kind and t.status == Task.DONE]
     replaced = sum(f.size for f in item.files if earlier and f.role in earlier[-1].outputs)
     return max(new - replaced, 0)

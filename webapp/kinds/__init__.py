@@ -61,8 +61,10 @@ class JobKind:
     timeout: int = 3600  # seconds before RQ stops it
     inputs: tuple[str, ...] = ()  # file roles it reads (SOURCE: see source_role); part of its reuse key
     outputs: dict[str, str] = field(default_factory=dict)  # file role -> label in the Downloads table
-    # What it writes, as a multiple of the file it works on (checked against the free disk).
-    space_factor: float = 0
+    # What it writes while it runs, and what of that it keeps, as multiples of the file it works on:
+    # checked against the free disk (webapp/disk.py) and the owner's quota (webapp/quota.py).
+    writes: float = 0
+    keeps: float = 0
     after: tuple[str, ...] = ()  # kinds it waits for when they run too
     # For a kind nobody chooses: it runs when all of these are chosen (e.g. fitting subtitles to a cut).
     needs: tuple[str, ...] = ()

@@ -52,7 +52,8 @@ KIND = JobKind(
         "synced_waveform": "Waveform of the synced sound",
         "synced_proxy": "Browser preview of the synced recording",
     },
-    space_factor=2,  # a new copy of the recording, and pieces of one before they are joined
+    writes=2,  # a new copy of the recording, and pieces of one before they are joined
+    keeps=1,
     choice=Choice(
         hint="Lines the External audio up with the camera's sound by waveform and swaps it in.",
         fields={
