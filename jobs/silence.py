@@ -12,8 +12,9 @@ from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
+from jobs.files import temp_beside
 from jobs.probe import probe
-from jobs.smartrender import render_cut, temp_beside
+from jobs.render import render_cut
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
 TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."

@@ -11,8 +11,9 @@ from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import ffmpeg_exe
 from jobs.probe import probe
+from jobs.render import h264, render_cut, verify
+from jobs.render.mux import stream_durations
 from jobs.silence import detect_silence, remove_silence
-from jobs.smartrender import render_cut, stream_durations
 from tests.media import make_phrases, make_talk, make_video
 
 # (seconds, sounding): pauses of 1.5 s and 1.0 s, and a short 0.3 s one that must stay.
@@ -253,10 +254,8 @@ def test_progress_is_continuous_and_named(smart_talk, tmp_path):
 
 
 def test_a_smart_render_that_fails_its_check_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
-    from jobs import smartrender
-
     # Stand-in for a player-breaking stream: the check is the one thing that can reject it.
-    monkeypatch.setattr(smartrender, "_verify", lambda *args: "decoding errors: simulated")
+    monkeypatch.setattr(verify, "fault", lambda *args: "decoding errors: simulated")
     out = tmp_path / "out.mp4"
 
     result = remove_silence(smart_talk, out)
@@ -269,9 +268,7 @@ def test_a_smart_render_that_fails_its_check_is_redone_in_full(smart_talk, tmp_p
 
 
 def test_a_garbled_edge_fails_the_check_and_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
-    from jobs import smartrender
-
-    edge_packet = smartrender._edge_packet
+    edge_packet = h264.edge_packet
 
     def garbled(packet, length_size):
         for shown, data, keyframe in edge_packet(packet, length_size):
@@ -279,7 +276,7 @@ def test_a_garbled_edge_fails_the_check_and_is_redone_in_full(smart_talk, tmp_pa
                 data = data[:8] + bytes(byte ^ 0x5A for byte in data[8:])
             yield shown, data, keyframe
 
-    monkeypatch.setattr(smartrender, "_edge_packet", garbled)
+    monkeypatch.setattr(h264, "edge_packet", garbled)
     out = tmp_path / "out.mp4"
 
     result = remove_silence(smart_talk, out)
@@ -291,13 +288,11 @@ def test_a_garbled_edge_fails_the_check_and_is_redone_in_full(smart_talk, tmp_pa
 
 
 def test_a_broken_join_fails_the_check_and_is_redone_in_full(smart_talk, tmp_path, monkeypatch):
-    from jobs import smartrender
-
     # Every copied run after a join gets the parameter sets of another video (another size).
     with av.open(str(make_video(tmp_path / "other.mp4", seconds=1, size="64x48", audio=False))) as other:
         foreign = other.streams.video[0].codec_context.extradata
-    parameter_sets = smartrender._parameter_sets
-    monkeypatch.setattr(smartrender, "_parameter_sets", lambda extradata, size: parameter_sets(foreign, size))
+    parameter_sets = h264.parameter_sets
+    monkeypatch.setattr(h264, "parameter_sets", lambda extradata, size: parameter_sets(foreign, size))
     out = tmp_path / "out.mp4"
 
     result = remove_silence(smart_talk, out)
@@ -305,3 +300,34 @@ def test_a_broken_join_fails_the_check_and_is_redone_in_full(smart_talk, tmp_pat
     assert result["render"]["mode"] == "reencode"
     assert result["render"]["fallback_reason"].startswith("decoding errors")
     assert decode_errors(out) == ""
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback, as the worker does when a task is cancelled."""
+
+
+def test_a_cancel_from_the_progress_callback_ends_a_smart_render(smart_talk, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    cutlist = CutList(probe(smart_talk).duration, [(0.0, 3.3), (5.1, 12.7), (14.02, 24.0)])
+    stages = []
+
+    def cancel_at_the_first_edge(percent, stage):
+        stages.append(stage)
+        if stage.startswith("Encoding 1 of"):
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        render_cut(smart_talk, out_dir / "out.mp4", cutlist, on_progress=cancel_at_the_first_edge)
+
+    assert stages[-1].startswith("Encoding 1 of")  # nothing after it: no full re-encode started
+    assert list(out_dir.iterdir()) == []
+
+
+def test_a_given_probe_is_used_instead_of_probing_again(talk_wav, tmp_path, monkeypatch):
+    info = probe(talk_wav)
+    monkeypatch.setattr("jobs.render.probe", lambda path: pytest.fail("probed again"))
+
+    result = render_cut(talk_wav, tmp_path / "out.wav", CutList(12.0, [(0.0, 3.0)]), info=info)
+
+    assert result["mode"] == "audio"

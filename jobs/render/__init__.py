@@ -1,0 +1,191 @@
+"""Render a cut list: copy whole GOPs where the codec allows, re-encode only the clip edges, else all.
+
+Video is cut at frame boundaries and the sound at the very same instants, re-encoded whole
+from the keep list with short fades at every join. For H.264 the GOPs that lie wholly inside
+a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
+the source's profile, level, size and frame rate; each re-encoded piece carries its own
+SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. Every smart
+render is checked afterwards (index before media data, track lengths, and a decode of each
+re-encoded piece and of the first GOP after every join); any fault falls back to a plain re-encode.
+
+The modules: `plan` (which frames are kept, which GOPs copied: pure arithmetic), `index` (the
+source's packets), `h264` (bitstream rules), `picture` (the smart picture track), `audio` (the
+sound), `mux` (joining the tracks), `verify` (the check); this one runs them and falls back.
+"""
+
+import logging
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from jobs.containers import Container, output_container, video_encoder
+from jobs.cutlist import CutList
+from jobs.errors import MediaError
+from jobs.ffmpeg import run_ffmpeg
+from jobs.files import written_atomically
+from jobs.probe import MediaInfo, probe
+from jobs.progress import Progress, ignore, never_back
+from jobs.render import verify
+from jobs.render.audio import write_audio_only
+from jobs.render.index import VideoIndex, index_video
+from jobs.render.mux import Track, cut_tracks, join
+from jobs.render.picture import SmartRenderFailed, write_smart_video
+from jobs.render.plan import SmartPlan, frame_ranges, join_windows, plan_smart, smart_work
+from jobs.render.verify import Expected
+from jobs.streams import Extras, extra_streams
+
+NOTHING_KEPT = "The cut would leave nothing of this recording."
+NO_FRAME_RATE = "Cutroom could not tell the frame rate of this video. Export it again and retry."
+# What means "the smart render cannot do this file" (the plain re-encode below still can). Nothing
+# else is caught: a cancel raised by the progress callback, or a bug, ends the render.
+CANNOT_SMART_RENDER = (av.error.FFmpegError, MediaError, SmartRenderFailed)
+
+log = logging.getLogger(__name__)
+
+
+def render_cut(
+    src: str | Path,
+    dst: str | Path,
+    cutlist: CutList,
+    *,
+    on_progress: Progress | None = None,
+    info: MediaInfo | None = None,
+) -> dict:
+    """Write to `dst` the parts of `src` that `cutlist` keeps; return how the work was done.
+
+    The result: {"mode": "smart"|"reencode"|"audio", "segments", "copied_seconds",
+    "encoded_seconds", "dropped"}, and for a video "keep": the kept ranges as really cut, on whole
+    frames. "dropped" describes the source's streams the result does not carry (see jobs.streams).
+    `dst` appears only when complete; an extension that cannot hold the result is refused first.
+    `info` is src's probe where the caller has it already.
+    """
+    src, dst = Path(src), Path(dst)
+    report = never_back(on_progress or ignore)
+    info = info or probe(src)
+    container = output_container(dst, info.video and info.video.codec)
+    if not cutlist.keep:
+        raise MediaError(NOTHING_KEPT)
+    # Sound alone is written straight from one pipe: extra tracks and subtitles cannot join it.
+    extras = extra_streams(
+        src, container, keep_audio=info.video is not None, keep_subtitles=info.video is not None
+    )
+    with (
+        written_atomically(dst) as temp,
+        tempfile.TemporaryDirectory(prefix="cutroom-render-", dir=dst.parent) as work,
+    ):
+        if info.video is None:
+            write_audio_only(src, temp, info, container, cutlist.keep, report)
+            result = _figures("audio", len(cutlist.keep), 0.0, cutlist.kept_duration)
+        else:
+            result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report)
+    report(100.0, "Done")
+    return {**result, "dropped": extras.dropped}
+
+
+def _render_video(
+    src: Path,
+    temp: Path,
+    info: MediaInfo,
+    container: Container,
+    extras: Extras,
+    cutlist: CutList,
+    work: Path,
+    report: Progress,
+) -> dict:
+    rate, length = _frame_rate(src, info)
+    # Copied GOPs are H.264: only a container whose picture is H.264 can take them.
+    index = index_video(src, info, rate, report) if container.video == "h264" else None
+    gops = index.gops if index else None
+    frames = frame_ranges(cutlist.keep, rate, gops.frames if gops else round(length * rate))
+    plan = plan_smart(frames, gops) if gops else None
+    kept_frames = sum(b - a for a, b in frames)
+    exact = CutList(cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames])
+    # Sound and subtitle tracks are cut in a thread while the picture is worked on.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tracks = cut_tracks(pool, src, container, extras, exact, work)
+        fallback = result = None
+        if plan and plan.copy_frames and smart_work(plan, gops) < kept_frames:
+            expected = Expected(kept_frames / rate, bool(extras.sound), rate, join_windows(plan, gops))
+            fallback = _smart(src, temp, index, plan, tracks, expected, work, report)
+            if fallback is None:
+                copied, encoded = plan.copy_frames / rate, (kept_frames - plan.copy_frames) / rate
+                result = _figures("smart", len(frames), float(copied), float(encoded))
+        if result is None:  # no smart render, or it failed its check
+            temp.unlink(missing_ok=True)
+            _reencode(src, work / "encoded.mkv", frames, rate, video_encoder(container), report)
+            join(work / "encoded.mkv", tracks, temp, report)
+            result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
+    if fallback:
+        result["fallback_reason"] = fallback
+    elif info.video.codec == "h264" and container.video != "h264":
+        result["fallback_reason"] = f"a {temp.suffix} file holds {container.video}, so no H.264 GOP is copied"
+    # Up to half a frame moves at each cut; over hundreds of cuts that adds up to seconds, so
+    # whoever maps times through the cut (subtitles) must use these, not the ranges asked for.
+    result["keep"] = [list(span) for span in exact.keep]
+    return result
+
+
+def _frame_rate(src: Path, info: MediaInfo) -> tuple[Fraction, float]:
+    """The picture's frames per second, and how long the picture lasts in seconds."""
+    with av.open(str(src)) as source:
+        stream = source.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        length = float(stream.duration * stream.time_base) if stream.duration else info.duration
+    if not rate:
+        raise MediaError(NO_FRAME_RATE)
+    return Fraction(rate), length
+
+
+def _smart(
+    src: Path,
+    temp: Path,
+    index: VideoIndex,
+    plan: SmartPlan,
+    tracks: list[Track],
+    expected: Expected,
+    work: Path,
+    report: Progress,
+) -> str | None:
+    """Smart-render into `temp`: None if the result passed its check, else why it is to be redone."""
+    try:
+        write_smart_video(src, work / "picture.mp4", index, plan, report)
+        join(work / "picture.mp4", tracks, temp, report)
+        report(92.0, "Checking the result")
+        return verify.fault(temp, expected)
+    except CANNOT_SMART_RENDER as exc:
+        log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
+        return f"smart render failed: {exc}"
+
+
+def _reencode(
+    src: Path,
+    picture: Path,
+    frames: list[tuple[int, int]],
+    rate: Fraction,
+    encode: tuple[str, ...],
+    report: Progress,
+) -> None:
+    """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
+    half = 1 / (2 * rate)
+    # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
+    terms = "+".join(
+        f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
+    )
+    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *encode]
+    args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
+    kept = float(sum(b - a for a, b in frames) / rate)
+    label = f"Encoding {len(frames)} segments"
+    run_ffmpeg(args, duration=kept, on_progress=lambda f: report(88 * f, label))
+
+
+def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:
+    return {
+        "mode": mode,
+        "segments": segments,
+        "copied_seconds": round(copied, 3),
+        "encoded_seconds": round(encoded, 3),
+    }

@@ -1,0 +1,138 @@
+"""The smart-rendered picture track: the source's own packets for whole GOPs, libx264 for the edges,
+written on one frame grid with one line of decode times."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from jobs.errors import MediaError
+from jobs.progress import Progress
+from jobs.render import h264
+from jobs.render.index import VideoIndex
+from jobs.render.plan import Piece, SmartPlan
+
+SHORT_DECODE = "Could only decode {fed} of {wanted} frames at a cut."
+
+
+class SmartRenderFailed(Exception):
+    """The source did not turn out as its index said; a plain re-encode can still cut it."""
+
+
+def write_smart_video(
+    src: Path, out_path: Path, index: VideoIndex, plan: SmartPlan, report: Progress
+) -> None:
+    """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line."""
+    encoded_pieces = sum(1 for piece in plan.pieces if not piece.copy)
+    with av.open(str(src)) as reader, av.open(str(src)) as decoder, av.open(str(out_path), "w") as out:
+        source = reader.streams.video[0]
+        decoding = decoder.streams.video[0]
+        decoding.thread_type = "AUTO"
+        target = out.add_stream_from_template(source)
+        target.time_base = index.time_base
+        length_size = h264.nal_length_size(source.codec_context.extradata)
+        parameter_sets = h264.parameter_sets(source.codec_context.extradata, length_size)
+        packets = _PacketCursor(reader, source, index)
+        shown_out = 0  # frames written so far, in display order
+        decoded_out = 0  # packets written so far, in decode order
+        done_encoding = 0
+        for piece in plan.pieces:
+            if piece.copy:
+                first = True
+                for packet, shown in packets.take(piece.start, piece.stop):
+                    data = bytes(packet)
+                    if first:
+                        data = parameter_sets + data  # the source's SPS/PPS, after an edge's own
+                        first = False
+                    offset = shown_out + shown - piece.start
+                    _mux(out, target, data, offset, decoded_out, index, packet.is_keyframe)
+                    decoded_out += 1
+            else:
+                done_encoding += 1
+                report(
+                    90 * done_encoding / max(1, encoded_pieces),
+                    f"Encoding {done_encoding} of {encoded_pieces} segments",
+                )
+                for offset, data, key in _encode_edge(decoder, decoding, index, piece, length_size):
+                    _mux(out, target, data, shown_out + offset, decoded_out, index, key)
+                    decoded_out += 1
+            shown_out += piece.stop - piece.start
+
+
+def _encode_edge(
+    container, stream, index: VideoIndex, piece: Piece, length_size: int
+) -> Iterator[tuple[int, bytes, bool]]:
+    """Decode frames [piece.start, piece.stop) and encode them as one closed, B-frame-free GOP."""
+    encoder = h264.edge_encoder(
+        stream.codec_context, 1 / (index.time_base * index.frame_ticks), index.bit_rate
+    )
+    keys = index.keyframes
+    gop_start = int(keys[np.searchsorted(keys, piece.start, side="right") - 1])
+    container.seek(index.first_pts + gop_start * index.frame_ticks, stream=stream, backward=True)
+    wanted = piece.stop - piece.start
+    fed = 0
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            shown = round((frame.pts - index.first_pts) / index.frame_ticks)
+            if shown < piece.start or fed >= wanted:
+                continue
+            frame.pts = fed
+            frame.time_base = encoder.time_base
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for out in encoder.encode(frame):
+                yield from h264.edge_packet(out, length_size)
+            fed += 1
+        if fed >= wanted:
+            break
+    if fed != wanted:
+        raise MediaError(SHORT_DECODE.format(fed=fed, wanted=wanted))
+    for out in encoder.encode(None):
+        yield from h264.edge_packet(out, length_size)
+
+
+def _mux(out, stream, data: bytes, shown: int, decoded: int, index: VideoIndex, keyframe: bool) -> None:
+    # One line of decode times for the whole output, `reorder` frames behind display, keeps
+    # every dts rising and every pts at or after its dts, whichever piece a packet came from.
+    packet = av.Packet(data)
+    packet.stream = stream
+    packet.time_base = index.time_base
+    packet.pts = shown * index.frame_ticks
+    packet.dts = (decoded - index.reorder) * index.frame_ticks
+    packet.duration = index.frame_ticks
+    packet.is_keyframe = keyframe
+    out.mux(packet)
+
+
+class _PacketCursor:
+    """Walks the source's video packets once, in decode order, handing out runs of whole GOPs."""
+
+    def __init__(self, container, stream, index: VideoIndex):
+        self.packets = (p for p in container.demux(stream) if p.pts is not None)
+        self.index = index
+        self.position = 0
+
+    def take(self, start: int, stop: int) -> Iterator[tuple[av.Packet, int]]:
+        """The packets of the GOPs that start at frame `start` and end at frame `stop`, with their frames."""
+        begin, end = self._position_of(start), self._position_of(stop)
+        while self.position < begin:
+            self._next()
+        while self.position < end:
+            shown = int(self.index.shown[self.position])
+            yield self._next(), shown
+
+    def _next(self) -> av.Packet:
+        packet = next(self.packets, None)
+        if packet is None:
+            raise SmartRenderFailed(
+                f"the source ended after {self.position} of {len(self.index.shown)} packets"
+            )
+        self.position += 1
+        return packet
+
+    def _position_of(self, key: int) -> int:
+        """Where in decode order the GOP starting at frame `key` begins (the end for the last frame)."""
+        found = int(np.searchsorted(self.index.keyframes, key))
+        if found == len(self.index.keyframes):
+            return len(self.index.shown)
+        return int(self.index.key_positions[found])

@@ -1,0 +1,118 @@
+"""Which frames a cut keeps, and which of them are copied as whole GOPs and which encoded afresh.
+
+Pure arithmetic on frame numbers: no media is read here, so every rule can be checked by hand on
+a made-up GOP layout (tests/test_render_plan.py).
+"""
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from jobs.errors import MediaError
+
+LESS_THAN_A_FRAME = "The cut would leave less than one frame of this video."
+# Copying a frame costs about this fraction of encoding one (auto-editor's estimate).
+COPY_COST = 1 / 32
+
+Window = tuple[int, int]  # output frames [start, stop)
+
+
+@dataclass(frozen=True)
+class Gops:
+    """Where the source's GOPs start, as frame numbers in display order, and how many frames it has."""
+
+    keyframes: Sequence[int]  # ascending, the first 0
+    frames: int
+
+
+@dataclass
+class Piece:
+    """Frames [start, stop) of the source, copied as packets or re-encoded."""
+
+    start: int
+    stop: int
+    copy: bool
+
+
+@dataclass
+class SmartPlan:
+    pieces: list[Piece] = field(default_factory=list)
+    encode_frames: int = 0
+    copy_frames: int = 0
+    restarts: int = 0
+
+
+def frame_ranges(keep: list[tuple[float, float]], rate: Fraction, total: int) -> list[tuple[int, int]]:
+    """The kept ranges (seconds) as frame numbers [start, stop) of the `total` there are, each end on
+    the nearest frame, joined where they touch."""
+    ranges: list[tuple[int, int]] = []
+    for a, b in keep:
+        start, stop = round(a * rate), min(round(b * rate), total)
+        if stop <= start:
+            continue
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(stop, ranges[-1][1]))
+        else:
+            ranges.append((start, stop))
+    if not ranges:
+        raise MediaError(LESS_THAN_A_FRAME)
+    return ranges
+
+
+def plan_smart(frames: list[tuple[int, int]], gops: Gops) -> SmartPlan:
+    """Per kept clip: encode up to the first GOP start inside it, copy whole GOPs, encode the rest."""
+    plan = SmartPlan()
+    keys = gops.keyframes
+    ends = [*keys[1:], gops.frames]  # where each GOP ends
+    for start, clip_stop in frames:
+        stop = min(clip_stop, gops.frames)
+        if stop <= start:
+            continue
+        first = bisect_left(keys, start)
+        # Past the last GOP that still ends before `stop`.
+        last = first
+        while last < len(keys) and ends[last] <= stop:
+            last += 1
+        if last == first:
+            plan.pieces.append(Piece(start, stop, copy=False))
+            continue
+        copy_from, copy_to = keys[first], ends[last - 1]
+        if copy_from > start:
+            plan.pieces.append(Piece(start, copy_from, copy=False))
+        plan.pieces.append(Piece(copy_from, copy_to, copy=True))
+        if copy_to < stop:
+            plan.pieces.append(Piece(copy_to, stop, copy=False))
+    for piece in plan.pieces:
+        if piece.copy:
+            plan.copy_frames += piece.stop - piece.start
+        else:
+            plan.encode_frames += piece.stop - piece.start
+            plan.restarts += 1
+    return plan
+
+
+def smart_work(plan: SmartPlan, gops: Gops) -> float:
+    """auto-editor's estimate: frames encoded + frames copied / 32 + one GOP per encoder restart."""
+    gop = gops.frames / max(1, len(gops.keyframes))
+    return plan.encode_frames + plan.copy_frames * COPY_COST + plan.restarts * gop
+
+
+def join_windows(plan: SmartPlan, gops: Gops) -> list[Window]:
+    """Output frames [start, stop) that can hold a fault: re-encoded pieces, the first GOP after a join."""
+    windows: list[Window] = []
+    position = 0
+    for piece in plan.pieces:
+        length = piece.stop - piece.start
+        if piece.copy:
+            after = bisect_right(gops.keyframes, piece.start)
+            gop_end = gops.keyframes[after] if after < len(gops.keyframes) else piece.stop
+            length_checked = min(length, gop_end - piece.start)
+        else:
+            length_checked = length
+        if windows and windows[-1][1] >= position:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], position + length_checked))
+        else:
+            windows.append((position, position + length_checked))
+        position += length
+    return windows

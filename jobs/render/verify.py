@@ -1,0 +1,93 @@
+"""The check after a smart render: index before media data, track lengths, and a decode of every
+place a join can break."""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from jobs.containers import muxer_flags
+from jobs.render.mux import stream_durations, top_level_boxes
+from jobs.render.plan import Window
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a smart render must come out as."""
+
+    duration: Fraction  # of the picture, in seconds
+    with_audio: bool
+    rate: Fraction  # frames per second
+    windows: list[Window]  # output frames where a join can break (see plan.join_windows)
+
+
+def fault(path: Path, expected: Expected) -> str | None:
+    """None if `path` is laid out, lasts and decodes as planned, else what is wrong.
+
+    Copied GOPs are the source's own packets; what can break is at the joins. So only the
+    `windows` (each re-encoded piece and the first GOP after every join) are decoded; every
+    frame in them must come out, and the decoder must report no error.
+    """
+    if muxer_flags(path):
+        boxes = top_level_boxes(path)
+        if "moov" not in boxes or "mdat" not in boxes or boxes.index("moov") > boxes.index("mdat"):
+            return "the index (moov) does not come before the media data"
+    video, audio = stream_durations(path)
+    frame = float(1 / expected.rate)
+    if video is None or abs(video - float(expected.duration)) > frame:
+        return f"picture lasts {video} s instead of {float(expected.duration):.3f} s"
+    if expected.with_audio and (audio is None or abs(audio - video) > frame):
+        return f"sound lasts {audio} s, picture {video} s"
+    return decode_errors(path, expected.windows, expected.rate)
+
+
+def decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | None:
+    """Decode the video frames of `windows` (output frame numbers), each from the keyframe before it.
+
+    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint.
+    """
+    complaints: list[str] = []
+    previous_level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            # One decoding thread: with frame threads, FFmpeg logs from its own threads into the
+            # Python capture, which can deadlock on the GIL (seen here as a hung check).
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+            time_base = stream.time_base
+            first = stream.start_time or 0
+            for start, stop in windows:
+                complaint = _decode_window(container, stream, first, time_base, rate, start, stop)
+                if complaint:
+                    complaints.append(complaint)
+                    break
+                if logs:
+                    break
+            complaints += [
+                f"{name}: {message.strip()}" for level, name, message in logs if level <= av.logging.ERROR
+            ]
+    except av.error.FFmpegError as exc:
+        complaints.append(str(exc))
+    finally:
+        av.logging.set_level(previous_level)
+    return "decoding errors: " + "; ".join(complaints)[:300] if complaints else None
+
+
+def _decode_window(
+    container, stream, first: int, time_base: Fraction, rate: Fraction, start: int, stop: int
+) -> str | None:
+    """Decode frames [start, stop) of the output from the keyframe before `start`; None if all came."""
+    ticks = 1 / (rate * time_base)  # stream time-base units per frame
+    container.seek(first + int(start * ticks), stream=stream, backward=True)
+    seen = 0
+    for frame in container.decode(stream):
+        shown = round((frame.pts - first) / ticks)
+        if shown >= stop:
+            break
+        seen += shown >= start
+    if seen != stop - start:
+        return f"frames {start}-{stop}: {seen} of {stop - start} decoded"
+    return None

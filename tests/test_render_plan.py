@@ -1,0 +1,123 @@
+"""The smart render's plan on made-up GOP layouts: which frames are kept, copied, encoded and checked.
+
+No media is read: every expected frame number can be worked out by hand from the layout.
+"""
+
+from fractions import Fraction
+
+import pytest
+
+from jobs.errors import MediaError
+from jobs.render.plan import Gops, Piece, frame_ranges, join_windows, plan_smart, smart_work
+
+# Ten GOPs of ten frames: keyframes at 0, 10, …, 90; frames 0..99.
+TEN_BY_TEN = Gops(keyframes=tuple(range(0, 100, 10)), frames=100)
+# The same, but the last GOP is cut short: frames 90..94.
+SHORT_LAST = Gops(keyframes=tuple(range(0, 100, 10)), frames=95)
+FILM = Fraction(24000, 1001)  # "23.976"
+NTSC = Fraction(30000, 1001)  # "29.97"
+
+
+def test_cuts_on_keyframes_copy_everything():
+    plan = plan_smart([(10, 30), (50, 70)], TEN_BY_TEN)
+
+    assert plan.pieces == [Piece(10, 30, copy=True), Piece(50, 70, copy=True)]
+    assert (plan.copy_frames, plan.encode_frames, plan.restarts) == (40, 0, 0)
+
+
+def test_a_cut_mid_gop_encodes_only_the_partial_gops():
+    plan = plan_smart([(15, 47)], TEN_BY_TEN)
+
+    # 15..19 finish the GOP at 10, 20..39 are two whole GOPs, 40..46 start the GOP at 40.
+    assert plan.pieces == [Piece(15, 20, copy=False), Piece(20, 40, copy=True), Piece(40, 47, copy=False)]
+    assert (plan.copy_frames, plan.encode_frames, plan.restarts) == (20, 12, 2)
+
+
+def test_a_range_inside_one_gop_is_encoded_whole():
+    plan = plan_smart([(12, 18)], TEN_BY_TEN)
+
+    assert plan.pieces == [Piece(12, 18, copy=False)]
+    assert plan.copy_frames == 0
+
+
+def test_a_range_across_a_keyframe_without_a_whole_gop_is_encoded_whole():
+    plan = plan_smart([(15, 25)], TEN_BY_TEN)
+
+    assert plan.pieces == [Piece(15, 25, copy=False)]
+
+
+def test_the_last_gop_is_copied_to_the_end_of_the_file():
+    plan = plan_smart([(85, 95)], SHORT_LAST)
+
+    assert plan.pieces == [Piece(85, 90, copy=False), Piece(90, 95, copy=True)]
+
+
+def test_a_range_past_the_end_stops_at_the_last_frame():
+    assert plan_smart([(85, 120)], SHORT_LAST).pieces == [Piece(85, 90, copy=False), Piece(90, 95, copy=True)]
+    assert frame_ranges([(3.4, 10.0)], Fraction(25), total=95) == [(85, 95)]
+
+
+def test_touching_and_overlapping_ranges_are_joined():
+    assert frame_ranges([(1.0, 2.0), (2.0, 3.0)], Fraction(25), total=100) == [(25, 75)]
+    assert frame_ranges([(1.0, 2.5), (2.0, 3.0)], Fraction(25), total=100) == [(25, 75)]
+    # A gap shorter than half a frame (2.0 s is frame 50, 2.01 s is frame 50.25) is no gap.
+    assert frame_ranges([(1.0, 2.0), (2.01, 3.0)], Fraction(25), total=100) == [(25, 75)]
+
+
+def test_joined_ranges_copy_the_gops_across_the_join():
+    plan = plan_smart(frame_ranges([(0.4, 1.2), (1.2, 2.0)], Fraction(25), total=100), TEN_BY_TEN)
+
+    assert plan.pieces == [Piece(10, 50, copy=True)]
+
+
+@pytest.mark.parametrize(
+    ("rate", "keep", "frames"),
+    [
+        # 60 s × 24000/1001 = 1438.56 → 1439; 100 s → 2397.60 → 2398 (at 24 fps: 1440, 2400).
+        (FILM, (60.0, 100.0), (1439, 2398)),
+        # 10 s × 30000/1001 = 299.70 → 300; 20 s → 599.40 → 599: 299 frames, not 300.
+        (NTSC, (10.0, 20.0), (300, 599)),
+        # 1 s → 29.97 → 30; 0.5 s → 14.985 → 15.
+        (NTSC, (0.5, 1.0), (15, 30)),
+    ],
+)
+def test_times_are_rounded_to_the_nearest_frame_at_fractional_rates(rate, keep, frames):
+    assert frame_ranges([keep], rate, total=10_000) == [frames]
+
+
+def test_less_than_a_frame_is_refused():
+    with pytest.raises(MediaError, match="less than one frame"):
+        frame_ranges([(1.0, 1.01)], Fraction(25), total=100)  # frames 25 to 25.25 → 25
+
+
+def test_the_work_estimate_counts_encoded_frames_copies_and_restarts():
+    plan = plan_smart([(15, 47)], TEN_BY_TEN)
+
+    # 12 encoded + 20 copied / 32 + 2 encoder restarts × a 10-frame GOP.
+    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + 2 * 10
+
+
+def test_only_the_first_gop_of_a_copied_run_is_checked():
+    plan = plan_smart([(0, 100)], TEN_BY_TEN)
+
+    assert join_windows(plan, TEN_BY_TEN) == [(0, 10)]
+
+
+def test_windows_are_in_output_frames_and_merge_where_they_touch():
+    plan = plan_smart([(15, 47)], TEN_BY_TEN)
+
+    # Output 0..4 encoded, 5..24 copied (its first GOP 5..14 checked), 25..31 encoded.
+    assert join_windows(plan, TEN_BY_TEN) == [(0, 15), (25, 32)]
+
+
+def test_each_copied_run_after_a_cut_is_checked_from_its_join():
+    plan = plan_smart([(10, 30), (50, 70)], TEN_BY_TEN)
+
+    # The second run starts at output frame 20, after the 20 frames of the first.
+    assert join_windows(plan, TEN_BY_TEN) == [(0, 10), (20, 30)]
+
+
+def test_a_short_last_gop_is_checked_to_the_end():
+    plan = plan_smart([(85, 95)], SHORT_LAST)
+
+    assert join_windows(plan, SHORT_LAST) == [(0, 10)]
