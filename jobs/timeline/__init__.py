@@ -4,12 +4,14 @@ the source, so the person goes on editing in Final Cut, Premiere, Resolve, Shotc
     export_timeline(media, cutlist, out)  # format from out's extension, or format="edl" etc.
 """
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from jobs.containers import UnfitOutput
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.files import write_text_atomically
@@ -24,6 +26,7 @@ from jobs.timeline.source import read_facts
 from jobs.timeline.xmeml import to_xmeml
 
 UNKNOWN_FORMAT = "Cannot tell the timeline format from '{name}': name it {extensions}, or choose a format."
+NOT_A_CUTLIST = "{name} is not a cut list: give the JSON that `python -m jobs silence --json` writes."
 NOTHING_KEPT = "The cut keeps nothing of the recording, so there is no timeline to export."
 
 
@@ -56,14 +59,25 @@ FORMATS = {
 BY_EXTENSION = {f.extension: f for f in reversed(FORMATS.values())}
 
 
+def read_cutlist(path: str | Path) -> CutList:
+    """The cut list in a JSON file: what `python -m jobs silence --json` writes, or a bare cut list."""
+    if not Path(path).is_file():
+        raise MediaError(f"{path}: no such file.")
+    try:
+        data = json.loads(Path(path).read_text())
+        return CutList.from_dict(data.get("cutlist", data))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise MediaError(NOT_A_CUTLIST.format(name=Path(path).name)) from error
+
+
 def format_for(out: str | Path, name: str | None = None) -> Format:
-    """The format called `name`, or the one `out`'s extension stands for; ValueError if neither."""
+    """The format called `name`, or the one `out`'s extension stands for; UnfitOutput if neither."""
     if name:
         return FORMATS[name]
     found = BY_EXTENSION.get(Path(out).suffix.lower())
     if found is None:
         extensions = ", ".join(sorted(BY_EXTENSION))
-        raise ValueError(UNKNOWN_FORMAT.format(name=Path(out).name, extensions=extensions))
+        raise UnfitOutput(UNKNOWN_FORMAT.format(name=Path(out).name, extensions=extensions))
     return found
 
 
