@@ -7,7 +7,7 @@ exactly in its own units (rational seconds, timecode, frame numbers).
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from math import floor
+from math import ceil, floor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -142,19 +142,46 @@ def build_timeline(
 
 
 def snap_ranges(keep: list[tuple[float, float]], rate: Fraction, frames: int) -> list[tuple[int, int]]:
-    """Kept ranges in seconds as frame ranges: each edge to the nearest frame, within the source;
-    ranges that shrink to nothing go, and ranges that come to touch become one clip."""
-    snapped = []
+    """Kept ranges in seconds as frame ranges within the source. Each edge goes to the frame just
+    before or after it, chosen so that the timeline's length stays within half a frame of the kept
+    length however many clips there are (rounding each edge alone could drift half a frame a clip).
+    Ranges shorter than a frame may go; ranges that come to touch become one clip."""
+    snapped, drift = [], Fraction(0)
     for start, end in keep:
-        first = min(max(round(Fraction(start) * rate), 0), frames)
-        last = min(max(round(Fraction(end) * rate), 0), frames)
-        if last <= first:
+        exact_start, exact_end = Fraction(start) * rate, Fraction(end) * rate
+        low = snapped[-1][1] if snapped else 0
+        first, last = min(
+            _edge_pairs(exact_start, exact_end, low, frames),
+            key=lambda pair: (
+                abs(drift + (pair[1] - pair[0]) - (exact_end - exact_start)),
+                _off(pair, exact_start, exact_end),
+            ),
+            default=(None, None),
+        )
+        if first is None:
+            continue
+        drift += (last - first) - (exact_end - exact_start)
+        if last == first:
             continue
         if snapped and first <= snapped[-1][1]:
-            snapped[-1] = (snapped[-1][0], max(last, snapped[-1][1]))
+            snapped[-1] = (snapped[-1][0], last)
         else:
             snapped.append((first, last))
     return snapped
+
+
+def _edge_pairs(exact_start: Fraction, exact_end: Fraction, low: int, high: int) -> list[tuple[int, int]]:
+    """The frame edges a range may take: each the frame before or after its exact edge, inside
+    [low, high] (after the previous clip, within the source)."""
+    starts = {min(max(edge, low), high) for edge in (floor(exact_start), ceil(exact_start))}
+    ends = {min(max(edge, low), high) for edge in (floor(exact_end), ceil(exact_end))}
+    pairs = [(first, last) for first in starts for last in ends if last > first]
+    # A range shorter than a frame may also go, if keeping a whole frame of it drifts further.
+    return pairs + [(low, low)] if exact_end - exact_start < 1 else pairs
+
+
+def _off(pair: tuple[int, int], exact_start: Fraction, exact_end: Fraction) -> Fraction:
+    return abs(pair[0] - exact_start) + abs(pair[1] - exact_end)
 
 
 def _markers(clips: list[Clip], media: Media) -> list[Marker]:
