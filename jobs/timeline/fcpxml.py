@@ -7,8 +7,9 @@ as a second audio component of each clip.
 
 from fractions import Fraction
 from functools import partial
+from xml.etree.ElementTree import Element
 
-from jobs.timeline.model import Timeline
+from jobs.timeline.model import Media, Timeline
 from jobs.timeline.xmltext import document, element
 
 VERSIONS = ("1.10", "1.9")
@@ -20,14 +21,20 @@ def fcpxml_time(frames: int, rate: Fraction) -> str:
 
 
 def to_fcpxml(timeline: Timeline, version: str = "1.10") -> str:
-    media = timeline.media
-    time = partial(fcpxml_time, rate=timeline.rate)
-    tc_format = "DF" if media.drop_frame else "NDF"
     root = element(None, "fcpxml", version=version)
-    resources = element(root, "resources")
+    _resources(element(root, "resources"), timeline.media)
+    event = element(element(root, "library"), "event", name="Cutroom")
+    project = element(event, "project", name=timeline.name)
+    _sequence(project, timeline)
+    return document(root, doctype="fcpxml")
+
+
+def _resources(resources: Element, media: Media) -> None:
+    """The timeline's format (the source's, or a 1080p30 one for sound) and the source as asset r2."""
+    time = partial(fcpxml_time, rate=media.rate)
     width, height = media.frame_size
     element(resources, "format", id="r1", frameDuration=time(1), width=width, height=height)
-    channels = media.audio_channels
+    channels, video = media.audio_channels, media.has_video
     asset = element(
         resources,
         "asset",
@@ -35,18 +42,25 @@ def to_fcpxml(timeline: Timeline, version: str = "1.10") -> str:
         name=media.stem,
         start=time(media.start_frame),
         duration=time(media.frames),
-        hasVideo=1 if media.has_video else 0,
-        format="r1" if media.has_video else None,
-        videoSources=1 if media.has_video else None,
-        hasAudio=1 if channels else 0,
+        hasVideo=int(video),
+        format="r1" if video else None,
+        videoSources=1 if video else None,
+        hasAudio=int(bool(channels)),
         audioSources=len(channels) or None,
         audioChannels=channels[0] if channels else None,
         audioRate=media.sample_rate if channels else None,
     )
     element(asset, "media-rep", kind="original-media", src=media.url)
-    event = element(element(root, "library"), "event", name="Cutroom")
+
+
+def _sequence(project: Element, timeline: Timeline) -> None:
+    """The spine of asset-clips; offsets run from the start timecode, as Final Cut's do."""
+    media = timeline.media
+    time = partial(fcpxml_time, rate=media.rate)
+    tc_format = "DF" if media.drop_frame else "NDF"
+    channels = media.audio_channels
     sequence = element(
-        element(event, "project", name=timeline.name),
+        project,
         "sequence",
         format="r1",
         duration=time(timeline.frames),
@@ -56,25 +70,23 @@ def to_fcpxml(timeline: Timeline, version: str = "1.10") -> str:
         audioRate=_audio_rate(media.sample_rate),
     )
     spine = element(sequence, "spine")
-    clips = []
-    for index, clip in enumerate(timeline.clips, start=1):
-        clips.append(
-            element(
-                spine,
-                "asset-clip",
-                ref="r2",
-                offset=time(media.start_frame + clip.record_in),
-                name=f"{media.stem} ({index})",
-                start=time(media.start_frame + clip.source_in),
-                duration=time(clip.frames),
-                tcFormat=tc_format,
-                audioRole="dialogue",
-            )
+    clips = [
+        element(
+            spine,
+            "asset-clip",
+            ref="r2",
+            offset=time(media.start_frame + clip.record_in),
+            name=f"{media.stem} ({number})",
+            start=time(media.start_frame + clip.source_in),
+            duration=time(clip.frames),
+            tcFormat=tc_format,
+            audioRole="dialogue",
         )
+        for number, clip in enumerate(timeline.clips, start=1)
+    ]
     for marker in timeline.markers:
         at = media.start_frame + timeline.clips[marker.clip].source_in + marker.offset
         element(clips[marker.clip], "marker", start=time(at), duration=time(1), value=marker.name)
-    return document(root, doctype="fcpxml")
 
 
 def _audio_rate(sample_rate: int) -> str:

@@ -24,24 +24,28 @@ def to_kdenlive(timeline: Timeline) -> str:
     media = timeline.media
     root = element(None, "mlt", LC_NUMERIC="C", producer="main_bin", version=MLT_VERSION)
     profile(root, media)
-    audio_streams = media.audio_streams or ()
-    producers = [("producer0", media.video_stream, audio_streams[0] if audio_streams else None)]
-    producers += [(f"producer{n}", None, stream) for n, stream in enumerate(audio_streams[1:], start=1)]
+    streams = media.audio_streams
+    # One producer per sound track: the first also carries the picture, the others only their sound.
+    producers = [("producer0", media.video_stream, streams[0] if streams else None)]
+    producers += [(f"producer{n}", None, stream) for n, stream in enumerate(streams[1:], start=1)]
     for name, video, audio in producers:
         _producer(root, name, media, video, audio)
     _bin(root, timeline)
-    last = timeline.frames - 1
-    black = element(root, "producer", id="black_track", in_=0, out=last)
+    black = element(root, "producer", id="black_track", in_=0, out=timeline.frames - 1)
     properties(black, length=timeline.frames, eof="continue", resource="black", aspect_ratio=1)
     properties(black, mlt_service="color", mlt_image_format="rgba", **{"set.test_audio": 0})
     # Kdenlive lists audio tracks first (bottom up), then the video track on top.
     tracks = [(name, True) for name, _, audio in producers if audio is not None]
     if media.has_video:
         tracks.append(("producer0", False))
-    tractors = [
-        _track(root, number, producer, audio, timeline) for number, (producer, audio) in enumerate(tracks)
-    ]
-    main = element(root, "tractor", id="maintractor", global_feed=1, in_=0, out=last)
+    tractors = [_track(root, number, name, audio, timeline) for number, (name, audio) in enumerate(tracks)]
+    _main_tractor(root, tractors, timeline)
+    return document(root)
+
+
+def _main_tractor(root: Element, tractors: list[tuple[str, bool]], timeline: Timeline) -> None:
+    """The tracks over the black background, with the mix and compositing Kdenlive adds itself."""
+    main = element(root, "tractor", id="maintractor", global_feed=1, in_=0, out=timeline.frames - 1)
     element(main, "track", producer="black_track")
     for name, _ in tractors:
         element(main, "track", producer=name)
@@ -51,7 +55,6 @@ def to_kdenlive(timeline: Timeline) -> str:
             transition(main, f"mix{index}", 0, index, mlt_service="mix", sum=1, **values)
         else:
             transition(main, f"composite{index}", 0, index, mlt_service="qtblend", compositing=0, **values)
-    return document(root)
 
 
 def _producer(root: Element, name: str, media: Media, video: int | None, audio: int | None) -> None:

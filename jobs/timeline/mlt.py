@@ -25,22 +25,9 @@ def to_mlt(timeline: Timeline) -> str:
     bin_ = element(root, "playlist", id="main_bin")
     properties(bin_, xml_retain=1)
     element(bin_, "entry", producer="producer0", in_=0, out=media.frames - 1)
-    last = timeline.frames - 1
-    black = element(root, "producer", id="black", in_=0, out=last)
-    properties(black, length=timeline.frames, eof="pause", resource=0, aspect_ratio=1, mlt_service="color")
-    properties(black, mlt_image_format="rgba", **{"set.test_audio": 0})
-    background = element(root, "playlist", id="background")
-    element(background, "entry", producer="black", in_=0, out=last)
-    playlists = []
-    for number, producer in enumerate(producers):
-        audio_only = number > 0 or not media.has_video
-        playlist = element(root, "playlist", id=f"playlist{number}")
-        kind = {"shotcut__audio": 1} if audio_only else {"shotcut__video": 1}
-        properties(playlist, **kind, shotcut__name=f"A{number + 1}" if audio_only else "V1")
-        for clip in timeline.clips:
-            element(playlist, "entry", producer=producer, in_=clip.source_in, out=clip.source_out - 1)
-        playlists.append((playlist.get("id"), audio_only))
-    tractor = element(root, "tractor", id="tractor0", title=timeline.name, in_=0, out=last)
+    _background(root, timeline)
+    playlists = [_playlist(root, number, producer, timeline) for number, producer in enumerate(producers)]
+    tractor = element(root, "tractor", id="tractor0", title=timeline.name, in_=0, out=timeline.frames - 1)
     properties(tractor, shotcut=1)
     _markers(tractor, timeline)
     element(tractor, "track", producer="background")
@@ -51,6 +38,26 @@ def to_mlt(timeline: Timeline) -> str:
     if media.has_video:
         transition(tractor, "blend1", 0, 1, mlt_service="qtblend", disable=1)
     return document(root)
+
+
+def _background(root: Element, timeline: Timeline) -> None:
+    """Shotcut's black bottom track, as long as the timeline."""
+    last = timeline.frames - 1
+    black = element(root, "producer", id="black", in_=0, out=last)
+    properties(black, length=timeline.frames, eof="pause", resource=0, aspect_ratio=1, mlt_service="color")
+    properties(black, mlt_image_format="rgba", **{"set.test_audio": 0})
+    element(element(root, "playlist", id="background"), "entry", producer="black", in_=0, out=last)
+
+
+def _playlist(root: Element, number: int, producer: str, timeline: Timeline) -> tuple[str, bool]:
+    """Track `number`: the kept ranges of `producer`; the first is V1 unless the source has no picture."""
+    audio_only = number > 0 or not timeline.media.has_video
+    playlist = element(root, "playlist", id=f"playlist{number}")
+    kind = {"shotcut__audio": 1} if audio_only else {"shotcut__video": 1}
+    properties(playlist, **kind, shotcut__name=f"A{number + 1}" if audio_only else "V1")
+    for clip in timeline.clips:
+        element(playlist, "entry", producer=producer, in_=clip.source_in, out=clip.source_out - 1)
+    return playlist.get("id"), audio_only
 
 
 def profile(root: Element, media: Media) -> None:
