@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+from xml.etree import ElementTree
 
 import av
 import numpy as np
@@ -163,15 +164,20 @@ def test_command_line_export_and_subtitles_fitted_to_the_cut(sources, tmp_path, 
     cuts = tmp_path / "cuts.json"
     cuts.write_text(json.dumps({"cutlist": CUTS.to_dict(), "removed_seconds": CUTS.removed_seconds}))
     words = [{"start": 1.95, "end": 2.4, "word": " Hello", "probability": 0.9}]
+    segments = [{"start": 1.95, "end": 2.4, "text": " Hello", "words": words}]
     transcript = tmp_path / "transcript.json"
-    transcript.write_text(
-        json.dumps({"segments": [{"start": 1.95, "end": 2.4, "text": " Hello", "words": words}]})
-    )
+    transcript.write_text(json.dumps({"language": "en", "segments": segments}))
     out = tmp_path / "edit" / "cut.fcpxml"
     assert main(["export", str(source.path), str(cuts), str(out), "--transcript", str(transcript)]) == 0
     assert "fcpxml: 3 clips" in capsys.readouterr().out
     # Hello is said 0.05 s into the second kept range, which starts 0.9 s into the cut.
     assert (out.parent / "cut.srt").read_text().startswith("1\n00:00:00,950 --> ")
+    # The FCPXML carries it as a caption on the second clip, and OTIO still reads three clips.
+    (caption,) = ElementTree.parse(out).iter("caption")
+    assert (
+        caption.find("text/text-style").text == "Hello" and caption.get("role") == "iTT?captionFormat=ITT.en"
+    )
+    assert len(main_track_clips(read_back(out, source), source)) == len(KEEP)
     assert main(["export", str(source.path), str(cuts), str(tmp_path / "cut.mp4")]) == 2
 
 

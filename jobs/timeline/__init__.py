@@ -16,6 +16,7 @@ from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.files import write_text_atomically
 from jobs.probe import MediaInfo, probe
+from jobs.subtitles import Cue, build_cues, fit_to_cut, to_srt
 from jobs.timeline.edl import to_edl
 from jobs.timeline.fcpxml import to_fcpxml
 from jobs.timeline.kdenlive import to_kdenlive
@@ -91,12 +92,16 @@ def export_timeline(
     info: MediaInfo | None = None,
     transcript: dict | None = None,
 ) -> dict:
-    """Write the timeline of `cutlist` over `media` to `out` (and, given a transcript, its subtitles
-    fitted to the cut as an SRT beside it). Media paths are relative to `out`'s folder unless
-    `absolute`. Returns what was written. MediaError for a source no timeline can hold exactly."""
+    """Write the timeline of `cutlist` over `media` to `out`; given a transcript, also its subtitles
+    fitted to the cut as an SRT beside `out` (and as captions in FCPXML). Media paths are relative to
+    `out`'s folder unless `absolute`. Returns what was written; MediaError for a source no timeline
+    can hold exactly (a variable frame rate)."""
     media, out = Path(media), Path(out)
     chosen = format_for(out, format)
     timeline = timeline_for(media, cutlist, out, absolute=absolute, info=info)
+    cues = fitted_cues(transcript, timeline) if transcript is not None else []
+    if cues:
+        timeline = timeline.with_captions(cues, transcript.get("language"))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out, chosen.write(timeline))
     result = {
@@ -108,7 +113,9 @@ def export_timeline(
         "duration": round(float(timeline.seconds(timeline.frames)), 6),
     }
     if transcript is not None:
-        result["subtitles"] = write_subtitles(transcript, timeline, out.with_suffix(".srt"))
+        srt = out.with_suffix(".srt")
+        write_text_atomically(srt, to_srt(cues))
+        result["subtitles"] = srt.name
     return result
 
 
@@ -124,9 +131,6 @@ def timeline_for(
     return timeline
 
 
-def write_subtitles(transcript: dict, timeline: Timeline, srt: Path) -> str:
-    """The transcript's subtitles moved onto the cut as the timeline makes it, as an SRT."""
-    from jobs.subtitles import build_cues, fit_to_cut, to_srt
-
-    write_text_atomically(srt, to_srt(build_cues(fit_to_cut(transcript, timeline.as_cutlist()))))
-    return srt.name
+def fitted_cues(transcript: dict, timeline: Timeline) -> list[Cue]:
+    """The transcript's subtitle cues moved onto the cut as the timeline makes it (frame-snapped)."""
+    return build_cues(fit_to_cut(transcript, timeline.as_cutlist()))

@@ -1,7 +1,8 @@
 """FCPXML (1.10, and 1.9 for older DaVinci Resolve) for Final Cut Pro and DaVinci Resolve.
 
 One asset-clip per kept range on the project's spine; times are exact rational seconds on the
-source's frame grid. A second sound track is the asset's second audio source, which Final Cut shows
+source's frame grid. Subtitles fitted to the cut become iTT captions (FCPXML 1.8 and later) connected
+to the clips. A second sound track is the asset's second audio source, which Final Cut shows
 as a second audio component of each clip.
 """
 
@@ -9,10 +10,10 @@ from fractions import Fraction
 from functools import partial
 from xml.etree.ElementTree import Element
 
-from jobs.timeline.model import Media, Timeline
+from jobs.timeline.model import Caption, Media, Timeline
 from jobs.timeline.xmltext import document, element
 
-VERSIONS = ("1.10", "1.9")
+CAPTION_NAME_LENGTH = 40  # how much of a caption's text names it in Final Cut's timeline
 
 
 def fcpxml_time(frames: int, rate: Fraction) -> str:
@@ -87,6 +88,38 @@ def _sequence(project: Element, timeline: Timeline) -> None:
     for marker in timeline.markers:
         at = media.start_frame + timeline.clips[marker.clip].source_in + marker.offset
         element(clips[marker.clip], "marker", start=time(at), duration=time(1), value=marker.name)
+    for number, caption in enumerate(timeline.captions, start=1):
+        _caption(clips, number, caption, timeline)
+
+
+def _caption(clips: list[Element], number: int, caption: Caption, timeline: Timeline) -> None:
+    """A subtitle connected above the clip playing when it starts; its offset is in that clip's own
+    (source) time, as connected items' are."""
+    index = timeline.clip_at(caption.record_in)
+    clip, media = timeline.clips[index], timeline.media
+    time = partial(fcpxml_time, rate=media.rate)
+    at = media.start_frame + clip.source_in + caption.record_in - clip.record_in
+    node = element(
+        clips[index],
+        "caption",
+        lane=1,
+        offset=time(at),
+        name=" ".join(caption.lines)[:CAPTION_NAME_LENGTH],
+        start="3600s",  # captions keep Final Cut's own one-hour start for generated media
+        duration=time(caption.record_out - caption.record_in),
+        role=f"iTT?captionFormat=ITT.{timeline.language}",
+    )
+    style = f"caption-style-{number}"  # text-style-def ids are unique in the whole document
+    element(element(node, "text", placement="bottom"), "text-style", "\n".join(caption.lines), ref=style)
+    definition = element(node, "text-style-def", id=style)
+    element(
+        definition,
+        "text-style",
+        font=".SF NS Text",
+        fontSize=13,
+        fontColor="1 1 1 1",
+        backgroundColor="0 0 0 1",
+    )
 
 
 def _audio_rate(sample_rate: int) -> str:

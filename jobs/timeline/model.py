@@ -5,7 +5,7 @@ exactly in its own units (rational seconds, timecode, frame numbers).
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import ceil, floor
 from pathlib import Path
@@ -91,11 +91,22 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class Caption:
+    """A subtitle on the timeline: record frames [record_in, record_out)."""
+
+    record_in: int
+    record_out: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Timeline:
     name: str
     media: Media
     clips: tuple[Clip, ...]
     markers: tuple[Marker, ...]
+    captions: tuple[Caption, ...] = ()
+    language: str = "en"  # the captions' language
 
     @property
     def rate(self) -> Fraction:
@@ -107,6 +118,25 @@ class Timeline:
 
     def seconds(self, frames: int) -> Fraction:
         return frames / self.rate
+
+    def clip_at(self, record_frame: int) -> int:
+        """The index of the clip that plays at `record_frame` (the last one past the end)."""
+        for index, clip in enumerate(self.clips):
+            if record_frame < clip.record_out:
+                return index
+        return len(self.clips) - 1
+
+    def with_captions(self, cues: list, language: str | None) -> "Timeline":
+        """This timeline with subtitle cues (seconds on the cut, as jobs.subtitles builds them) on
+        its frame grid; a cue keeps at least one frame."""
+        captions = []
+        for cue in cues:
+            start = round(Fraction(cue.start) * self.rate)
+            end = max(start + 1, round(Fraction(cue.end) * self.rate))
+            captions.append(Caption(start, min(end, self.frames), tuple(cue.lines)))
+        return replace(
+            self, captions=tuple(c for c in captions if c.record_in < self.frames), language=language or "en"
+        )
 
     def as_cutlist(self) -> CutList:
         """The cut as the timeline makes it (snapped to frames), to fit subtitles to."""
