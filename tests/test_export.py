@@ -20,6 +20,7 @@ from jobs.__main__ import main
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.timeline import export_timeline
+from jobs.timeline.timecode import frames_to_timecode, timecode_to_frames
 from tests.media import make_export_source, make_variable_rate
 
 otio = pytest.importorskip(
@@ -129,6 +130,24 @@ def test_edl_timecode_and_channels(sources, tmp_path, name):
     ) == len(events)
     if drop:  # the record side starts at the source's own timecode
         assert events[0][4] == "01:00:00;00"
+
+
+@pytest.mark.parametrize(
+    ("frames", "rate", "label"),
+    [
+        (1799, "30000/1001", "00:00:59;29"),
+        (1800, "30000/1001", "00:01:00;02"),  # drop-frame skips labels ;00 and ;01 each minute
+        (17982, "30000/1001", "00:10:00;00"),  # but not in every tenth minute
+        (107892, "30000/1001", "01:00:00;00"),
+        (3600, "60000/1001", "00:01:00;04"),  # four labels a minute at 59.94
+        (90000, "25", "01:00:00:00"),
+    ],
+)
+def test_timecode_labels(frames, rate, label):
+    rate = Fraction(rate)
+    drop = ";" in label
+    assert frames_to_timecode(frames, rate, drop) == label
+    assert timecode_to_frames(label, rate) == (frames, drop)
 
 
 def test_markers_name_each_removed_pause(sources, tmp_path):

@@ -33,7 +33,7 @@ VARIABLE_RATE = (
 class SourceFacts:
     rate: Fraction
     start_frame: int  # the start timecode as a frame count at `rate`; 0 when it has none
-    drop_frame: bool  # whether that timecode counts drop-frame
+    drop_frame: bool  # whether that timecode counts drop-frame (without one: yes at 29.97 and 59.94)
     audio_channels: tuple[int, ...]  # channels of each sound track, in file order
     video_stream: int | None  # the picture's stream index in the file (what MLT's video_index means)
     colorspace: int  # the picture's YUV matrix: 601 or 709
