@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # Programs some features and tests use when present; the app and tests cope
 # without them (imageio-ffmpeg's ffmpeg; tests that need the others skip).
-SYSTEM_DEPS := ffmpeg espeak-ng chromium
+SYSTEM_DEPS := ffmpeg espeak-ng chromium melt
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench system-deps clean
@@ -65,9 +65,9 @@ system-deps:
 	  echo "system-deps: apt-get install$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  { apt-get update -qq && apt-get install -y --no-install-recommends $$missing; } \
-	  || echo "note: apt-get could not install$$missing; continuing (ffmpeg falls back to imageio-ffmpeg; tests needing espeak-ng/chromium skip)."; \
+	  || echo "note: apt-get could not install$$missing; continuing (ffmpeg falls back to imageio-ffmpeg; tests needing espeak-ng/chromium/melt skip)."; \
 	else \
-	  echo "note: not found:$$missing (install them yourself for full coverage); continuing: ffmpeg falls back to imageio-ffmpeg, tests needing espeak-ng/chromium skip."; \
+	  echo "note: not found:$$missing (install them yourself for full coverage); continuing: ffmpeg falls back to imageio-ffmpeg, tests needing espeak-ng/chromium/melt skip."; \
 	fi
 
 clean:

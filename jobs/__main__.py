@@ -3,6 +3,7 @@
     python -m jobs silence IN OUT [--threshold-db DB|auto] [--min-silence S] [--margin S] [--json CUTS.json]
     python -m jobs sync PRIMARY EXTERNAL OUT [--keep-camera-audio] [--json RESULT.json]
     python -m jobs transcribe IN --out-dir DIR [--model NAME_OR_PATH] [--language LANG] [--no-vad]
+    python -m jobs export MEDIA CUTS.json OUT [--format F] [--absolute] [--transcript TRANSCRIPT.json]
 
 Each shows a progress bar on a terminal and exits non-zero with a one-line reason on bad input
 (2 for an output name whose extension cannot hold the result, before any work is done).
@@ -77,7 +78,23 @@ def parser() -> argparse.ArgumentParser:
         default=True,
         help="hear only what the voice activity filter marks as speech (default: on)",
     )
+
+    e = sub.add_parser("export", help="the cut as a timeline for an editor (format from OUT's extension)")
+    e.add_argument("input", type=Path, metavar="media", help="the recording the cut list was made from")
+    e.add_argument("cuts", type=Path, help="the JSON that `silence --json` writes (or a bare cut list)")
+    e.add_argument("output", type=Path, help=".fcpxml, .xml (Premiere), .edl, .otio, .mlt or .kdenlive")
+    e.add_argument("--format", choices=sorted(timeline_formats()), help="instead of the extension's format")
+    e.add_argument("--absolute", action="store_true", help="absolute media paths (default: relative to OUT)")
+    e.add_argument(
+        "--transcript", type=Path, help="transcript JSON: write its subtitles fitted to the cut beside"
+    )
     return p
+
+
+def timeline_formats() -> list[str]:
+    from jobs.timeline import FORMATS
+
+    return list(FORMATS)
 
 
 def run(args: argparse.Namespace, progress: ProgressBar) -> dict:
@@ -104,6 +121,17 @@ def run(args: argparse.Namespace, progress: ProgressBar) -> dict:
             args.output,
             keep_camera_audio=args.keep_camera_audio,
             on_progress=progress,
+        )
+    elif args.command == "export":
+        from jobs.timeline import export_timeline, read_cutlist
+
+        result = export_timeline(
+            args.input,
+            read_cutlist(args.cuts),
+            args.output,
+            format=args.format,
+            absolute=args.absolute,
+            transcript=json.loads(args.transcript.read_text()) if args.transcript else None,
         )
     else:
         from jobs.transcribe import transcribe
@@ -132,6 +160,9 @@ def summary(command: str, result: dict) -> str:
             f"{result['agreeing_windows']} of {result['checked_windows']} checks along the overlap agree, "
             f"drift {result['drift_ppm']:+.1f} ppm"
         )
+    if command == "export":
+        clips, markers = result["clips"], result["markers"]
+        return f"{result['format']}: {clips} clips, {result['duration']:.2f} s, {markers} pause markers"
     return f"{result['segments']} segments, {result['words']} words, language {result['language']}"
 
 

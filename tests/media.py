@@ -1,6 +1,7 @@
 """Generate small test media with the ffmpeg Cutroom itself runs, for every test suite."""
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
@@ -512,3 +513,46 @@ def make_alac(path: str | Path, seconds: float = 8.0) -> Path:
     """The sound of the start of example.mp4 as an Apple Lossless M4A."""
     _ffmpeg("-t", str(seconds), "-i", str(EXAMPLE), "-vn", "-c:a", "alac", str(path))
     return Path(path)
+
+
+# --- export ---
+
+
+def make_export_source(
+    path: str | Path,
+    rate: str | None,
+    seconds: float = 4.0,
+    timecode: str | None = None,
+    channels: int = 1,
+    sound_tracks: int = 1,
+) -> Path:
+    """A test-pattern video at `rate` ("30000/1001", "25", …; None for sound only) with a tone, a
+    keyframe every half second as cameras make, optionally a start timecode tag and a second sound
+    track (as `sync --keep-camera-audio` writes). Every testsrc2 frame differs from its neighbours."""
+    path = Path(path)
+    args = []
+    if rate:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={rate}:duration={seconds}"]
+    args += ["-f", "lavfi", "-i", _tone(seconds, 48000)]
+    sound = 1 if rate else 0  # the tone's input number
+    maps = (["-map", "0:v"] if rate else []) + ["-map", f"{sound}:a"] * sound_tracks
+    args += [*maps, "-ac", str(channels), "-c:a", AUDIO_CODECS.get(path.suffix.lower(), "aac")]
+    if rate:
+        gop = str(max(1, round(float(Fraction(rate)) / 2)))
+        args += ["-c:v", "libx264", *VIDEO_CODEC_OPTIONS["libx264"], "-bf", "2", "-g", gop]
+    if timecode:
+        args += ["-timecode", timecode]
+    _ffmpeg(*args, str(path))
+    return path
+
+
+def make_variable_rate(path: str | Path) -> Path:
+    """Two seconds at 25 fps then two at 30, timestamps kept as they are: a variable frame rate."""
+    path = Path(path)
+    _ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=2"),
+        *("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=2"),
+        *("-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0", "-fps_mode", "vfr"),
+        *("-c:v", "libx264", *VIDEO_CODEC_OPTIONS["libx264"], str(path)),
+    )
+    return path
