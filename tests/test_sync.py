@@ -1,12 +1,15 @@
 """Audio sync on generated speech: offsets to the millisecond, drift, refusals and the swapped file."""
 
 import re
+import sys
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
 from jobs.errors import MediaError
+from jobs.probe import probe
 from jobs.sync import MIN_CONFIDENCE, find_offset, match_words, swap_audio, sync_audio
 from tests.conftest import ROOT
 from tests.media import (
@@ -168,6 +171,29 @@ def test_swapped_sound_lines_up_with_the_picture(scene, camera, tmp_path):
     again = find_offset(camera, tmp_path / "synced.mp4")
     assert abs(again["offset_seconds"]) < TOLERANCE
     assert synced["audio_tracks"] == 2
+
+
+def test_the_primary_is_probed_once_and_not_at_all_when_its_probe_is_given(
+    scene, camera, tmp_path, monkeypatch
+):
+    """The worker passes the upload's stored probe; the external is probed once, and the written
+    file once (read back to check it)."""
+    external = write_track(tmp_path / "ext.wav", derive_track(scene, 3.0, 40, snr_db=30))
+    probed = []
+
+    def counting(path, real=probe):
+        probed.append(Path(path))
+        return real(path)
+
+    for name, module in list(sys.modules.items()):
+        if (name == "jobs.sync" or name.startswith("jobs.sync.")) and hasattr(module, "probe"):
+            monkeypatch.setattr(module, "probe", counting)
+
+    sync_audio(camera, external, tmp_path / "alone.mp4")
+    assert probed.count(Path(camera)) == 1 and probed.count(external) == 1 and len(probed) == 3
+    probed.clear()
+    sync_audio(camera, external, tmp_path / "given.mp4", primary_info=probe(camera))
+    assert Path(camera) not in probed and probed.count(external) == 1 and len(probed) == 2
 
 
 def test_audio_only_primary_gives_an_audio_file(scene, camera_wav, tmp_path):
