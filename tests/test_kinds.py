@@ -1,6 +1,9 @@
 """One module per job kind (webapp/kinds/): the task graph, the labels and forms made from the
 specs, a kind asked for on the item page, and a task whose kind is unknown."""
 
+from pathlib import Path
+from urllib.parse import unquote
+
 import pytest
 from rq import Callback
 
@@ -12,6 +15,9 @@ from webapp.kinds import KINDS, file_label, plan
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue
 from webapp.queues import QUEUES
+from webapp.storage import item_dir
+
+EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
 
 
 def graph(steps: list[dict]) -> dict[str, list[str]]:
@@ -117,3 +123,40 @@ def test_someone_elses_item_cannot_be_exported(app, client, auth, tmp_path, run_
 @pytest.mark.parametrize("kind", ["prepare", "fit_subtitles"])
 def test_kinds_nobody_chooses_have_no_form(kind):
     assert KINDS[kind].choice is None
+
+
+def test_an_export_asked_for_on_the_item_page_is_a_timeline_an_editor_reads(
+    app, client, logged_in, run_worker
+):
+    """The export kind, end to end: a real recording's cut, exported for Premiere Pro on the item
+    page, read back by OpenTimelineIO's FCP 7 XML adapter: a clip per kept range, on the stored file."""
+    otio = pytest.importorskip("opentimelineio")
+    submit(client, EXAMPLE, silence=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        item_id, kept = item.id, item.result("silence")["cutlist"]["keep"]
+        original = item.file("original").name
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert 'id="export"' in page and "Premiere Pro" in page
+
+    response = ask(client, item_id, "export", editor="premiere")
+    assert response.status_code == 303
+    run_worker("media")
+    page = client.get(f"/videos/{item_id}").get_data(as_text=True)
+    assert "Timeline for Premiere Pro" in page
+    download = client.get(f"/videos/{item_id}/files/timeline.xml?download=1")
+    assert download.status_code == 200 and b"<xmeml" in download.get_data()
+    download.close()
+    with app.app_context():
+        folder = item_dir(db.session.get(Item, item_id))
+    timeline = otio.adapters.read_from_file(str(folder / "timeline.xml"))
+    clips = list(next(t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video).find_clips())
+    assert len(clips) == len(kept) > 1
+    frame = 1 / 30
+    for clip, (start, end) in zip(clips, kept, strict=True):
+        source = clip.source_range
+        assert abs(source.start_time.to_seconds() - start) <= frame
+        assert abs(source.end_time_exclusive().to_seconds() - end) <= frame
+        # The timeline names the recording beside it, so the two open together wherever they go.
+        assert unquote(clip.media_reference.target_url) == original

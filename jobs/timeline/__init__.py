@@ -89,16 +89,18 @@ def export_timeline(
     *,
     format: str | None = None,
     absolute: bool = False,
+    location: str | None = None,
     info: MediaInfo | None = None,
     transcript: dict | None = None,
 ) -> dict:
     """Write the timeline of `cutlist` over `media` to `out`; given a transcript, also its subtitles
-    fitted to the cut as an SRT beside `out` (and as captions in FCPXML). Media paths are relative to
-    `out`'s folder unless `absolute`. Returns what was written; MediaError for a source no timeline
-    can hold exactly (a variable frame rate)."""
+    fitted to the cut as an SRT beside `out` (and as captions in FCPXML). Media paths are relative
+    to `out`'s folder unless `absolute`, or `location` as given (a timeline written in one folder
+    that goes to another, as the web's does, beside its media). Returns what was written;
+    MediaError for a source no timeline can hold exactly (a variable frame rate)."""
     media, out = Path(media), Path(out)
     chosen = format_for(out, format)
-    timeline = timeline_for(media, cutlist, out, absolute=absolute, info=info)
+    timeline = timeline_for(media, cutlist, out, absolute=absolute, location=location, info=info)
     cues = fitted_cues(transcript, timeline) if transcript is not None else []
     if cues:
         timeline = timeline.with_captions(cues, transcript.get("language"))
@@ -120,11 +122,20 @@ def export_timeline(
 
 
 def timeline_for(
-    media: Path, cutlist: CutList, out: Path, *, absolute: bool = False, info: MediaInfo | None = None
+    media: Path,
+    cutlist: CutList,
+    out: Path,
+    *,
+    absolute: bool = False,
+    location: str | None = None,
+    info: MediaInfo | None = None,
 ) -> Timeline:
     info = info or probe(media)
     facts = read_facts(media, info)
-    location = str(media.resolve()) if absolute else os.path.relpath(media.resolve(), out.resolve().parent)
+    if location is None:
+        location = (
+            str(media.resolve()) if absolute else os.path.relpath(media.resolve(), out.resolve().parent)
+        )
     timeline = build_timeline(cutlist, info, facts, location, name=media.stem)
     if not timeline.clips:
         raise MediaError(NOTHING_KEPT)
