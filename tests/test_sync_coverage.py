@@ -103,3 +103,30 @@ def speech_level(path, start: float, end: float) -> float:
     """The 95th percentile of the 10 ms frame levels (dBFS) of `path` between `start` and `end`."""
     levels = frame_levels(path, CAMERA_SECONDS, lambda fraction: None)
     return float(np.percentile(levels[int(start / FRAME_SECONDS) : int(end / FRAME_SECONDS)], 95))
+
+
+@pytest.mark.parametrize(
+    ("recorder_start", "recorder_seconds", "filled"),
+    [(5.0, 20.0, "end"), (12.0, 30.0, "start")],
+    ids=["recorder started first and stopped first", "recorder started late and ran on"],
+)
+def test_the_camera_fills_one_end_only(tmp_path, recorder_start, recorder_seconds, filled):
+    """A recorder that covers one end of the picture but not the other: one fill, one crossfade.
+    (Filling only the end built a filter graph ffmpeg refused, so such a sync failed.)"""
+    scene = speech_scene(45, seed=12)
+    camera = write_track(
+        tmp_path / "camera.mp4", derive_track(scene, CAMERA_START, CAMERA_SECONDS, snr_db=30), video=True
+    )
+    recorder = derive_track(scene, recorder_start, recorder_seconds, gain_db=RECORDER_GAIN_DB, seed=5)
+    synced = tmp_path / "synced.mp4"
+
+    result = sync_audio(camera, write_track(tmp_path / "recorder.wav", recorder), synced)
+
+    (fill,) = result["camera_fill"]
+    if filled == "end":
+        stops = recorder_start + recorder_seconds - CAMERA_START
+        assert abs(fill[0] - stops) < 0.002 and abs(fill[1] - CAMERA_SECONDS) < 0.05
+    else:
+        assert fill[0] == 0 and abs(fill[1] - (recorder_start - CAMERA_START)) < 0.002
+    alone, with_sync = detect_silence(camera), detect_silence(synced)
+    assert uncut(alone.keep, with_sync.keep) == []

@@ -73,13 +73,17 @@ def fill_filter(gain: float, first: int, last: int, length: int, channels: int) 
         f"[0:a:0]{FROM_TIME_ZERO},aresample={OUTPUT_RATE},aformat=channel_layouts={layout},"
         f"volume={gain:.2f}dB,apad=whole_len={length}"
     )
-    pieces, joins = [], "[ext]"
+    fade = f"acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+    pieces, joins, stream = [], [], "[ext]"
     if first:
         pieces.append(f"[head]atrim=end_sample={first + FADE_SAMPLES}[camhead]")
-        joins = f"[camhead][ext]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+        joins.append(f"[camhead]{stream}{fade}[headed]")
+        stream = "[headed]"
     if last < length:
+        # Joined to whatever came before: the external alone when the recorder started first.
         pieces.append(f"[tail]atrim=start_sample={last - FADE_SAMPLES},asetpts=N/SR/TB[camtail]")
-        joins = f"{joins}[joined];[joined][camtail]acrossfade=ns={FADE_SAMPLES}:c1=tri:c2=tri"
+        joins.append(f"{stream}[camtail]{fade}[tailed]")
+        stream = "[tailed]"
     labels = ["[head]"] * bool(first) + ["[tail]"] * (last < length)
     split = f"asplit={len(labels)}{''.join(labels)}"
-    return ";".join([f"{camera},{split}", *pieces, f"{joins}[out]"])
+    return ";".join([f"{camera},{split}", *pieces, *joins, f"{stream}anull[out]"])
