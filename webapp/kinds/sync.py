@@ -13,6 +13,7 @@ SYNC_SHARE = 95.0
 def run(task, progress) -> dict:
     from jobs.containers import job_extension
     from jobs.prepare import draw_waveform
+    from jobs.probe import MediaInfo
     from jobs.sync import sync_audio
 
     item = task.item
@@ -27,6 +28,7 @@ def run(task, progress) -> dict:
             path(item, "external"),
             folder / name,
             keep_camera_audio=task.params.get("keep_camera_audio", False),
+            primary_info=MediaInfo.from_dict(item.info) if item.info else None,  # preparation's probe
             on_progress=lambda percent, stage: work(percent * SYNC_SHARE / 100, stage),
         )
         # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
