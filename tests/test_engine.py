@@ -19,8 +19,9 @@ import pytest
 from jobs import ffmpeg
 from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
+from jobs.mediainfo import MediaInfo, probe_in_child
 from jobs.prepare import prepare
-from jobs.probe import MediaInfo, probe
+from jobs.probe import probe
 from tests.conftest import processes_with, wait_until
 from tests.media import (
     make_audio,
@@ -158,9 +159,12 @@ def test_probe_measures_a_recording_that_does_not_state_its_length(media_dir):
     assert (info.container, info.video.codec, info.audio.codec) == ("webm", "vp8", "opus")
 
 
-def test_media_info_survives_json(video):
-    info = probe(video)
-    assert MediaInfo.from_dict(json.loads(json.dumps(info.to_dict()))) == info
+@pytest.mark.parametrize("fixture", ["video", "audio"])
+def test_media_info_survives_json(fixture, request):
+    """The web stores a MediaInfo as JSON (Item.info), and jobs take it back instead of probing."""
+    info = probe(request.getfixturevalue(fixture))
+    again = MediaInfo.from_dict(json.loads(json.dumps(info.to_dict())))
+    assert again == info and again.kind == info.kind
 
 
 def test_probe_is_fast_on_a_ten_minute_file(long_video, tmp_path):
@@ -214,6 +218,38 @@ def test_probe_refuses_a_file_cut_short(fixture, keep_fraction, request, tmp_pat
         probe(cut)
     cause = caught.value.__cause__
     assert cause is None or isinstance(cause, av.FFmpegError)
+
+
+# --- probe in a child process --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["video", "audio"])
+def test_probe_in_child_finds_what_probe_finds(fixture, request):
+    path = request.getfixturevalue(fixture)
+    assert probe_in_child(path) == probe(path)
+
+
+@pytest.mark.parametrize("name, make, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_probe_in_child_refuses_for_the_same_reason(tmp_path, name, make, message):
+    path = make(tmp_path / name)
+    with pytest.raises(MediaError) as in_process:
+        probe(path)
+    with pytest.raises(MediaError) as in_child:
+        probe_in_child(path)
+    assert str(in_child.value) == str(in_process.value)
+
+
+@pytest.mark.parametrize("behaviour", ["kill -SEGV $$", "exec sleep 60"], ids=["crash", "hang"])
+def test_a_probe_that_crashes_or_hangs_refuses_the_file(video, tmp_path, monkeypatch, behaviour):
+    """A file that crashes libav or makes it hang ends the child only, and is refused."""
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\n{behaviour}\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    started = time.monotonic()
+    with pytest.raises(MediaError, match="incomplete or damaged"):
+        probe_in_child(video, timeout=1.0)
+    assert time.monotonic() - started < 10
 
 
 # --- run_ffmpeg ----------------------------------------------------------------------------
