@@ -16,6 +16,7 @@ import av
 import numpy as np
 import pytest
 
+import jobs.prepare
 from jobs import ffmpeg
 from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
@@ -284,8 +285,12 @@ def test_missing_input_is_an_ffmpeg_error(tmp_path):
 
 def test_without_duration_progress_is_only_the_end():
     reported = []
-    run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=1", "-f", "null", "-"], on_progress=reported.append)
-    assert reported == [1.0]
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "sine=duration=1", "-f", "null", "-"],
+        on_progress=lambda percent, stage: reported.append((percent, stage)),
+        stage="Testing",
+    )
+    assert reported == [(100.0, "Testing")]
 
 
 def test_progress_follows_ffmpeg_as_it_runs():
@@ -293,15 +298,15 @@ def test_progress_follows_ffmpeg_as_it_runs():
     run_ffmpeg(
         ["-re", "-f", "lavfi", "-i", "sine=duration=2", "-f", "null", "-"],
         duration=2.0,
-        on_progress=reported.append,
+        on_progress=lambda percent, stage: reported.append(percent),
     )
-    assert reported == sorted(set(reported)), "fractions must only grow"
-    assert reported[-1] == 1.0
-    assert len([fraction for fraction in reported if 0 < fraction < 1]) >= 3, reported
+    assert reported == sorted(set(reported)), "percentages must only grow"
+    assert reported[-1] == 100.0
+    assert len([percent for percent in reported if 0 < percent < 100]) >= 3, reported
 
 
 def test_progress_callback_that_raises_stops_ffmpeg(spawned):
-    def give_up(fraction):
+    def give_up(percent, stage):
         raise RuntimeError("the job was cancelled")
 
     with pytest.raises(RuntimeError, match="cancelled"):
@@ -411,6 +416,18 @@ def png_header(path) -> tuple[int, int, int]:
 def assert_jpeg(path):
     with open(path, "rb") as file:
         assert file.read(3) == b"\xff\xd8\xff"
+
+
+def no_second_probe(path):
+    raise AssertionError(f"{path} was probed again")
+
+
+def test_prepare_takes_what_the_upload_probe_found(video, tmp_path, monkeypatch):
+    info = probe(video)
+    monkeypatch.setattr(jobs.prepare, "probe", no_second_probe)
+    result = prepare(video, tmp_path, info=info)
+    assert result["info"] == info.to_dict()
+    assert result["outputs"] == {"poster": "poster.jpg", "waveform": "waveform.png"}
 
 
 def test_prepare_video_makes_poster_and_waveform(video, tmp_path):
