@@ -4,9 +4,11 @@
     python -m jobs sync PRIMARY EXTERNAL OUT [--keep-camera-audio] [--json RESULT.json]
     python -m jobs transcribe IN --out-dir DIR [--model NAME_OR_PATH] [--language LANG] [--no-vad]
     python -m jobs export MEDIA CUTS.json OUT [--format F] [--absolute] [--transcript TRANSCRIPT.json]
+    python -m jobs probe IN
 
 Each shows a progress bar on a terminal and exits non-zero with a one-line reason on bad input
-(2 for an output name whose extension cannot hold the result, before any work is done).
+(2 for an output name whose extension cannot hold the result, before any work is done). `probe`
+prints what the file holds as JSON (jobs.mediainfo.MediaInfo); the web process runs it in a child.
 """
 
 import argparse
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 from jobs.containers import UnfitOutput
-from jobs.errors import MediaError
+from jobs.errors import CLI_ERROR, MediaError
 
 
 class ProgressBar:
@@ -88,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--transcript", type=Path, help="transcript JSON: write its subtitles fitted to the cut beside"
     )
+    r = sub.add_parser("probe", help="what a recording holds, as JSON, or why Cutroom cannot use it")
+    r.add_argument("input", type=Path)
     return p
 
 
@@ -98,6 +102,10 @@ def timeline_formats() -> list[str]:
 
 
 def run(args: argparse.Namespace, progress: ProgressBar) -> dict:
+    if args.command == "probe":  # says itself, in the person's words, when the file is missing
+        from jobs.probe import probe
+
+        return probe(args.input).to_dict()
     for path in [getattr(args, name, None) for name in ("input", "primary", "external")]:
         if path is not None and not path.is_file():
             raise MediaError(f"{path}: no such file.")
@@ -149,6 +157,8 @@ def run(args: argparse.Namespace, progress: ProgressBar) -> dict:
 
 
 def summary(command: str, result: dict) -> str:
+    if command == "probe":
+        return json.dumps(result)
     if command == "silence":
         return (
             f"removed {result['removed_seconds']:.1f} s of {result['original_duration']:.1f} s "
@@ -173,15 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args, progress)
     except UnfitOutput as error:  # a usage error, like argparse's own
         progress.close()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{CLI_ERROR}{error}", file=sys.stderr)
         return 2
     except MediaError as error:
         progress.close()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{CLI_ERROR}{error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         progress.close()
-        print("error: interrupted", file=sys.stderr)
+        print(f"{CLI_ERROR}interrupted", file=sys.stderr)
         return 130
     progress.close()
     if getattr(args, "json", None):

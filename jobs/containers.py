@@ -57,7 +57,7 @@ CONTAINERS = {
 VIDEO_EXTENSIONS = [ext for ext, container in CONTAINERS.items() if container.video]
 AUDIO_EXTENSIONS = [ext for ext, container in CONTAINERS.items() if not container.video]
 # The MP4 family wants its index first, so a browser can play while it downloads.
-FASTSTART = {".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".m4a"}
+MP4_FAMILY = {".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".m4a"}
 
 VIDEO_ENCODERS = {
     # Quick, good-looking, and plays in every browser.
@@ -150,7 +150,7 @@ def video_encoder(container: Container) -> tuple[str, ...]:
 
 
 def muxer_flags(path: str | Path) -> tuple[str, ...]:
-    return ("-movflags", "+faststart") if Path(path).suffix.lower() in FASTSTART else ()
+    return ("-movflags", "+faststart") if Path(path).suffix.lower() in MP4_FAMILY else ()
 
 
 def _carries(container: Container, video_codec: str) -> bool:

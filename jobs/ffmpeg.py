@@ -12,13 +12,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 import imageio_ffmpeg
 import numpy as np
 
 from jobs.errors import MediaError
+from jobs.progress import Progress, ignore
 
 STDERR_TAIL_LINES = 20
 # Enough bytes for STDERR_TAIL_LINES lines; a broken input can make ffmpeg log megabytes.
@@ -74,13 +75,14 @@ def run_ffmpeg(
     args: list[str],
     *,
     duration: float | None = None,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Progress = ignore,
+    stage: str = "",
     timeout: float | None = None,
 ) -> None:
-    """Run ffmpeg with `args`, reporting the finished fraction (0..1) to `on_progress`.
+    """Run ffmpeg with `args`, reporting the percent done (0..100) and `stage` to `on_progress`.
 
     `duration` is the length in seconds of what is being processed; without it only the
-    final 1.0 is reported. The output must not go to stdout, which carries the progress.
+    final 100 is reported. The output must not go to stdout, which carries the progress.
     Raises FFmpegError if ffmpeg fails or runs longer than `timeout` seconds. However the
     call ends, ffmpeg is not left running.
     """
@@ -97,7 +99,7 @@ def run_ffmpeg(
         try:
             if watchdog:
                 watchdog.start()
-            reported = _follow_progress(process.stdout, duration, on_progress)
+            reported = _follow_progress(process.stdout, duration, on_progress, stage)
             returncode = process.wait()
         finally:
             if watchdog:
@@ -106,8 +108,8 @@ def run_ffmpeg(
         if returncode != 0:
             timed_out = timeout is not None and time.monotonic() - started >= timeout
             raise _failure(command, returncode, _tail(stderr), timeout if timed_out else None)
-    if on_progress and reported < 1.0:
-        on_progress(1.0)
+    if reported < 100.0:
+        on_progress(100.0, stage)
 
 
 def decode_pcm(
@@ -160,9 +162,10 @@ def decode_pcm(
 def _follow_progress(
     stdout: Iterable[bytes],
     duration: float | None,
-    on_progress: Callable[[float], None] | None,
+    on_progress: Progress,
+    stage: str,
 ) -> float:
-    """Read ffmpeg's `-progress` stream to its end; pass each larger fraction on; return the last."""
+    """Read ffmpeg's `-progress` stream to its end; pass each larger percentage on; return the last."""
     reported = 0.0
     out_time = 0.0
     for raw in stdout:
@@ -170,11 +173,11 @@ def _follow_progress(
         # out_time_ms is in microseconds too (an old ffmpeg misnomer); both read "N/A" early on.
         if key in ("out_time_us", "out_time_ms") and value.isdigit():
             out_time = max(out_time, int(value) / 1_000_000)
-        elif key == "progress" and on_progress and duration and duration > 0:
-            fraction = min(out_time / duration, 1.0)
-            if fraction > reported:
-                reported = fraction
-                on_progress(fraction)
+        elif key == "progress" and duration and duration > 0:
+            percent = min(100.0 * out_time / duration, 100.0)
+            if percent > reported:
+                reported = percent
+                on_progress(percent, stage)
     return reported
 
 

@@ -1,13 +1,13 @@
 """The preparation every upload gets: probe it, draw a poster frame and a waveform, make a browser preview."""
 
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from jobs.ffmpeg import FFmpegError, run_ffmpeg
-from jobs.probe import MediaInfo, probe
-from jobs.proxy import browser_plays, proxy_if_needed
+from jobs.files import written_atomically
+from jobs.mediainfo import MediaInfo
+from jobs.probe import probe
+from jobs.progress import Progress, ignore, part
+from jobs.proxy import MAKING_PROXY, browser_plays, proxy_if_needed
 
 POSTER_NAME = "poster.jpg"
 WAVEFORM_NAME = "waveform.png"
@@ -20,71 +20,43 @@ WAVEFORM_COLOUR = "0x3F7FD0"
 READ_SHARE = 5.0
 POSTER_SHARE = 10.0
 PROXY_FROM = 50.0
-MAKING_PROXY = "Making a browser preview"
-
-ProgressCallback = Callable[[float, str], None]
+DRAWING_WAVEFORM = "Drawing waveform"
 
 
-def prepare(src: str | Path, out_dir: str | Path, on_progress: ProgressCallback | None = None) -> dict:
-    """Probe `src` and write poster.jpg (video), waveform.png (audio) and, where browsers cannot
-    play `src`, a proxy they can (see jobs.proxy) into `out_dir`.
+def prepare(
+    src: str | Path, out_dir: str | Path, on_progress: Progress = ignore, *, info: MediaInfo | None = None
+) -> dict:
+    """Probe `src` (unless `info` already says what it holds) and write poster.jpg (video),
+    waveform.png (audio) and, where browsers cannot play `src`, a proxy they can (see jobs.proxy)
+    into `out_dir`.
 
     `on_progress` gets the overall percentage (0..100) and the name of the current step.
     Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}, and
     "original_proxy" in the outputs when browsers cannot play `src` (None if it could not be made).
     """
     src, out_dir = Path(src), Path(out_dir)
-    report = on_progress or _ignore
-    report(0.0, "Reading file")
-    info = probe(src)
+    on_progress(0.0, "Reading file")
+    info = info or probe(src)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report(READ_SHARE, "Reading file")
+    on_progress(READ_SHARE, "Reading file")
 
     outputs = {"poster": None, "waveform": None}
     # A proxy decodes (and may encode) the whole file again: it takes the second half.
     proxy_from = 100.0 if browser_plays(info) else PROXY_FROM
     if info.video:
-        report(READ_SHARE, "Making poster")
+        on_progress(READ_SHARE, "Making poster")
         _make_poster(src, info, out_dir / POSTER_NAME)
         outputs["poster"] = POSTER_NAME
     if info.audio:
         start = READ_SHARE + (POSTER_SHARE if info.video else 0.0)
-        report(start, "Drawing waveform")
-        draw_waveform(
-            src,
-            out_dir / WAVEFORM_NAME,
-            info.duration,
-            lambda fraction: report(start + (proxy_from - start) * fraction, "Drawing waveform"),
-        )
+        on_progress(start, DRAWING_WAVEFORM)
+        draw_waveform(src, out_dir / WAVEFORM_NAME, info.duration, part(on_progress, start, proxy_from))
         outputs["waveform"] = WAVEFORM_NAME
     if proxy_from < 100.0:
-        report(proxy_from, MAKING_PROXY)
-        outputs["original_proxy"] = proxy_if_needed(
-            src,
-            out_dir,
-            info,
-            lambda fraction: report(proxy_from + (100.0 - proxy_from) * fraction, MAKING_PROXY),
-        )
-    report(100.0, "Done")
+        on_progress(proxy_from, MAKING_PROXY)
+        outputs["original_proxy"] = proxy_if_needed(src, out_dir, info, part(on_progress, proxy_from, 100.0))
+    on_progress(100.0, "Done")
     return {"info": info.to_dict(), "outputs": outputs}
-
-
-def _ignore(percent: float, stage: str) -> None:
-    """Progress sink for callers that do not follow progress."""
-
-
-@contextmanager
-def _written_atomically(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; move it into place only if the block succeeds.
-
-    A reader never sees a half-written file, and a failure leaves nothing behind.
-    """
-    temporary = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.part{final.suffix}")
-    try:
-        yield temporary
-        temporary.replace(final)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _poster_time(info: MediaInfo) -> float:
@@ -93,7 +65,7 @@ def _poster_time(info: MediaInfo) -> float:
 
 
 def _make_poster(src: Path, info: MediaInfo, dest: Path) -> None:
-    with _written_atomically(dest) as temporary:
+    with written_atomically(dest) as temporary:
         try:
             _grab_frame(src, _poster_time(info), temporary)
         except FFmpegError:
@@ -117,10 +89,9 @@ def _grab_frame(src: Path, seconds: float, dest: Path) -> None:
         raise FFmpegError(NO_POSTER)
 
 
-def draw_waveform(
-    src: str | Path, dest: str | Path, duration: float, on_progress: Callable[[float], None] | None = None
-) -> None:
-    """Draw the first audio track of `src` (`duration` s long) as a WAVEFORM_SIZE PNG at `dest`."""
+def draw_waveform(src: str | Path, dest: str | Path, duration: float, on_progress: Progress = ignore) -> None:
+    """Draw the first audio track of `src` (`duration` s long) as a WAVEFORM_SIZE PNG at `dest`,
+    reporting its percent done as DRAWING_WAVEFORM."""
     # showwavespic emits its single picture only at the end of the audio, and ffmpeg holds
     # back all progress reports until every output has started. A transparent first frame
     # starts the picture output at once, and a null copy of the audio carries the progress
@@ -132,7 +103,7 @@ def draw_waveform(
         f"color=c=black@0:s={WAVEFORM_SIZE}:d=0.04,format=rgba[blank];"
         "[blank][wave]concat=n=2:v=1:a=0[picture]"
     )
-    with _written_atomically(Path(dest)) as temporary:
+    with written_atomically(dest) as temporary:
         run_ffmpeg(
             [
                 *("-i", str(src), "-filter_complex", graph),
@@ -141,4 +112,5 @@ def draw_waveform(
             ],
             duration=duration,
             on_progress=on_progress,
+            stage=DRAWING_WAVEFORM,
         )

@@ -1,11 +1,11 @@
-"""Find out what a media file holds (length, container, streams) and reject files Cutroom cannot use."""
+"""Find out with PyAV what a media file holds (a MediaInfo) and reject files Cutroom cannot use."""
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
 
 from jobs.errors import MediaError
+from jobs.mediainfo import DAMAGED, AudioStream, MediaInfo, VideoStream, unreadable
 
 NOT_FOUND = "The file could not be found. Please upload it again."
 EMPTY = (
@@ -14,15 +14,7 @@ EMPTY = (
 )
 MIN_DURATION = 0.01  # seconds; anything shorter is no recording
 
-NOT_MEDIA = (
-    "This file is not a video or audio recording that Cutroom can read. Upload a video "
-    "(for example MP4, MOV, MKV or WebM) or an audio file (for example MP3, WAV or M4A)."
-)
 STILL_IMAGE = "This is a still image, not a recording. Upload a video or audio file."
-DAMAGED = (
-    "The file is incomplete or damaged, so it cannot be read to the end. This usually "
-    "means the recording or the copy was cut short; upload a complete copy of the file."
-)
 NO_STREAMS = (
     "The file has no audio or video in it (it holds only {found}), so there is nothing "
     "to process. Upload a recording that contains sound or picture."
@@ -32,20 +24,6 @@ UNKNOWN_LENGTH = (
     "Save or export it again (for example as MP4 or WAV) and upload the new file."
 )
 
-# How files of common container kinds begin. One that starts like this but cannot be opened
-# is broken rather than of the wrong kind (an MP4 cut short before its index, for example).
-MEDIA_SIGNATURES = (
-    (4, b"ftyp"),
-    (4, b"moov"),
-    (4, b"mdat"),
-    (4, b"wide"),
-    (4, b"free"),
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
-    (0, b"RIFF"),
-    (0, b"OggS"),
-    (0, b"fLaC"),
-    (0, b"ID3"),
-)
 # How far before its stated end the main stream is sampled to prove the file is complete.
 TAIL_SECONDS = 1.0
 # The last packet must end at least this close to the stated end.
@@ -54,49 +32,6 @@ END_TOLERANCE = 0.25
 MEASURE_BYTES = 1024 * 1024
 # How closely size, bit rate and length agree when FFmpeg derived the length from the other two.
 ESTIMATE_SLACK = 0.02
-
-
-@dataclass
-class VideoStream:
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    pix_fmt: str | None
-
-
-@dataclass
-class AudioStream:
-    codec: str
-    sample_rate: int
-    channels: int
-
-
-@dataclass
-class MediaInfo:
-    duration: float
-    container: str
-    size: int
-    video: VideoStream | None
-    audio: AudioStream | None
-
-    @property
-    def kind(self) -> str:
-        return "video" if self.video else "audio"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MediaInfo":
-        video, audio = data.get("video"), data.get("audio")
-        return cls(
-            duration=data["duration"],
-            container=data["container"],
-            size=data["size"],
-            video=VideoStream(**video) if video else None,
-            audio=AudioStream(**audio) if audio else None,
-        )
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -125,13 +60,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as exc:
-        raise MediaError(DAMAGED if _looks_like_media(path) else NOT_MEDIA) from exc
-
-
-def _looks_like_media(path: Path) -> bool:
-    with path.open("rb") as file:
-        head = file.read(16)
-    return any(head[offset : offset + len(magic)] == magic for offset, magic in MEDIA_SIGNATURES)
+        raise MediaError(unreadable(path)) from exc
 
 
 def _inspect(container: av.container.InputContainer, path: Path, size: int) -> MediaInfo:
@@ -151,7 +80,7 @@ def _inspect(container: av.container.InputContainer, path: Path, size: int) -> M
     no_picture = video is not None and not (video.codec_context.width and video.codec_context.height)
     if no_picture or duration < MIN_DURATION:
         # Random bytes can pass for a raw stream (h263, say) with no picture size and no length.
-        raise MediaError(DAMAGED if _looks_like_media(path) else NOT_MEDIA)
+        raise MediaError(unreadable(path))
     return MediaInfo(
         duration=duration,
         container=_container_name(container, path),

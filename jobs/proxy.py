@@ -7,11 +7,12 @@ downloads still give the real file. Where in doubt (a codec one major browser la
 """
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from jobs.ffmpeg import FFmpegError, run_ffmpeg
-from jobs.probe import MediaInfo, probe
+from jobs.mediainfo import MediaInfo
+from jobs.probe import probe
+from jobs.progress import Progress, ignore
 
 # Container (as jobs.probe names it) -> (video codecs, audio codecs) that Chrome, Firefox and
 # Safari all play in it. Theora is gone from Chrome; Matroska, MOV's PCM and MP4's FLAC are not
@@ -32,6 +33,8 @@ BROWSER_PLAYABLE = {
 PLAYABLE_PIXELS = {"yuv420p", "yuvj420p"}
 
 log = logging.getLogger(__name__)
+
+MAKING_PROXY = "Making a browser preview"
 
 PROXY_HEIGHT = 720
 # Light enough to stream over a slow line, good enough to judge a cut: at most 2 Mbit/s.
@@ -75,10 +78,11 @@ def make_proxy(
     src: str | Path,
     dest: str | Path,
     info: MediaInfo,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Progress = ignore,
     copy: bool = True,
 ) -> None:
-    """Write a browser-playable MP4 (or M4A) copy of `src` to `dest`, reporting the fraction done.
+    """Write a browser-playable MP4 (or M4A) copy of `src` to `dest`, reporting the percent done as
+    MAKING_PROXY.
 
     With `copy`, streams browsers already decode in MP4 are copied (seconds of work, no loss);
     the rest is encoded.
@@ -102,14 +106,14 @@ def make_proxy(
         args += ["-map", "0:a:0"]
         args += ["-c:a", "copy"] if copy and info.audio.codec in audio_codecs else list(PROXY_AUDIO)
     args += ["-movflags", "+faststart", "-f", "mp4", "-y", str(dest)]
-    run_ffmpeg(args, duration=info.duration, on_progress=on_progress)
+    run_ffmpeg(args, duration=info.duration, on_progress=on_progress, stage=MAKING_PROXY)
 
 
 def proxy_if_needed(
     src: str | Path,
     out_dir: str | Path,
     info: MediaInfo | None = None,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Progress = ignore,
 ) -> str | None:
     """Make the proxy of `src` in `out_dir` when browsers cannot play it; return its name.
 

@@ -1,7 +1,6 @@
 """Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
 
 import contextlib
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,8 +11,10 @@ from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
-from jobs.files import temp_beside
+from jobs.files import written_atomically
+from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
+from jobs.progress import Progress, ignore, part
 from jobs.render import render_cut
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
@@ -49,8 +50,7 @@ LEAST_CONTRAST_DB = 10.0
 SPEECH_HEADROOM_DB = 15.0
 # Share of remove_silence's progress bar given to detection.
 DETECT_SHARE = 20.0
-
-Progress = Callable[[float, str], None]
+DETECTING = "Detecting pauses"
 
 
 def remove_silence(
@@ -60,39 +60,34 @@ def remove_silence(
     threshold_db: float | str = "auto",
     min_silence: float = 0.5,
     margin: float = 0.2,
-    on_progress: Progress | None = None,
+    on_progress: Progress = ignore,
+    info: MediaInfo | None = None,
 ) -> dict:
     """Cut the pauses out of `src` and write the result to `dst`; return the figures of the edit.
 
+    `info` is what `src` holds, if the caller knows it already; else `src` is probed.
     `dst` appears only when complete. Raises MediaError with a sentence for the person when
     the file has no sound, is too short, or is silent throughout, and UnfitOutput (before any
     work) when `dst`'s extension cannot hold the result.
     """
     src, dst = Path(src), Path(dst)
-    video = probe(src).video
-    output_container(dst, video and video.codec)
-    report = on_progress or (lambda percent, stage: None)
+    info = info or probe(src)
+    output_container(dst, info.video and info.video.codec)
     cutlist = detect_silence(
         src,
         threshold_db=threshold_db,
         min_silence=min_silence,
         margin=margin,
-        on_progress=lambda percent, stage: report(percent * DETECT_SHARE / 100, stage),
+        on_progress=part(on_progress, 0.0, DETECT_SHARE),
+        info=info,
     )
     if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
-        render = _copy(src, dst)
+        render = _copy(src, dst, info)
     else:
-        render = render_cut(
-            src,
-            dst,
-            cutlist,
-            on_progress=lambda percent, stage: report(
-                DETECT_SHARE + percent * (100 - DETECT_SHARE) / 100, stage
-            ),
-        )
+        render = render_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
     if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
         cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details)
-    report(100.0, "Done")
+    on_progress(100.0, "Done")
     figures = cutlist.to_dict()
     return {
         "cutlist": figures,
@@ -112,20 +107,21 @@ def detect_silence(
     threshold_db: float | str = "auto",
     min_silence: float = 0.5,
     margin: float = 0.2,
-    on_progress: Progress | None = None,
+    on_progress: Progress = ignore,
+    info: MediaInfo | None = None,
 ) -> CutList:
     """The ranges of `src` to keep: everything but pauses of `min_silence` s or more, less `margin`.
 
+    `info` is what `src` holds, if the caller knows it already; else `src` is probed.
     The sound is decoded once, as a stream, so memory stays flat whatever the length.
     """
-    info = probe(src)
+    info = info or probe(src)
     if info.audio is None:
         raise MediaError(NO_AUDIO)
     if info.duration < SHORTEST_INPUT:
         raise MediaError(TOO_SHORT)
-    report = on_progress or (lambda percent, stage: None)
-    report(0.0, "Detecting pauses")
-    levels = frame_levels(src, info.duration, lambda fraction: report(100 * fraction, "Detecting pauses"))
+    on_progress(0.0, DETECTING)
+    levels = frame_levels(src, info.duration, lambda fraction: on_progress(100 * fraction, DETECTING))
     frames = int(np.ceil(info.duration / FRAME_SECONDS))
     # Sound that ends before the picture leaves the rest silent.
     levels = np.concatenate([levels[:frames], np.full(max(0, frames - len(levels)), FLOOR_DB, np.float32)])
@@ -135,7 +131,7 @@ def detect_silence(
     keep = keep_ranges(levels < threshold, info.duration, min_silence, margin)
     if not keep:
         raise MediaError(ALL_SILENT)
-    report(100.0, "Detecting pauses")
+    on_progress(100.0, DETECTING)
     details = {
         "threshold_db": round(threshold, 2),
         "noise_floor_db": round(floor, 2),
@@ -230,14 +226,9 @@ def keep_ranges(
     return [(a, b) for a, b in keep if b - a >= SHORTEST_KEEP]
 
 
-def _copy(src: Path, dst: Path) -> dict:
-    """Nothing to cut: the output is the input, byte for byte."""
-    temp = temp_beside(dst)
-    try:
-        shutil.copyfile(src, temp)
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
-    info = probe(dst)
+def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
+    """Nothing to cut: the output is the input (`info`), byte for byte."""
+    with written_atomically(dst) as temporary:
+        shutil.copyfile(src, temporary)
     copied = round(info.duration, 6)
     return {"mode": "copy", "segments": 1, "copied_seconds": copied, "encoded_seconds": 0.0, "dropped": []}

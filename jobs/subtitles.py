@@ -8,13 +8,12 @@ so a segment's text is its words joined as they are.
 """
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.cutlist import CutList
+from jobs.files import write_text_atomically
 
 # Common subtitle guidelines (Netflix, BBC, EBU): at most two lines of about 42 characters,
 # on screen for at most about 6 seconds and at least long enough to be noticed.
@@ -60,7 +59,7 @@ def write_outputs(transcript: dict, out_dir: str | Path, stem: str = "transcript
     outputs = {}
     for kind in FORMATS:
         name = f"{stem}.{kind}"
-        _write_atomically(out_dir / name, contents[kind])
+        write_text_atomically(out_dir / name, contents[kind])
         outputs[kind] = name
     return outputs
 
@@ -289,15 +288,3 @@ def _rounded(transcript: dict) -> dict:
     if isinstance(transcript.get("duration"), float):
         rounded["duration"] = round(transcript["duration"], 3)
     return rounded
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -9,7 +9,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -19,8 +18,10 @@ from faster_whisper.audio import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from jobs.errors import MediaError
+from jobs.mediainfo import DAMAGED, MediaInfo
 from jobs.models import DEFAULT_MODEL_NAME, LANGUAGES, default_model_path
-from jobs.probe import DAMAGED, probe
+from jobs.probe import probe
+from jobs.progress import Progress, ignore
 from jobs.silence import FRAME_SECONDS, choose_threshold, sample_levels
 from jobs.subtitles import write_outputs
 
@@ -76,8 +77,6 @@ FORKED = (
     "run transcription in a non-forking worker, or load the model only after the fork."
 )
 
-ProgressCallback = Callable[[float, str], None]
-
 log = logging.getLogger(__name__)
 
 _models: dict[str, WhisperModel] = {}
@@ -112,34 +111,35 @@ def transcribe(
     model: str | None = None,
     language: str | None = None,
     vad: bool = True,
-    on_progress: ProgressCallback | None = None,
+    on_progress: Progress = ignore,
+    info: MediaInfo | None = None,
 ) -> dict:
     """Transcribe the speech in `src` and write transcript.srt, .vtt, .txt and .json into `out_dir`.
 
     `language` None means detect (an English-only model always means English); `vad` has Whisper
     hear only the stretches a voice activity detector marks as speech. Segments Whisper itself
     flags as made up are dropped, and word edges are fitted to the sound (`fit_to_sound`).
-    `on_progress` gets the overall percentage (0..100) and the step.
+    `on_progress` gets the overall percentage (0..100) and the step. `info` is what `src` holds, if
+    the caller knows it already; else `src` is probed.
     Returns {"language", "duration", "segments": count, "words": count, "outputs": {kind: file
     name}, "model"}. Raises MediaError if the file has no sound or the model cannot be used.
     """
-    report = on_progress or _ignore
-    report(0.0, "Reading file")
-    info = probe(src)
+    on_progress(0.0, "Reading file")
+    info = info or probe(src)
     if info.audio is None:
         raise MediaError(NO_AUDIO)
     language = (language or "").strip().lower() or None
     if language is not None and language not in LANGUAGES:
         raise MediaError(UNKNOWN_LANGUAGE.format(language=language))
-    report(0.0, "Loading model")
+    on_progress(0.0, "Loading model")
     whisper = load_model(model)
     model_name = _display_name(model)
     if language not in (None, "en") and not whisper.model.is_multilingual:
         raise MediaError(ENGLISH_ONLY.format(name=model_name, language_name=LANGUAGES[language]))
 
-    report(READING_AUDIO, "Reading audio")
+    on_progress(READING_AUDIO, "Reading audio")
     audio = _decode(src)
-    report(TRANSCRIBING, "Transcribing")
+    on_progress(TRANSCRIBING, "Transcribing")
     options = _vad_options(audio, vad)
     segments, result = whisper.transcribe(audio, language=language, word_timestamps=True, **options)
     duration = result.duration
@@ -152,7 +152,7 @@ def transcribe(
             percent = TRANSCRIBING + (WRITING - TRANSCRIBING) * min(float(segment.end) / duration, 1.0)
             if percent > reported:
                 reported = percent
-                report(percent, "Transcribing")
+                on_progress(percent, "Transcribing")
 
     transcript_segments = fit_to_sound(transcript_segments, sample_levels(audio))
     transcript = {
@@ -162,9 +162,9 @@ def transcribe(
         "model": model_name,
         "segments": transcript_segments,
     }
-    report(WRITING, "Writing subtitles")
+    on_progress(WRITING, "Writing subtitles")
     outputs = write_outputs(transcript, out_dir)
-    report(100.0, "Done")
+    on_progress(100.0, "Done")
     return {
         "language": transcript["language"],
         "duration": transcript["duration"],
@@ -355,7 +355,3 @@ def _segment_dict(segment) -> dict:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _ignore(percent: float, stage: str) -> None:
-    """Progress sink for callers that do not follow progress."""

@@ -5,6 +5,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
+from jobs.containers import MP4_FAMILY
 from jobs.ffmpeg import ffmpeg_exe
 
 # Audio codec for each container, so callers only choose a file name.
@@ -28,7 +29,6 @@ VIDEO_CODEC_OPTIONS = {
     "libvpx": ("-deadline", "realtime", "-cpu-used", "8"),
     "libvpx-vp9": ("-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"),
 }
-MP4_FAMILY = {".mp4", ".m4a", ".m4v", ".mov"}
 COPY_CHUNK = 1024 * 1024
 SUBTITLES = "1\n00:00:00,000 --> 00:00:02,000\nHello.\n\n2\n00:00:02,500 --> 00:00:04,000\nBye.\n"
 

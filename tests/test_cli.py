@@ -38,6 +38,15 @@ def test_sync_on_the_command_line_says_how_sure_it_is(tmp_path):
     assert re.search(said, result.stdout), result.stdout
 
 
+def test_probe_prints_what_the_file_holds_as_json(tmp_path):
+    talk = make_talk(tmp_path / "talk.mp4", [(1.0, True), (0.5, False)])
+    result = jobs_cli("probe", str(talk))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["container"], info["video"]["codec"], info["audio"]["codec"]) == ("mp4", "h264", "aac")
+    assert info["duration"] == pytest.approx(1.5, abs=0.1)
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -45,8 +54,9 @@ def test_sync_on_the_command_line_says_how_sure_it_is(tmp_path):
         ["sync", "{talk}", "{text}", "{out}/synced.mp4"],
         ["transcribe", "{text}", "--out-dir", "{out}/t"],
         ["silence", "{out}/missing.mp4", "{out}/cut.mp4"],
+        ["probe", "{text}"],
     ],
-    ids=["silence-text", "sync-text-external", "transcribe-text", "missing-file"],
+    ids=["silence-text", "sync-text-external", "transcribe-text", "missing-file", "probe-text"],
 )
 def test_bad_input_exits_non_zero_with_one_line(tmp_path, args):
     text = make_text_file(tmp_path / "notes.mp4")

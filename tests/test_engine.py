@@ -16,11 +16,13 @@ import av
 import numpy as np
 import pytest
 
+import jobs.prepare
 from jobs import ffmpeg
 from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
+from jobs.mediainfo import MediaInfo, probe_in_child
 from jobs.prepare import prepare
-from jobs.probe import MediaInfo, probe
+from jobs.probe import probe
 from tests.conftest import processes_with, wait_until
 from tests.media import (
     make_audio,
@@ -158,9 +160,12 @@ def test_probe_measures_a_recording_that_does_not_state_its_length(media_dir):
     assert (info.container, info.video.codec, info.audio.codec) == ("webm", "vp8", "opus")
 
 
-def test_media_info_survives_json(video):
-    info = probe(video)
-    assert MediaInfo.from_dict(json.loads(json.dumps(info.to_dict()))) == info
+@pytest.mark.parametrize("fixture", ["video", "audio"])
+def test_media_info_survives_json(fixture, request):
+    """The web stores a MediaInfo as JSON (Item.info), and jobs take it back instead of probing."""
+    info = probe(request.getfixturevalue(fixture))
+    again = MediaInfo.from_dict(json.loads(json.dumps(info.to_dict())))
+    assert again == info and again.kind == info.kind
 
 
 def test_probe_is_fast_on_a_ten_minute_file(long_video, tmp_path):
@@ -216,6 +221,38 @@ def test_probe_refuses_a_file_cut_short(fixture, keep_fraction, request, tmp_pat
     assert cause is None or isinstance(cause, av.FFmpegError)
 
 
+# --- probe in a child process --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["video", "audio"])
+def test_probe_in_child_finds_what_probe_finds(fixture, request):
+    path = request.getfixturevalue(fixture)
+    assert probe_in_child(path) == probe(path)
+
+
+@pytest.mark.parametrize("name, make, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_probe_in_child_refuses_for_the_same_reason(tmp_path, name, make, message):
+    path = make(tmp_path / name)
+    with pytest.raises(MediaError) as in_process:
+        probe(path)
+    with pytest.raises(MediaError) as in_child:
+        probe_in_child(path)
+    assert str(in_child.value) == str(in_process.value)
+
+
+@pytest.mark.parametrize("behaviour", ["kill -SEGV $$", "exec sleep 60"], ids=["crash", "hang"])
+def test_a_probe_that_crashes_or_hangs_refuses_the_file(video, tmp_path, monkeypatch, behaviour):
+    """A file that crashes libav or makes it hang ends the child only, and is refused."""
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\n{behaviour}\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    started = time.monotonic()
+    with pytest.raises(MediaError, match="incomplete or damaged"):
+        probe_in_child(video, timeout=1.0)
+    assert time.monotonic() - started < 10
+
+
 # --- run_ffmpeg ----------------------------------------------------------------------------
 
 
@@ -248,8 +285,12 @@ def test_missing_input_is_an_ffmpeg_error(tmp_path):
 
 def test_without_duration_progress_is_only_the_end():
     reported = []
-    run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=1", "-f", "null", "-"], on_progress=reported.append)
-    assert reported == [1.0]
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "sine=duration=1", "-f", "null", "-"],
+        on_progress=lambda percent, stage: reported.append((percent, stage)),
+        stage="Testing",
+    )
+    assert reported == [(100.0, "Testing")]
 
 
 def test_progress_follows_ffmpeg_as_it_runs():
@@ -257,15 +298,15 @@ def test_progress_follows_ffmpeg_as_it_runs():
     run_ffmpeg(
         ["-re", "-f", "lavfi", "-i", "sine=duration=2", "-f", "null", "-"],
         duration=2.0,
-        on_progress=reported.append,
+        on_progress=lambda percent, stage: reported.append(percent),
     )
-    assert reported == sorted(set(reported)), "fractions must only grow"
-    assert reported[-1] == 1.0
-    assert len([fraction for fraction in reported if 0 < fraction < 1]) >= 3, reported
+    assert reported == sorted(set(reported)), "percentages must only grow"
+    assert reported[-1] == 100.0
+    assert len([percent for percent in reported if 0 < percent < 100]) >= 3, reported
 
 
 def test_progress_callback_that_raises_stops_ffmpeg(spawned):
-    def give_up(fraction):
+    def give_up(percent, stage):
         raise RuntimeError("the job was cancelled")
 
     with pytest.raises(RuntimeError, match="cancelled"):
@@ -375,6 +416,18 @@ def png_header(path) -> tuple[int, int, int]:
 def assert_jpeg(path):
     with open(path, "rb") as file:
         assert file.read(3) == b"\xff\xd8\xff"
+
+
+def no_second_probe(path):
+    raise AssertionError(f"{path} was probed again")
+
+
+def test_prepare_takes_what_the_upload_probe_found(video, tmp_path, monkeypatch):
+    info = probe(video)
+    monkeypatch.setattr(jobs.prepare, "probe", no_second_probe)
+    result = prepare(video, tmp_path, info=info)
+    assert result["info"] == info.to_dict()
+    assert result["outputs"] == {"poster": "poster.jpg", "waveform": "waveform.png"}
 
 
 def test_prepare_video_makes_poster_and_waveform(video, tmp_path):

@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+import jobs.silence
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import ffmpeg_exe
@@ -200,6 +201,19 @@ def test_nothing_to_cut_gives_a_copy(tmp_path):
 
     assert result["removed_seconds"] == 0
     assert out.read_bytes() == talk.read_bytes()
+
+
+def test_a_recording_the_caller_has_probed_is_not_probed_again(tmp_path, monkeypatch):
+    talk = make_talk(tmp_path / "talk.wav", [(2.0, True), (0.2, False), (2.0, True)], video=False)
+    info = probe(talk)
+
+    def no_second_probe(path):
+        raise AssertionError(f"{path} was probed again")
+
+    monkeypatch.setattr(jobs.silence, "probe", no_second_probe)
+    result = remove_silence(talk, tmp_path / "out.wav", info=info)
+
+    assert result["render"]["copied_seconds"] == round(info.duration, 6)
 
 
 def test_video_without_sound_is_refused(tmp_path):

@@ -25,6 +25,7 @@ from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import ffmpeg_exe
 from jobs.models import english_only, model_languages
+from jobs.probe import probe
 from jobs.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
@@ -358,6 +359,18 @@ def test_file_without_sound_is_refused(tmp_path):
     with pytest.raises(MediaError, match="no sound"):
         transcribe(src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recording_the_caller_has_probed_is_not_probed_again(tmp_path, monkeypatch):
+    src = make_video(tmp_path / "silent.mp4", seconds=1, audio=False)
+    info = probe(src)
+
+    def no_second_probe(path):
+        raise AssertionError(f"{path} was probed again")
+
+    monkeypatch.setattr(transcribe_module, "probe", no_second_probe)
+    with pytest.raises(MediaError, match="no sound"):
+        transcribe(src, tmp_path / "out", info=info)
 
 
 # Cues and fitting, on made-up transcripts

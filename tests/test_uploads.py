@@ -5,6 +5,8 @@ import http.client
 import os
 import re
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import csrf_from, make_user
+from tests.conftest import ROOT, csrf_from, make_user
 from tests.media import make_audio, make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port
@@ -131,6 +133,44 @@ def test_external_audio_must_be_audio(app, client, logged_in, video, tmp_path):
     assert response.status_code == 415
     assert "External audio" in response.get_data(as_text=True)
     assert media_files(app) == []
+
+
+# A web process of its own (a test run has long imported PyAV): it logs in, uploads a recording
+# and a text file, prints the status codes and which of the media libraries it loaded.
+WEB_ROUND_TRIP = """
+import sys
+from webapp import create_app, db
+from webapp.models import User, utcnow
+
+app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
+with app.app_context():
+    db.create_all()
+    user = User(email="ada@example.com", confirmed_at=utcnow())
+    user.set_password("correct horse battery")
+    db.session.add(user)
+    db.session.commit()
+client = app.test_client()
+client.post("/login", data={"email": "ada@example.com", "password": "correct horse battery"})
+for name in sys.argv[1:]:
+    with open(name, "rb") as media:
+        data = {"media": (media, name)}
+        print(client.post("/videos/new", data=data, content_type="multipart/form-data").status_code)
+print(*[name for name in ("av", "numpy", "faster_whisper") if name in sys.modules])
+"""
+
+
+def test_the_web_process_checks_uploads_without_loading_media_code(app_env, video, tmp_path):
+    text = make_text_file(tmp_path / "notes.mp4")
+    done = subprocess.run(
+        [sys.executable, "-c", WEB_ROUND_TRIP, str(video), str(text)],
+        cwd=ROOT,
+        env={**os.environ, **app_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["303", "415"], done.stderr
 
 
 def test_upload_over_quota_is_stopped_midway_and_leaves_nothing(app, client, logged_in, video, tmp_path):

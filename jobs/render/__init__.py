@@ -27,7 +27,7 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import run_ffmpeg
 from jobs.files import written_atomically
 from jobs.probe import MediaInfo, probe
-from jobs.progress import Progress, ignore, never_back
+from jobs.progress import Progress, ignore, never_back, part
 from jobs.render import verify
 from jobs.render.audio import write_audio_only
 from jobs.render.index import VideoIndex, index_video
@@ -179,7 +179,7 @@ def _reencode(
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"
-    run_ffmpeg(args, duration=kept, on_progress=lambda f: report(88 * f, label))
+    run_ffmpeg(args, duration=kept, on_progress=part(report, 0.0, 88.0), stage=label)
 
 
 def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:

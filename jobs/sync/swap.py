@@ -91,7 +91,8 @@ def swap_audio(
         run_ffmpeg(
             [*args, "-y", str(partial)],
             duration=info.duration,
-            on_progress=lambda fraction: on_progress(100.0 - write_share * (1 - fraction), WRITING),
+            on_progress=part(on_progress, 100.0 - write_share, 100.0),
+            stage=WRITING,
         )
         # Read back before it takes dst's name: the probe refuses a file cut short (it reads the
         # last second), and the length written is the one the result reports (the worker draws

@@ -6,11 +6,14 @@ from webapp.tasks.outputs import path, publish, scratch
 
 
 def run(task, progress) -> dict:
+    from jobs.mediainfo import MediaInfo
     from jobs.prepare import prepare
 
     item = task.item
+    # The upload was probed as it arrived (webapp/videos/routes.py): not again.
+    known = MediaInfo.from_dict(item.info) if item.info else None
     with scratch(task) as folder:
-        result = prepare(path(item, "original"), folder, on_progress=progress)
+        result = prepare(path(item, "original"), folder, on_progress=progress, info=known)
         publish(task, folder, {role: name for role, name in result["outputs"].items() if name})
     info = result["info"]
     item.info, item.duration = info, info["duration"]

@@ -5,7 +5,7 @@ import json
 from wtforms import DecimalField, StringField
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
-from webapp.kinds import SOURCE, Choice, JobKind, Player
+from webapp.kinds import SOURCE, Choice, JobKind, Player, source_role
 from webapp.tasks.outputs import publish, scratch, source, split_progress, with_proxy
 
 DEFAULTS = {"threshold_db": "auto", "min_silence": 0.5, "margin": 0.2}
@@ -13,6 +13,7 @@ DEFAULTS = {"threshold_db": "auto", "min_silence": 0.5, "margin": 0.2}
 
 def run(task, progress) -> dict:
     from jobs.containers import job_extension
+    from jobs.mediainfo import MediaInfo
     from jobs.silence import remove_silence
 
     item = task.item
@@ -21,10 +22,13 @@ def run(task, progress) -> dict:
     video = (item.info or {}).get("video")
     name = "cut" + job_extension(cut_from, video and video["codec"])
     work, preview = split_progress(task, progress)
+    # Preparation's probe describes the original; a synced file is probed by the engine.
+    known = MediaInfo.from_dict(item.info) if item.info and source_role(item) == "original" else None
     with scratch(task) as folder:
         result = remove_silence(
             cut_from,
             folder / name,
+            info=known,
             threshold_db=params["threshold_db"],
             min_silence=params["min_silence"],
             margin=params["margin"],

@@ -12,8 +12,9 @@ SYNC_SHARE = 95.0
 
 def run(task, progress) -> dict:
     from jobs.containers import job_extension
+    from jobs.mediainfo import MediaInfo
     from jobs.prepare import draw_waveform
-    from jobs.probe import MediaInfo
+    from jobs.progress import part
     from jobs.sync import sync_audio
 
     item = task.item
@@ -29,14 +30,14 @@ def run(task, progress) -> dict:
             folder / name,
             keep_camera_audio=task.params.get("keep_camera_audio", False),
             primary_info=MediaInfo.from_dict(item.info) if item.info else None,  # preparation's probe
-            on_progress=lambda percent, stage: work(percent * SYNC_SHARE / 100, stage),
+            on_progress=part(work, 0.0, SYNC_SHARE),
         )
         # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
         draw_waveform(
             folder / name,
             folder / SYNCED_WAVEFORM,
             result["output_duration"],
-            lambda fraction: work(SYNC_SHARE + (100 - SYNC_SHARE) * fraction, "Drawing waveform"),
+            part(work, SYNC_SHARE, 100.0),
         )
         outputs = with_proxy(task, folder, "synced", name, preview)
         publish(task, folder, {**outputs, "synced_waveform": SYNCED_WAVEFORM})

@@ -39,17 +39,10 @@ PROXY_SHARE = 30.0
 def split_progress(task: Task, progress):
     """Progress callbacks for the job's own work and for the browser preview of its output after
     it. The preview takes a share only when the original needed one: results keep its codecs."""
-    from jobs.prepare import MAKING_PROXY
+    from jobs.progress import part
 
     split = 100.0 - PROXY_SHARE if task.item.file("original_proxy") else 100.0
-
-    def work(percent: float, stage: str) -> None:
-        progress(percent * split / 100, stage)
-
-    def preview(fraction: float) -> None:
-        progress(split + (100 - split) * fraction, MAKING_PROXY)
-
-    return work, preview
+    return part(progress, 0.0, split), part(progress, split, 100.0)
 
 
 def with_proxy(task: Task, folder: Path, role: str, name: str, on_progress) -> dict[str, str]:

@@ -302,14 +302,14 @@ def _checked_upload(role: str, path: Path, field):
     """The probe of a stored upload; raises _Refused, with the reason on `field`, when the file is
     empty or not media, or is an External audio without sound."""
     from jobs.errors import MediaError
-    from jobs.probe import probe  # reads headers only; needed to refuse a bad file in this response
+    from jobs.mediainfo import probe_in_child  # in a child: no PyAV in the web process
 
     label = UPLOAD_LABELS[role]
     if path.stat().st_size == 0:
         field.errors.append(f"{label}: the file is empty (0 bytes). Choose the recording itself.")
         raise _Refused(400)
     try:
-        info = probe(path)
+        info = probe_in_child(path)
     except MediaError as error:
         field.errors.append(f"{label}: {error}")
         raise _Refused(415) from error
