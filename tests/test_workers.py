@@ -19,7 +19,7 @@ from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
 from webapp.models import Item, Task, utcnow
 from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
-from webapp.tasks.recovery import LOST_REASON, QUEUE_LOST_REASON, lost, recover_lost_tasks
+from webapp.tasks.recovery import LOST_REASON, QUEUE_LOST_REASON, is_lost, recover_lost_tasks
 from webapp.tasks.run import lease_key
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
@@ -347,7 +347,7 @@ def test_a_task_that_finishes_while_recovery_looks_at_it_stays_done(
         task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))
         assert task.status == Task.DONE, task.error
         set_committed_value(task, "status", Task.RUNNING)  # as recovery loaded it, a moment before
-        assert not lost(task, redis_conn())
+        assert not is_lost(task, redis_conn())
         assert recover_lost_tasks() == 0
     with app.app_context():
         task = db.session.scalar(db.select(Task).filter_by(kind="prepare"))

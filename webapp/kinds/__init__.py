@@ -72,6 +72,7 @@ class JobKind:
     figure: Callable[[dict], str | None] = lambda result: None  # the figure beside "done"
     card: str | None = None  # template of its result card on the item page; it gets `result`
     card_data: Callable[[Any], Any] | None = None  # card_data(item), when the card needs more than the result
+    card_place: int = 0  # its card's place on the item page: the cut first, as the players show it
     player: Player | None = None
     # App settings its results depend on, by their name in its reuse key: {"model": "TRANSCRIBE_MODEL"}.
     config: dict[str, str] = field(default_factory=dict)

@@ -26,9 +26,8 @@ FILES = {fmt: (name, label) for label, fmt, name in reversed(EDITORS.values())}
 
 
 def run(task, progress) -> dict:
-    from jobs.timeline import export_timeline
-
     from jobs.cutlist import CutList
+    from jobs.timeline import export_timeline
 
     item = task.item
     fmt = task.params["format"]
@@ -78,6 +77,7 @@ KIND = JobKind(
         on_upload=False,
     ),
     figure=lambda result: result.get("timeline"),
+    card_place=40,
     card="kinds/export_card.html",
     card_data=card_data,
     order=50,

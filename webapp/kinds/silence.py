@@ -111,6 +111,7 @@ KIND = JobKind(
         params=params,
     ),
     figure=figure,
+    card_place=10,
     card="kinds/silence_card.html",
     player=Player("cut", "Result: silence removed", "cut_vtt"),
     order=20,

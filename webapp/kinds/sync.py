@@ -71,6 +71,7 @@ KIND = JobKind(
     figure=lambda result: (
         f"offset {result['offset_seconds'] * 1000:+.1f} ms" if "offset_seconds" in result else None
     ),
+    card_place=20,
     card="kinds/sync_card.html",
     player=Player("synced", "With the external audio", "transcript_vtt"),
     order=10,

@@ -110,6 +110,7 @@ KIND = JobKind(
         setup=languages,
     ),
     figure=lambda result: plural(result["words"], "word") if "words" in result else None,
+    card_place=30,
     card="kinds/transcript_card.html",
     card_data=paragraphs,
     config={"model": "TRANSCRIBE_MODEL"},

@@ -59,7 +59,7 @@ def recover_lost_tasks() -> int:
             # second's edge): a second less keeps a task started just before the restart spared.
             up_since = utcnow() - timedelta(seconds=max(up_for - 1, 0))
             running = [task for task in running if task.started_at > up_since]
-        lost = [task for task in running if lost(task, conn)]
+        lost = [task for task in running if is_lost(task, conn)]
         for task in lost:
             _recover(task, conn)
         # Rows are committed just before their jobs are enqueued: give a submission time to finish.
@@ -111,7 +111,7 @@ def _job(task: Task, conn) -> Job | None:
         return None
 
 
-def lost(task: Task, conn) -> bool:
+def is_lost(task: Task, conn) -> bool:
     """No lease, and no worker that is alive says it runs the job.
 
     The second test covers a forking worker whose work horse just died: the worker itself is

@@ -369,11 +369,11 @@ def _players(item: Item) -> list[dict]:
 
 
 def _cards(item: Item, asked=None) -> list[dict]:
-    """The result cards of the item page, in the order the pipeline runs: each kind with a card
-    whose data is there (its latest result, or what its card_data finds). A kind asked for on the
-    item page gets its form too (`asked`, when it comes back with errors)."""
+    """The result cards of the item page, in their kinds' `card_place`: each kind with a card whose
+    data is there (its latest result, or what its card_data finds). A kind asked for on the item
+    page gets its form too (`asked`, when it comes back with errors)."""
     cards = []
-    for kind in KINDS.values():
+    for kind in sorted(KINDS.values(), key=lambda kind: kind.card_place):
         if kind.card:
             data = kind.card_data(item) if kind.card_data else item.result(kind.name)
             if data is not None:
