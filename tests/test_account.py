@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.helpers import PASSWORD, Auth, csrf_from, make_user
 from tests.media import make_talk
 from tests.test_auth import NEW_PASSWORD, get_user, remembered_client, text
 from tests.test_disk import upload

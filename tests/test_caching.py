@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import csrf_from, make_user
+from tests.helpers import csrf_from, make_user
 from webapp import db
 from webapp.models import Item, MediaFile
 

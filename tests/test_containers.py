@@ -12,7 +12,7 @@ from jobs.__main__ import main
 from jobs.containers import AUDIO_EXTENSIONS, CONTAINERS, VIDEO_EXTENSIONS
 from jobs.cutlist import CutList
 from jobs.ffmpeg import ffmpeg_exe
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import espeak_exe, make_subtitled, make_talk
 
 MEDIA = ROOT / "tests" / "media"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import csrf_from
+from tests.helpers import csrf_from
 from tests.media import make_talk
 from webapp import db
 from webapp.helpers import filesize

@@ -21,7 +21,7 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
 from jobs.prepare import prepare
 from jobs.probe import MediaInfo, probe
-from tests.conftest import processes_with, wait_until
+from tests.helpers import processes_with, wait_until
 from tests.media import (
     make_audio,
     make_live_webm,

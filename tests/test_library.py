@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, csrf_from, make_user
+from tests.helpers import ROOT, csrf_from, make_user
 from tests.test_uploads import upload
 from webapp import db
 from webapp.helpers import filesize

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import OFFSET, csrf_from
+from tests.helpers import OFFSET, csrf_from
 from tests.media import espeak_exe, speech_scene, write_track
 from webapp import db
 from webapp.models import Item, Task, used_bytes
@@ -238,7 +238,7 @@ def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_
     """timbl_2 starts 12.254 s into timbl_1: the camera's sound fills those 12 s, silence is found
     in that synced sound, and the page's waveform and shading show that same sound."""
     from jobs.silence import detect_silence
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
     from tests.test_sync_coverage import uncut
 
     camera, external = ROOT / "tests/media/timbl_1.mp3", ROOT / "tests/media/timbl_2.mp3"

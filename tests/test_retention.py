@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from tests.conftest import csrf_from, wait_until
+from tests.helpers import csrf_from, wait_until
 from tests.media import make_talk
 from tests.test_disk import assert_usage_matches_disk, only_item, upload
 from webapp import db

@@ -5,7 +5,7 @@ from rq import SimpleWorker
 
 import jobs.ffmpeg
 import jobs.transcribe
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.helpers import PASSWORD, Auth, csrf_from, make_user
 from tests.media import espeak_exe
 from tests.test_disk import assert_usage_matches_disk
 from tests.test_pipeline_jobs import item_files, submit

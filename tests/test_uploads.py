@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import csrf_from, make_user
+from tests.helpers import csrf_from, make_user
 from tests.media import make_audio, make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port

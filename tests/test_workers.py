@@ -13,7 +13,7 @@ import pytest
 from rq import Worker
 from rq.job import Job, JobStatus
 
-from tests.conftest import Auth, csrf_from, processes_with, wait_until
+from tests.helpers import Auth, csrf_from, processes_with, wait_until
 from tests.media import espeak_exe, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
