@@ -2,7 +2,6 @@
 session, and deleting the account with everything in it."""
 
 import re
-from pathlib import Path
 
 import pytest
 from rq.job import Job, JobStatus
@@ -16,6 +15,7 @@ from webapp.auth import tokens
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task
 from webapp.pipeline import redis_conn
+from webapp.storage import item_dir
 
 
 def change_password(client, current=PASSWORD, new=NEW_PASSWORD):
@@ -169,7 +169,7 @@ def queued_upload(app, client, talk):
     assert upload(client, talk, silence=True).status_code == 303
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+        folder = item_dir(item)
         return folder, [t.rq_job_id for t in item.tasks]
 
 

@@ -19,6 +19,7 @@ from tests.test_pipeline_jobs import duration_of, item_files, submit
 from webapp import db
 from webapp.models import Item, Task, utcnow
 from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
+from webapp.storage import user_dir
 from webapp.tasks import LOST_REASON, QUEUE_LOST_REASON, lease_key, recover_lost_tasks
 
 LEASE = 2  # s: how soon a dead worker's task counts as lost here (30 s in production)
@@ -286,7 +287,7 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
         with app.app_context():
             assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
             assert db.session.get(Task, task.id).status == Task.RUNNING
-        assert len(list((Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)).iterdir())) == 1  # the one item
+            assert len(list(user_dir(logged_in.id).iterdir())) == 1  # the one item
         assert worker.poll() is None
     finally:
         own_redis.start()  # also when it failed: the workers need it to stop cleanly
