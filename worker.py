@@ -21,8 +21,9 @@ from webapp.queues import QUEUES
 
 log = logging.getLogger(__name__)
 
-# Seconds between a worker's rounds of RQ's own registry cleanup.
-MAINTENANCE_INTERVAL = 60
+# Seconds between a worker's rounds of RQ's own upkeep (cleaning its job registries, checking its
+# scheduler): RQ's `maintenance_interval`, not Cutroom's maintenance job (MAINTENANCE_INTERVAL, clock.py).
+REGISTRY_CLEANUP_SECONDS = 60
 # At most this many seconds pass between two looks for lost tasks, so a task whose worker died is
 # queued again (or failed) at most TASK_LEASE_SECONDS + SWEEP_SECONDS after its death.
 SWEEP_SECONDS = 5
@@ -111,7 +112,7 @@ def main() -> None:
             [get_queue(name) for name in args.queues],
             connection=redis_conn(),
             name=args.name,
-            maintenance_interval=MAINTENANCE_INTERVAL,
+            maintenance_interval=REGISTRY_CLEANUP_SECONDS,
             # How often a forking worker's heartbeat says it still watches its running job.
             job_monitoring_interval=max(1, lease // 3),
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 from common import CACHE, OUR_PYTHON, ROOT, cached, print_table
 from silence import talk_video
 
-from tests.conftest import Auth, csrf_from, make_user
+from tests.helpers import Auth, csrf_from, make_user
 from tests.media import make_video
 from webapp.localredis import free_port, start_redis, stop
 

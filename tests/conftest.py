@@ -1,26 +1,22 @@
-"""Shared fixtures: a private Redis and SMTP server per session, an app per test, users, a real worker."""
+"""Shared fixtures: a private Redis and SMTP server per session, an app per test, users, a real worker.
+
+Helpers that tests import themselves (make_user, csrf_from, wait_until, ...) are in tests/helpers.py.
+"""
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 import uuid
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from tests.helpers import OFFSET, ROOT, Auth, Mailbox, make_user, wait_for_port
 from webapp import create_app, db
 from webapp.localredis import free_port, start_redis, stop
-from webapp.models import User, utcnow
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
-OFFSET = -0.75  # in `recording`, the microphone started 0.75 s before the camera
 PG_ADMIN_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -55,27 +51,6 @@ def own_redis(app_env, tmp_path):
     app_env["REDIS_URL"] = server.url
     yield server
     server.stop()
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages = []
-        self.envelopes = []  # as received, for checking what went over the wire
-        self.received = threading.Condition()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.received:
-            self.envelopes.append(envelope)
-            self.messages.append(message_from_bytes(envelope.content))
-            self.received.notify_all()
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 20):
-        with self.received:
-            self.received.wait_for(lambda: len(self.messages) >= count, timeout)
-        return self.messages
 
 
 @pytest.fixture(scope="session")
@@ -169,43 +144,6 @@ def client(app):
     return app.test_client()
 
 
-def make_user(app, email="ada@example.com", password=PASSWORD, confirmed=True, **fields) -> User:
-    with app.app_context():
-        user = User(email=email, confirmed_at=utcnow() if confirmed else None, **fields)
-        user.set_password(password)
-        db.session.add(user)
-        db.session.commit()
-        db.session.refresh(user)
-        db.session.expunge(user)
-        return user
-
-
-def csrf_from(response) -> str:
-    """The CSRF token embedded in a rendered page."""
-    html = response.get_data(as_text=True)
-    marker = 'name="csrf_token" type="hidden" value="'
-    start = html.find(marker)
-    if start < 0:
-        marker = 'name="csrf_token" value="'
-        start = html.find(marker)
-    assert start >= 0, "page has no CSRF token"
-    start += len(marker)
-    return html[start : html.index('"', start)]
-
-
-class Auth:
-    def __init__(self, app, client):
-        self.app, self.client = app, client
-
-    def login(self, email="ada@example.com", password=PASSWORD, **extra):
-        token = csrf_from(self.client.get("/login"))
-        data = {"email": email, "password": password, "csrf_token": token, **extra}
-        return self.client.post("/login", data=data)
-
-    def csrf(self, path="/videos/new") -> str:
-        return csrf_from(self.client.get(path))
-
-
 @pytest.fixture
 def auth(app, client):
     return Auth(app, client)
@@ -221,32 +159,6 @@ def logged_in(auth, user):
     response = auth.login()
     assert response.status_code == 302, response.get_data(as_text=True)
     return user
-
-
-def wait_until(condition, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(step)
-    return value
-
-
-def processes_with(text: str) -> list[int]:
-    """The running processes whose command line contains `text` (a job's scratch path, say)."""
-    table = subprocess.run(["ps", "-ww", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    # A zombie's command line no longer shows its arguments: it runs nothing any more.
-    return [int(line.split(None, 1)[0]) for line in table.splitlines() if text in line]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @pytest.fixture

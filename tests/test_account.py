@@ -2,12 +2,11 @@
 session, and deleting the account with everything in it."""
 
 import re
-from pathlib import Path
 
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.helpers import PASSWORD, Auth, csrf_from, make_user
 from tests.media import make_talk
 from tests.test_auth import NEW_PASSWORD, get_user, remembered_client, text
 from tests.test_disk import upload
@@ -16,6 +15,7 @@ from webapp.auth import tokens
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task
 from webapp.pipeline import redis_conn
+from webapp.storage import item_dir
 
 
 def change_password(client, current=PASSWORD, new=NEW_PASSWORD):
@@ -169,7 +169,7 @@ def queued_upload(app, client, talk):
     assert upload(client, talk, silence=True).status_code == 303
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+        folder = item_dir(item)
         return folder, [t.rq_job_id for t in item.tasks]
 
 

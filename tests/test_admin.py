@@ -3,7 +3,7 @@
 import pytest
 from rq import Queue
 
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.helpers import PASSWORD, Auth, csrf_from, make_user
 from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from itsdangerous.timed import TimestampSigner
 
-from tests.conftest import PASSWORD, ROOT, Auth, Mailbox, csrf_from, make_user
+from tests.helpers import PASSWORD, ROOT, Auth, Mailbox, csrf_from, make_user
 from webapp import db, ratelimit
 from webapp.auth import tokens
 from webapp.localredis import free_port

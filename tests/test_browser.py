@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import derive_track, espeak_exe, speech_scene, write_track
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -238,7 +238,7 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
 def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, app, tmp_path):
     """20 finished items: the library shows them 12 a page in compact cards, in the browser's time
     zone (India here, UTC+5:30), and finds, pages and renames them."""
-    from tests.conftest import make_user
+    from tests.helpers import make_user
     from tests.test_library import fill_library, make_poster
     from webapp.helpers import filesize
 
@@ -310,7 +310,7 @@ def test_library_pages_search_rename_and_local_times(gunicorn_server, browser, a
 def test_item_page_says_where_the_camera_sound_fills_in(app, site, browser):
     """timbl_2 starts 12.254 s into timbl_1: the page names the camera-sound part, and the cut
     pauses are shaded over the waveform of the synced sound that was cut."""
-    from tests.conftest import make_user
+    from tests.helpers import make_user
 
     make_user(app, email=EMAIL, password=PASSWORD)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -352,7 +352,7 @@ def chosen(page, label: str) -> int:
 def test_upload_choices_are_checked_before_sending_and_run_again_starts_from_them(
     app, offline_site, browser, talk, tmp_path
 ):
-    from tests.conftest import make_user
+    from tests.helpers import make_user
 
     site, (camera, mic) = offline_site, talk
     errors = []
@@ -438,7 +438,7 @@ def test_upload_choices_are_checked_before_sending_and_run_again_starts_from_the
 def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
     app, gunicorn_server, start, browser
 ):
-    from tests.conftest import make_user
+    from tests.helpers import make_user
 
     site = f"http://{gunicorn_server}"
     start("worker.py", "media", "mail")
@@ -479,7 +479,7 @@ def test_stats_on_a_phone_scrolls_its_tables_and_shows_workers_to_admins_only(
 def test_transcription_choices_and_a_recording_without_speech(app, site, browser, tmp_path):
     """transcribe: English shown fixed for the English-only model, the voice filter on by default,
     and an item whose recording has no speech says so instead of showing an empty transcript."""
-    from tests.conftest import make_user
+    from tests.helpers import make_user
     from tests.media import make_silent_video
 
     make_user(app, email=EMAIL, password=PASSWORD)
@@ -519,8 +519,8 @@ def test_item_page_names_the_tracks_a_cut_could_not_keep(gunicorn_server, start,
     import subprocess
 
     from jobs.ffmpeg import ffmpeg_exe
-    from tests.conftest import PASSWORD as USER_PASSWORD
-    from tests.conftest import make_user
+    from tests.helpers import PASSWORD as USER_PASSWORD
+    from tests.helpers import make_user
     from tests.media import make_talk
 
     site = f"http://{gunicorn_server}"
@@ -577,8 +577,8 @@ def plays(page, selector: str) -> dict:
 
 
 def test_hevc_and_alac_uploads_play_through_their_browser_previews(app, site, browser, tmp_path):
-    from tests.conftest import PASSWORD as USER_PASSWORD
-    from tests.conftest import make_user
+    from tests.helpers import PASSWORD as USER_PASSWORD
+    from tests.helpers import make_user
     from tests.media import make_alac, make_hevc
     from webapp import db
     from webapp.models import Item

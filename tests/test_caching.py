@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import csrf_from, make_user
+from tests.helpers import csrf_from, make_user
 from webapp import db
 from webapp.models import Item, MediaFile
+from webapp.storage import item_dir
 
 STATIC = Path(__file__).resolve().parent.parent / "webapp" / "static"
 CONTENT = bytes(range(256)) * 40
@@ -92,8 +93,7 @@ def media(app, logged_in):
         item.files = [MediaFile(role="cut", name="cut.mp4", size=len(CONTENT))]
         db.session.add(item)
         db.session.commit()
-        item_id = item.id
-    path = Path(app.config["MEDIA_ROOT"]) / str(logged_in.id) / item_id / "cut.mp4"
+        item_id, path = item.id, item_dir(item) / "cut.mp4"
     path.parent.mkdir(parents=True)
     path.write_bytes(CONTENT)
     return f"/videos/{item_id}/files/cut.mp4", path

@@ -12,7 +12,7 @@ from jobs.__main__ import main
 from jobs.containers import AUDIO_EXTENSIONS, CONTAINERS, VIDEO_EXTENSIONS
 from jobs.cutlist import CutList
 from jobs.ffmpeg import ffmpeg_exe
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import espeak_exe, make_subtitled, make_talk
 
 MEDIA = ROOT / "tests" / "media"
@@ -248,9 +248,10 @@ def test_silence_of_a_timecoded_mov_says_what_it_dropped(talk, capsys, tmp_path)
 def test_an_uploaded_mkv_keeps_its_subtitles_and_second_sound_through_silence_removal(
     app, client, logged_in, subtitled, run_worker
 ):
-    from tests.test_pipeline_jobs import item_files, submit
+    from tests.test_pipeline_jobs import submit
     from webapp import db
     from webapp.models import Item, Task
+    from webapp.storage import item_dir
 
     submit(client, subtitled, silence=True)
     run_worker("media")
@@ -259,7 +260,7 @@ def test_an_uploaded_mkv_keeps_its_subtitles_and_second_sound_through_silence_re
         item = db.session.scalar(db.select(Item))
         task = next(t for t in item.tasks if t.kind == "silence")
         assert task.status == Task.DONE, task.error
-        cut = item_files(app, item) / item.file("cut").name
+        cut = item_dir(item) / item.file("cut").name
         result, item_id = task.result, item.id
     assert cut.name == "cut.mkv"
     assert codecs(cut, "audio") == ["aac", "aac"] and codecs(cut, "subtitle") == ["subrip"]
@@ -298,9 +299,10 @@ def test_an_uploaded_webm_is_synced_and_cut_into_webm(
     app, client, logged_in, recording, tmp_path, run_worker
 ):
     """AAC cannot go into WebM (the old jobs failed here): the synced sound is Opus, the cut VP9 + Opus."""
-    from tests.test_pipeline_jobs import item_files, submit
+    from tests.test_pipeline_jobs import submit
     from webapp import db
     from webapp.models import Item, Task
+    from webapp.storage import item_dir
 
     camera, mic = recording
     webm_camera = as_webm(camera, tmp_path / "camera.webm")
@@ -310,7 +312,7 @@ def test_an_uploaded_webm_is_synced_and_cut_into_webm(
     with app.app_context():
         item = db.session.scalar(db.select(Item))
         assert all(t.status == Task.DONE for t in item.tasks), {t.kind: t.error for t in item.tasks}
-        folder = item_files(app, item)
+        folder = item_dir(item)
         synced, cut = folder / item.file("synced").name, folder / item.file("cut").name
         kept = next(t for t in item.tasks if t.kind == "silence").result["kept_duration"]
     assert (

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from flask import render_template_string
 
-from tests.test_pipeline_jobs import duration_of, item_files, submit
+from tests.test_pipeline_jobs import duration_of, submit
 from webapp import db
 from webapp.models import Item
+from webapp.storage import item_dir
 
 EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
 
@@ -24,7 +25,7 @@ def test_the_cut_list_counts_the_pauses_it_lists_and_lengths_read_as_a_player_sh
     run_worker("media")
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        cut = item_files(app, item) / item.file("cut").name
+        cut = item_dir(item) / item.file("cut").name
         item_id, cutlist = item.id, item.result("silence")["cutlist"]
     html = client.get(f"/videos/{item_id}").get_data(as_text=True)
 

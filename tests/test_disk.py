@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import csrf_from
+from tests.helpers import csrf_from
 from tests.media import make_talk
 from webapp import db
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task, used_bytes
+from webapp.storage import item_dir, user_dir
 
 MB = 1024 * 1024
 PATTERN = [(1.0, True), (0.7, False), (1.3, True), (1.0, False), (0.8, True), (0.9, False), (1.2, True)]
@@ -44,7 +45,8 @@ def upload(client, media: Path, external: Path | None = None, **jobs):
 
 
 def files_on_disk(app, user_id: int) -> list[Path]:
-    folder = Path(app.config["MEDIA_ROOT"]) / str(user_id)
+    with app.app_context():
+        folder = user_dir(user_id)
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
@@ -97,7 +99,8 @@ def test_usage_equals_disk_after_upload_jobs_run_again_and_delete(app, client, l
     assert client.post(f"/videos/{item.id}/delete", data={"csrf_token": token}).status_code == 303
     assert files_on_disk(app, logged_in.id) == []
     assert assert_usage_matches_disk(app, logged_in.id) == 0
-    assert not (Path(app.config["MEDIA_ROOT"]) / str(logged_in.id) / item.id).exists()
+    with app.app_context():
+        assert not item_dir(item).exists()
 
 
 # --- a nearly full disk ------------------------------------------------------------------------
@@ -155,9 +158,10 @@ def test_upload_is_stopped_midway_when_the_disk_fills_up(app, client, logged_in)
     assert response.status_code == 507
     assert "disk is nearly full" in response.get_data(as_text=True)
     assert MB < stream.most_stored < 4 * MB, "stopped soon after the disk filled, not at the end"
-    assert list(Path(app.config["MEDIA_ROOT"]).rglob("*")) == [
-        Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)
-    ], "nothing partial is left behind"
+    with app.app_context():
+        assert list(Path(app.config["MEDIA_ROOT"]).rglob("*")) == [user_dir(logged_in.id)], (
+            "nothing partial is left behind"
+        )
 
 
 def test_job_fails_with_the_reason_when_the_disk_is_nearly_full(
@@ -204,7 +208,7 @@ def test_cleanup_removes_what_has_no_row_rows_without_files_and_stale_temp_files
     assert upload(client, talk[0], silence=True).status_code == 303  # its jobs stay queued: busy
     with app.app_context():
         busy = db.session.scalar(db.select(Item).where(Item.id != item.id))
-    user, folder = root / str(logged_in.id), root / str(logged_in.id) / item.id
+        user, folder, busy_folder = user_dir(logged_in.id), item_dir(item), item_dir(busy)
 
     put(folder / ".work-1700000000000000000" / "piece.mp4", 5000)
     put(user / "0123456789ab" / "original.mp4", 7000)
@@ -220,7 +224,7 @@ def test_cleanup_removes_what_has_no_row_rows_without_files_and_stale_temp_files
     kept = [
         put(folder / ".work-1800000000000000000" / "piece.mp4"),  # a job writing right now
         put(user / "fedcba987654" / ".upload-0.part"),  # an upload arriving right now
-        age(put(root / str(logged_in.id) / busy.id / "stray.mp4"), 8),  # its item has a queued job
+        age(put(busy_folder / "stray.mp4"), 8),  # its item has a queued job
         age(put(root / "lost+found" / "x"), 8),  # not ours
         age(put(root / ".gitkeep", 0), 8),
     ]
@@ -251,7 +255,7 @@ def test_cleanup_removes_what_has_no_row_rows_without_files_and_stale_temp_files
         assert db.session.scalar(db.select(MediaFile).filter_by(name="cutlist.json")) is None
     assert client.get(f"/videos/{item.id}").status_code == 200
 
-    (root / str(logged_in.id) / busy.id / "stray.mp4").unlink()
+    (busy_folder / "stray.mp4").unlink()
     for path in kept[:2]:
         shutil.rmtree(path.parent)
     assert_usage_matches_disk(app, logged_in.id)

@@ -23,7 +23,7 @@ from jobs.ffmpeg import FFmpegError, decode_pcm, ffmpeg_exe, run_ffmpeg
 from jobs.mediainfo import MediaInfo, probe_in_child
 from jobs.prepare import prepare
 from jobs.probe import probe
-from tests.conftest import processes_with, wait_until
+from tests.helpers import processes_with, wait_until
 from tests.media import (
     make_audio,
     make_live_webm,

@@ -1,7 +1,7 @@
 """Ids are never given again after a deletion: a new account must not inherit a deleted one's folder,
 rate limits or jobs (SQLite reuses the highest integer key unless the table has AUTOINCREMENT)."""
 
-from tests.conftest import make_user
+from tests.helpers import make_user
 from webapp import db
 from webapp.models import Item, LoginSession, MediaFile, Task, User
 

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from rq import Callback
 
-from tests.conftest import Auth, csrf_from, make_user
+from tests.helpers import Auth, csrf_from, make_user
 from tests.media import make_video
 from tests.test_pipeline_jobs import submit
 from webapp import db

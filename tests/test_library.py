@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, csrf_from, make_user
+from tests.helpers import ROOT, csrf_from, make_user
 from tests.test_uploads import upload
 from webapp import db
 from webapp.helpers import filesize
 from webapp.models import Item, MediaFile, Task
-from webapp.storage import item_dir
+from webapp.storage import item_dir, user_dir
 
 EXAMPLE = ROOT / "tests" / "media" / "example.mp4"
 # The newest item of `fill_library`: 22:15 UTC, which is 03:45 the next day in India (UTC+5:30).
@@ -211,9 +211,9 @@ def usage_header(page: str) -> str:
 
 
 def disk_bytes(app, user_id: int) -> int:
-    return sum(
-        p.stat().st_size for p in (Path(app.config["MEDIA_ROOT"]) / str(user_id)).rglob("*") if p.is_file()
-    )
+    with app.app_context():
+        folder = user_dir(user_id)
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def card_sizes(page: str) -> list[str]:

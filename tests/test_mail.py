@@ -43,7 +43,7 @@ def test_an_international_address_makes_a_valid_eml(app, client, tmp_path, run_w
 
 
 def test_an_unconfirmed_library_says_where_the_mail_went(app, client, auth, tmp_path):
-    from tests.conftest import make_user
+    from tests.helpers import make_user
 
     make_user(app, confirmed=False)
     auth.login()

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import csrf_from, make_user
+from tests.helpers import csrf_from, make_user
 from tests.media import make_video
 from tests.test_uploads import upload
 

@@ -1,7 +1,6 @@
 """The preparation job through a real RQ worker: final state on the row, outputs, live progress."""
 
 import time
-from pathlib import Path
 
 import pytest
 from rq.job import Job
@@ -12,6 +11,7 @@ from tests.test_uploads import upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
 from webapp.pipeline import get_queue, redis_conn
+from webapp.storage import item_dir
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_prepare_runs_on_a_real_worker_with_live_progress(app, client, logged_in
         assert task.started_at and task.finished_at and task.finished_at >= task.started_at
         assert abs(item.duration - 1200) < 0.5 and item.kind == "audio"
         waveform = item.file("waveform")
-        path = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / waveform.name
+        path = item_dir(item) / waveform.name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert item.file("poster") is None  # audio has no picture
         assert used_bytes(item.user_id) == sum(f.size for f in item.files)
@@ -72,7 +72,7 @@ def test_prepare_makes_a_poster_for_video(app, client, logged_in, tmp_path, run_
     with app.app_context():
         item = only_item(app)
         assert item.tasks[0].status == Task.DONE
-        poster = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / item.file("poster").name
+        poster = item_dir(item) / item.file("poster").name
         assert poster.read_bytes()[:3] == b"\xff\xd8\xff"
         item_id = item.id
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
@@ -87,7 +87,7 @@ def test_failed_job_shows_a_human_reason_and_keeps_the_traceback_in_rq(
     assert upload(client, video).status_code == 303
     with app.app_context():
         item = only_item(app)
-        original = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / item.file("original").name
+        original = item_dir(item) / item.file("original").name
         job_id = item.tasks[0].rq_job_id
     original.write_bytes(b"this is no longer a video")  # damaged on disk after the upload
     run_worker("media")

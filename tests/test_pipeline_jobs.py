@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from rq.job import Job, JobStatus
 
-from tests.conftest import OFFSET, csrf_from
+from tests.helpers import OFFSET, csrf_from
 from tests.media import espeak_exe, speech_scene, write_track
 from webapp import db
 from webapp.models import Item, Task, used_bytes
 from webapp.pipeline import redis_conn
+from webapp.storage import item_dir
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
 
@@ -28,10 +29,6 @@ def submit(client, media: Path, external: Path | None = None, **jobs):
         response = client.post("/videos/new", data=data, content_type="multipart/form-data")
     response.request.input_stream.close()
     assert response.status_code == 303, response.get_data(as_text=True)
-
-
-def item_files(app, item) -> Path:
-    return Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
 
 
 def duration_of(path: Path) -> float:
@@ -72,7 +69,7 @@ def test_sync_silence_and_transcription_run_in_order_on_real_workers(
         assert all(t.status == Task.DONE for t in tasks.values()), {
             k: (t.status, t.error) for k, t in tasks.items()
         }
-        folder = item_files(app, item)
+        folder = item_dir(item)
 
         sync = tasks["sync"].result
         assert abs(sync["offset_seconds"] - OFFSET) < 0.001, sync
@@ -210,7 +207,7 @@ def test_deleting_an_item_stops_its_running_transcription(app, client, logged_in
     submit(client, long_talk, transcribe=True)
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        item_id, folder = item.id, item_files(app, item)
+        item_id, folder = item.id, item_dir(item)
         job = Job.fetch(
             next(t for t in item.tasks if t.kind == "transcribe").rq_job_id, connection=redis_conn()
         )
@@ -238,7 +235,7 @@ def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_
     """timbl_2 starts 12.254 s into timbl_1: the camera's sound fills those 12 s, silence is found
     in that synced sound, and the page's waveform and shading show that same sound."""
     from jobs.silence import detect_silence
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
     from tests.test_sync_coverage import uncut
 
     camera, external = ROOT / "tests/media/timbl_1.mp3", ROOT / "tests/media/timbl_2.mp3"
@@ -255,7 +252,7 @@ def test_sync_then_silence_on_a_real_pair_keeps_every_word_and_draws_the_synced_
         ((fill_start, fill_end),) = tasks["sync"].result["camera_fill"]
         assert fill_start == 0 and abs(fill_end - 12.254) < 0.001
         waveform = item.file("synced_waveform")
-        assert waveform is not None and (item_files(app, item) / waveform.name).stat().st_size > 0
+        assert waveform is not None and (item_dir(item) / waveform.name).stat().st_size > 0
         item_id = item.id
 
     page = client.get(f"/videos/{item_id}").get_data(as_text=True)
@@ -316,7 +313,7 @@ def test_run_again_starts_from_the_previous_choices_and_adds_an_external_audio_t
         assert abs(sync.result["offset_seconds"] - 12.254) < 0.005, sync.result
         stored = item.file("external")
         assert stored.name == "external.mp3" and stored.size == (REAL / "timbl_2.mp3").stat().st_size
-        folder = item_files(app, item)
+        folder = item_dir(item)
         assert used_bytes(item.user_id) == sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     # And the next run again starts with sync ticked too.
     page = run_again_page(client, item_id)
@@ -332,7 +329,7 @@ def test_run_again_replaces_the_external_audio(app, client, logged_in, recording
     run_worker("media")
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        item_id, folder = item.id, item_files(app, item)
+        item_id, folder = item.id, item_dir(item)
     token = csrf_from(client.get(f"/videos/{item_id}/again"))
     with open(external, "rb") as f:
         data = {"csrf_token": token, "sync": "y", "external": (f, "mic.wav")}

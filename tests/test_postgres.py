@@ -10,7 +10,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db

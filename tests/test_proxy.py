@@ -14,6 +14,7 @@ from tests.test_pipeline_jobs import submit
 from tests.test_uploads import set_quota, upload
 from webapp import db
 from webapp.models import Item, Task, used_bytes
+from webapp.storage import item_dir
 
 MP3 = EXAMPLE.with_name("timbl_1.mp3")
 # Long enough for sync to confirm its match along the overlap (it checks 4 s stretches).
@@ -66,10 +67,6 @@ def only_item() -> Item:
     return db.session.scalar(db.select(Item))
 
 
-def folder_of(app, item: Item) -> Path:
-    return Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
-
-
 def test_hevc_upload_and_its_synced_result_get_h264_proxies_the_players_use(
     app, client, logged_in, unplayable, run_worker
 ):
@@ -80,7 +77,7 @@ def test_hevc_upload_and_its_synced_result_get_h264_proxies_the_players_use(
     with app.app_context():
         item = only_item()
         assert [t.status for t in item.tasks] == [Task.DONE, Task.DONE], [t.error for t in item.tasks]
-        folder, item_id = folder_of(app, item), item.id
+        folder, item_id = item_dir(item), item.id
         for role in ("original_proxy", "synced_proxy"):
             proxy = probe(folder / item.file(role).name)
             assert proxy.container == "mp4" and proxy.video.codec == "h264" and proxy.audio.codec == "aac"
@@ -115,7 +112,7 @@ def test_alac_upload_gets_an_aac_proxy(app, client, logged_in, unplayable, run_w
     with app.app_context():
         item = only_item()
         assert item.tasks[0].status == Task.DONE, item.tasks[0].error
-        proxy = probe(folder_of(app, item) / item.file("original_proxy").name)
+        proxy = probe(item_dir(item) / item.file("original_proxy").name)
         assert proxy.video is None and proxy.audio.codec == "aac" and proxy.container == "m4a"
         assert abs(proxy.duration - CLIP) < 0.1
         item_id, proxy_name = item.id, item.file("original_proxy").name

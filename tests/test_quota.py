@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import csrf_from, wait_for_port
+from tests.helpers import csrf_from, wait_for_port
 from tests.media import make_audio
 from tests.test_disk import PATTERN, assert_usage_matches_disk, files_on_disk, only_item, statuses, upload
 from tests.test_transactions import app_env  # noqa: F401 - runs each test on SQLite and PostgreSQL

@@ -4,12 +4,11 @@ maintenance job, which clock.py enqueues; the item says how long its files are k
 import os
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from rq.job import Job
 
-from tests.conftest import csrf_from, wait_until
+from tests.helpers import csrf_from, wait_until
 from tests.media import make_talk
 from tests.test_disk import assert_usage_matches_disk, only_item, upload
 from webapp import db
@@ -17,6 +16,7 @@ from webapp.helpers import day
 from webapp.maintenance import MAINTENANCE_TIMEOUT, run_maintenance
 from webapp.models import MediaFile, Task, utcnow
 from webapp.pipeline import get_queue, redis_conn
+from webapp.storage import item_dir
 from webapp.tasks.run import Lease
 
 
@@ -37,7 +37,8 @@ def processed(app, client, logged_in, video, run_worker):
 
 
 def file_names(app, item) -> set[str]:
-    folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+    with app.app_context():
+        folder = item_dir(item)
     return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
 
@@ -143,8 +144,8 @@ def test_two_runs_at_once_and_a_half_done_run_finish_the_work_without_errors(
     item = processed
     backdate(app, item, 31)
     # As if another run had removed this file and not yet its row.
-    (Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / "cut.mp4").unlink()
     with app.app_context():
+        (item_dir(item) / "cut.mp4").unlink()
         jobs = [
             get_queue("media").enqueue("webapp.maintenance.run_maintenance", job_timeout=MAINTENANCE_TIMEOUT)
             for _ in range(2)
@@ -167,7 +168,8 @@ def test_the_clock_enqueues_maintenance_that_a_worker_runs(
 ):
     item = processed
     backdate(app, item, 31)
-    scratch = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / ".work-1700000000000000000"
+    with app.app_context():
+        scratch = item_dir(item) / ".work-1700000000000000000"
     scratch.mkdir()
     os.utime(scratch, (time.time() - 8 * 3600,) * 2)  # left by a worker killed hours ago
     start("clock.py")  # enqueues at once, then every MAINTENANCE_INTERVAL

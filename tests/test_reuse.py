@@ -7,15 +7,16 @@ from rq import SimpleWorker
 
 import jobs.ffmpeg
 import jobs.transcribe
-from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from tests.helpers import PASSWORD, Auth, csrf_from, make_user
 from tests.media import espeak_exe
 from tests.test_disk import assert_usage_matches_disk
-from tests.test_pipeline_jobs import item_files, submit
+from tests.test_pipeline_jobs import submit
 from webapp import db
 from webapp.kinds import KINDS
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
 from webapp.queues import QUEUES
+from webapp.storage import item_dir
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
 
@@ -79,8 +80,8 @@ def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
         assert again["silence"].result == tasks_of(first)["silence"].result
         assert {f.role: f.size for f in second.files} == first_files
         assert second.duration == first.duration and second.kind == "video"
-        cut = item_files(app, second) / second.file("cut").name
-        assert cut.read_bytes() == (item_files(app, first) / first.file("cut").name).read_bytes()
+        cut = item_dir(second) / second.file("cut").name
+        assert cut.read_bytes() == (item_dir(first) / first.file("cut").name).read_bytes()
         first_id, second_id = first.id, second.id
     # Each item counts its own copy: deleting one must not take the other's space or files.
     assert assert_usage_matches_disk(app, logged_in.id) == 2 * sum(first_files.values())

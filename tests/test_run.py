@@ -11,7 +11,7 @@ from urllib.request import urlopen
 import redis
 from rq import Worker
 
-from tests.conftest import ROOT, wait_until
+from tests.helpers import ROOT, wait_until
 from webapp.localredis import free_port, redis_answers
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, make_user, wait_until
+from tests.helpers import PASSWORD, make_user, wait_until
 from tests.media import make_audio
 from webapp import db
 from webapp.models import Item, User

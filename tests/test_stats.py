@@ -7,7 +7,7 @@ import pytest
 from rq import Worker
 from sqlalchemy import event
 
-from tests.conftest import Auth, make_user
+from tests.helpers import Auth, make_user
 from webapp import db
 from webapp.models import Item, MediaFile, Task, User, utcnow
 from webapp.pipeline import get_queue, redis_conn

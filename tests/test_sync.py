@@ -11,7 +11,7 @@ import pytest
 from jobs.errors import MediaError
 from jobs.probe import probe
 from jobs.sync import MIN_CONFIDENCE, find_offset, match_words, swap_audio, sync_audio
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import (
     SPEECH_RATE,
     derive_track,

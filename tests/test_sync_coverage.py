@@ -8,7 +8,7 @@ import pytest
 
 from jobs.silence import FRAME_SECONDS, detect_silence, frame_levels
 from jobs.sync import sync_audio
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.media import derive_track, espeak_exe, speech_scene, write_track
 from tests.test_cli import jobs_cli
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from rq.job import Job, JobStatus
 
-from tests.conftest import PASSWORD, ROOT, csrf_from, make_user, wait_until
+from tests.helpers import PASSWORD, ROOT, csrf_from, make_user, wait_until
 from tests.media import make_talk, make_video
 from tests.test_postgres import on_postgresql
 from tests.test_uploads import Browser, upload

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ROOT, csrf_from, make_user
+from tests.helpers import ROOT, csrf_from, make_user
 from tests.media import make_audio, make_text_file, make_truncated, make_video
 from webapp import db
 from webapp.localredis import free_port
 from webapp.models import Item, MediaFile, Task, User, used_bytes
+from webapp.storage import item_dir
 
 MB = 1024 * 1024
 
@@ -65,7 +66,7 @@ def test_upload_lands_in_item_folder_and_enqueues_preparation(app, client, logge
     assert response.status_code == 303, response.get_data(as_text=True)
     with app.app_context():
         item = db.session.scalar(db.select(Item))
-        stored = Path(app.config["MEDIA_ROOT"]) / str(logged_in.id) / item.id / "original.mp4"
+        stored = item_dir(item) / "original.mp4"
         assert item.title == "Talk & <b>one<b>.mp4"
         assert item.kind == "video" and abs(item.duration - 3) < 0.2
         assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(video.read_bytes()).digest()
@@ -236,9 +237,9 @@ def test_files_are_served_with_range_and_delete_frees_space(app, client, logged_
     with client.get(url, headers={"Range": "bytes=999999999-"}) as response:
         assert response.status_code == 416
     # A file that has gone missing on disk is a 404 with the usual page, not a server error.
-    poster = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id / "poster.jpg"
-    poster.write_bytes(b"stand-in")
     with app.app_context():
+        poster = item_dir(item) / "poster.jpg"
+        poster.write_bytes(b"stand-in")
         db.session.add(MediaFile(item_id=item.id, role="poster", name="poster.jpg", size=8))
         db.session.commit()
     poster.unlink()
@@ -405,7 +406,7 @@ def test_a_stored_file_of_a_type_not_allowed_inline_is_only_ever_an_attachment(a
     with app.app_context():
         item = db.session.scalar(db.select(Item))
         # As stored before the type came from the probe: the client's name decided the extension.
-        folder = Path(app.config["MEDIA_ROOT"]) / str(item.user_id) / item.id
+        folder = item_dir(item)
         (folder / "original.wav").rename(folder / "original.html")
         item.files[0].name = "original.html"
         db.session.commit()

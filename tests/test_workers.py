@@ -13,12 +13,13 @@ import pytest
 from rq import Worker
 from rq.job import Job, JobStatus
 
-from tests.conftest import Auth, csrf_from, processes_with, wait_until
+from tests.helpers import Auth, csrf_from, processes_with, wait_until
 from tests.media import espeak_exe, make_talk, make_video
-from tests.test_pipeline_jobs import duration_of, item_files, submit
+from tests.test_pipeline_jobs import duration_of, submit
 from webapp import db
 from webapp.models import Item, Task, utcnow
 from webapp.pipeline import REDIS_RETRY_CAP, redis_conn
+from webapp.storage import item_dir, user_dir
 from webapp.tasks.recovery import LOST_REASON, QUEUE_LOST_REASON, is_lost, recover_lost_tasks
 from webapp.tasks.run import lease_key
 
@@ -89,7 +90,7 @@ def kill_horse_mid_job(app, task: Task, job: Job) -> str:
     running_with_progress(job)
     with app.app_context():
         horse = int(redis_conn().get(lease_key(task.id)))  # the lease holds the pid of the horse
-        folder = item_files(app, db.session.get(Task, task.id).item)
+        folder = item_dir(db.session.get(Task, task.id).item)
     scratch = wait_until(lambda: scratch_folders(folder), 10, "the job's scratch folder")[0]
     wait_until(lambda: processes_with(scratch), 60, "the job to run ffmpeg on its scratch folder")
     assert job.get_meta(refresh=True)["progress"]["percent"] < 90, "the job is about to finish"
@@ -141,7 +142,7 @@ def test_two_workers_on_their_own_queues_process_a_submission(app, client, logge
             "fit_subtitles": "media-1",
         }
         assert tasks["transcribe"].result["words"] > 20
-        assert duration_of(item_files(app, item) / item.file("cut").name) < item.duration - 3
+        assert duration_of(item_dir(item) / item.file("cut").name) < item.duration - 3
 
 
 def test_a_worker_killed_in_the_middle_of_a_job_is_found_by_another_and_the_job_runs_again(
@@ -156,7 +157,7 @@ def test_a_worker_killed_in_the_middle_of_a_job_is_found_by_another_and_the_job_
     with app.app_context():
         wait_until(lambda: standby.pid in worker_pids(), 60, "the second worker to start")
     with app.app_context():
-        folder = item_files(app, db.session.get(Task, task.id).item)
+        folder = item_dir(db.session.get(Task, task.id).item)
     kill_worker_mid_job(worker, job)
     assert not no_scratch_left(folder)  # the killed job's half-written output
     # The other worker finds the lost task once its lease has run out, and runs it again.
@@ -203,7 +204,7 @@ def test_a_killed_work_horse_takes_its_ffmpeg_along_and_its_task_is_queued_again
         assert (task.status, task.attempts, task.error) == (Task.FAILED, 2, LOST_REASON)
         item = task.item
         assert item.file("cut") is None and item.file("cutlist") is None
-        folder = item_files(app, item)
+        folder = item_dir(item)
         assert no_scratch_left(folder)
         assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in item.files)
     assert job.get_status(refresh=True) == JobStatus.FAILED
@@ -240,7 +241,7 @@ def test_deleting_an_item_stops_its_running_media_job_and_its_ffmpeg(app, client
 
     assert ffmpegs(), "silence removal should be encoding with ffmpeg by now"
     with app.app_context():
-        folder = item_files(app, db.session.get(Task, task.id).item)
+        folder = item_dir(db.session.get(Task, task.id).item)
     token = csrf_from(client.get(f"/videos/{task.item_id}"))
     assert client.post(f"/videos/{task.item_id}/delete", data={"csrf_token": token}).status_code == 303
     wait_until(lambda: job.get_status(refresh=True) == JobStatus.STOPPED, 30, "the job to stop")
@@ -287,7 +288,7 @@ def test_a_redis_restart_leaves_workers_and_their_job_running_and_pages_working(
         with app.app_context():
             assert db.session.scalar(db.select(db.func.count(Item.id))) == 1
             assert db.session.get(Task, task.id).status == Task.RUNNING
-        assert len(list((Path(app.config["MEDIA_ROOT"]) / str(logged_in.id)).iterdir())) == 1  # the one item
+            assert len(list(user_dir(logged_in.id).iterdir())) == 1  # the one item
         assert worker.poll() is None
     finally:
         own_redis.start()  # also when it failed: the workers need it to stop cleanly

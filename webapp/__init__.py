@@ -93,12 +93,9 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
-    # Short-lived figures (the stats page) are cached in the Redis the queues use.
-    app.config.setdefault("CACHE_TYPE", "RedisCache")
-    app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
-    app.config.setdefault("CACHE_KEY_PREFIX", "cutroom:cache:")
-    app.config.setdefault("CACHE_DEFAULT_TIMEOUT", 5)
-    app.config.setdefault("CACHE_OPTIONS", redis_options(wait=False))  # a page must not hang on it
+    # The cache's settings are in config; its redis-py client options come from where the queues'
+    # client gets its own (a page must not hang on it).
+    app.config.setdefault("CACHE_OPTIONS", redis_options(wait=False))
     cache.init_app(app)
 
     from webapp.account import bp as account_bp

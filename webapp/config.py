@@ -54,10 +54,19 @@ def database_url(instance_path: Path) -> str:
 def from_environment(instance_path: Path) -> dict:
     """The app's configuration as a dict, every value overridable by an environment variable."""
     mail_server = os.environ.get("MAIL_SERVER", "")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "REDIS_URL": redis_url,
+        # Short-lived figures (the stats page) are cached in the Redis the queues use (create_app
+        # adds the client options).
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": "cutroom:cache:",
+        "CACHE_DEFAULT_TIMEOUT": 5,
+        # rq-dashboard (/admin/rq) shows the queues of the same Redis.
+        "RQ_DASHBOARD_REDIS_URL": redis_url,
         "MEDIA_ROOT": os.path.abspath(os.environ.get("MEDIA_ROOT", "media")),
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", 587 if _bool("MAIL_USE_TLS") else 25),

@@ -1,5 +1,8 @@
 """Fixed-window rate limits kept in Redis, so every web process shares them.
 
+A `Limit` names one rule; callers hold tuples of them (a per-minute and a per-day limit, say) and
+ask `wait_for` before an event and `count` it after.
+
 While Redis does not answer nothing is counted, so logging in keeps working through an outage
 (unthrottled for its length) instead of failing for everyone.
 """
@@ -7,12 +10,22 @@ While Redis does not answer nothing is counted, so logging in keeps working thro
 import hashlib
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import redis
 
 from webapp.pipeline import redis_conn
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` events per `window` seconds for one subject (an account, an address)."""
+
+    name: str
+    limit: int
+    window: int
 
 
 @contextmanager
@@ -50,3 +63,19 @@ def hit(name: str, subject: str, window: int) -> None:
 def reset(name: str, subject: str) -> None:
     with _unless_redis_is_away():
         redis_conn().delete(_key(name, subject))
+
+
+def wait_for(limits: tuple[Limit, ...], subject: str) -> int:
+    """Seconds until `subject` is under every limit again; 0 when it is now."""
+    return max(retry_after(lim.name, subject, lim.limit) for lim in limits)
+
+
+def count(limits: tuple[Limit, ...], subject: str) -> None:
+    for lim in limits:
+        hit(lim.name, subject, lim.window)
+
+
+def forget(limits: tuple[Limit, ...], subject: str) -> None:
+    """Clear the counts of `subject` under every limit."""
+    for lim in limits:
+        reset(lim.name, subject)

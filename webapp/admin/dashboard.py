@@ -74,7 +74,6 @@ rq_dashboard.blueprint.after_request(_dashboard_headers)
 
 
 def register_rq_dashboard(app: Flask) -> None:
-    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
     setup_rq_connection(app)  # builds a client; it connects on first use
     app.before_request_funcs.setdefault(None, []).insert(0, _guard_prefix)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)

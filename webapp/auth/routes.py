@@ -6,7 +6,6 @@ the same way for both, and a wrong password reads like an unknown address.
 
 import math
 import secrets
-from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -15,24 +14,16 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp import db, ratelimit
+from webapp import db
 from webapp.auth import bp, tokens
 from webapp.auth.forms import ButtonForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
 from webapp.helpers import plural
 from webapp.mail import mail_link, send_mail
 from webapp.models import LoginSession, User, utcnow
+from webapp.ratelimit import Limit, count, forget, wait_for
 
 WRONG_LOGIN = "Wrong email or password."
 DISABLED_LOGIN = "This account is disabled; contact the operator."
-
-
-@dataclass(frozen=True)
-class Limit:
-    """At most `limit` events per `window` seconds for one subject (an account, an address)."""
-
-    name: str
-    limit: int
-    window: int
 
 
 MINUTE, HOUR, DAY = 60, 3600, 24 * 3600
@@ -45,16 +36,6 @@ CONFIRM_MAILS = (Limit("confirm-mail-minute", 1, MINUTE), Limit("confirm-mail-da
 SIGNUP_NOTICES = (Limit("signup-notice-minute", 1, MINUTE), Limit("signup-notice-day", 5, DAY))
 SIGNUPS_PER_ADDRESS = (Limit("signup-address", 10, HOUR),)
 RESET_MAILS = (Limit("reset-mail", 3, HOUR),)
-
-
-def wait_for(limits: tuple[Limit, ...], subject: str) -> int:
-    """Seconds until `subject` is under every limit again; 0 when it is now."""
-    return max(ratelimit.retry_after(lim.name, subject, lim.limit) for lim in limits)
-
-
-def count(limits: tuple[Limit, ...], subject: str) -> None:
-    for lim in limits:
-        ratelimit.hit(lim.name, subject, lim.window)
 
 
 def in_words(seconds: int) -> str:
@@ -96,11 +77,9 @@ def count_wrong_password(email: str, address: str) -> None:
 
 def forget_wrong_passwords(email: str, address: str, everywhere: bool = False) -> None:
     """Clear the count of `address` for the account (and the account's own with `everywhere`)."""
-    for lim in LOGIN_PER_ACCOUNT_AND_ADDRESS:
-        ratelimit.reset(lim.name, _account_and_address(email, address))
+    forget(LOGIN_PER_ACCOUNT_AND_ADDRESS, _account_and_address(email, address))
     if everywhere:
-        for lim in LOGIN_PER_ACCOUNT:
-            ratelimit.reset(lim.name, email)
+        forget(LOGIN_PER_ACCOUNT, email)
 
 
 def find_user(email: str) -> User | None:
