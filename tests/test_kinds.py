@@ -1,6 +1,7 @@
 """One module per job kind (webapp/kinds/): the task graph, the labels and forms made from the
 specs, a kind asked for on the item page, and a task whose kind is unknown."""
 
+import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -12,6 +13,7 @@ from tests.media import make_video
 from tests.test_pipeline_jobs import submit
 from webapp import db
 from webapp.kinds import KINDS, file_label, plan
+from webapp.kinds.export import STALE
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue
 from webapp.queues import QUEUES
@@ -126,7 +128,7 @@ def test_kinds_nobody_chooses_have_no_form(kind):
 
 
 def test_an_export_asked_for_on_the_item_page_is_a_timeline_an_editor_reads(
-    app, client, logged_in, run_worker
+    app, client, logged_in, run_worker, tmp_path
 ):
     """The export kind, end to end: a real recording's cut, exported for Premiere Pro on the item
     page, read back by OpenTimelineIO's FCP 7 XML adapter: a clip per kept range, on the stored file."""
@@ -160,3 +162,30 @@ def test_an_export_asked_for_on_the_item_page_is_a_timeline_an_editor_reads(
         assert abs(source.end_time_exclusive().to_seconds() - end) <= frame
         # The timeline names the recording beside it, so the two open together wherever they go.
         assert unquote(clip.media_reference.target_url) == original
+
+    # The zip: the timeline with the recording it names beside it, unpacked anywhere.
+    response = client.get(f"/videos/{item_id}/exports/xmeml.zip")
+    assert response.status_code == 200 and response.is_streamed
+    assert "example - Premiere Pro.zip" in response.headers["Content-Disposition"]
+    (tmp_path / "talk.zip").write_bytes(response.get_data())
+    response.close()
+    with zipfile.ZipFile(tmp_path / "talk.zip") as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == ["example/original.mp4", "example/timeline.xml"]
+        archive.extractall(tmp_path / "unpacked")
+    unpacked = tmp_path / "unpacked" / "example"
+    assert (unpacked / original).read_bytes() == (folder / original).read_bytes()
+    timeline = otio.adapters.read_from_file(str(unpacked / "timeline.xml"))
+    reference = next(iter(timeline.find_clips())).media_reference.target_url
+    assert (unpacked / unquote(reference)).is_file()
+
+    # A cut made again with other settings: the timeline no longer fits it, and the zip says so.
+    token = csrf_from(client.get(f"/videos/{item_id}/again"))
+    again = client.post(
+        f"/videos/{item_id}/again", data={"csrf_token": token, "silence": "y", "margin": "0.5"}
+    )
+    assert again.status_code == 303
+    run_worker("media")
+    stale = client.get(f"/videos/{item_id}/exports/xmeml.zip")
+    assert stale.status_code == 409 and STALE in stale.get_data(as_text=True)
+    assert "out of date" in client.get(f"/videos/{item_id}").get_data(as_text=True)

@@ -3,26 +3,37 @@ Shotcut, Kdenlive, any EDL reader or OpenTimelineIO, made on request from the it
 timeline refers to the recording beside it by name, so the two go on together."""
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from webapp.kinds import SOURCE, Choice, JobKind
+from webapp.storage import item_dir
 from webapp.tasks.outputs import path, publish, scratch, source
 
-# What the person picks (by editor), the engine's format (jobs/timeline) and the file it makes.
+# What the person picks (by editor) and the engine's format (jobs/timeline) it gets.
 EDITORS = {
-    "premiere": ("Premiere Pro", "xmeml", "timeline.xml"),
-    "finalcut": ("Final Cut Pro", "fcpxml", "timeline.fcpxml"),
-    "resolve": ("DaVinci Resolve", "fcpxml", "timeline.fcpxml"),
-    "resolve17": ("DaVinci Resolve 17 or older", "fcpxml-1.9", "timeline-1.9.fcpxml"),
-    "shotcut": ("Shotcut", "mlt", "timeline.mlt"),
-    "kdenlive": ("Kdenlive", "kdenlive", "timeline.kdenlive"),
-    "edl": ("EDL (CMX 3600), for any editor", "edl", "timeline.edl"),
-    "otio": ("OpenTimelineIO", "otio", "timeline.otio"),
+    "premiere": ("Premiere Pro", "xmeml"),
+    "finalcut": ("Final Cut Pro", "fcpxml"),
+    "resolve": ("DaVinci Resolve", "fcpxml"),
+    "resolve17": ("DaVinci Resolve 17 or older", "fcpxml-1.9"),
+    "shotcut": ("Shotcut", "mlt"),
+    "kdenlive": ("Kdenlive", "kdenlive"),
+    "edl": ("EDL (CMX 3600), for any editor", "edl"),
+    "otio": ("OpenTimelineIO", "otio"),
 }
-# One file per format, whichever editor asked for it.
-FILES = {fmt: (name, label) for label, fmt, name in reversed(EDITORS.values())}
+# Each format's file, and who opens it.
+FILES = {
+    "xmeml": ("timeline.xml", "Premiere Pro"),
+    "fcpxml": ("timeline.fcpxml", "Final Cut Pro and DaVinci Resolve"),
+    "fcpxml-1.9": ("timeline-1.9.fcpxml", "DaVinci Resolve 17 or older"),
+    "mlt": ("timeline.mlt", "Shotcut"),
+    "kdenlive": ("timeline.kdenlive", "Kdenlive"),
+    "edl": ("timeline.edl", "EDL (CMX 3600)"),
+    "otio": ("timeline.otio", "OpenTimelineIO"),
+}
 
 
 def run(task, progress) -> dict:
@@ -42,16 +53,54 @@ def run(task, progress) -> dict:
         )
         written = {f"timeline_{fmt}": name}
         if result.get("subtitles"):
-            written["timeline_srt"] = result["subtitles"]
+            written[f"timeline_{fmt}_srt"] = result["subtitles"]
         publish(task, folder, written)
-    return result
+    return {**result, "media": media.name}
+
+
+STALE = (
+    "The recording or its cut changed since this timeline was made (a job ran again), so it no "
+    "longer fits them. Export it again."
+)
+
+
+@dataclass
+class Made:
+    """A timeline made for one format, and what its zip holds."""
+
+    format: str
+    label: str  # the editor it is for
+    entries: list[tuple[str, Path]]  # (name in the zip's folder, stored file)
+    stale: bool
+
+    @property
+    def size(self) -> int:
+        return sum(stored.stat().st_size for _, stored in self.entries)
+
+
+def made(item, fmt: str) -> Made | None:
+    """The latest timeline made for `fmt` with the files its zip holds: the timeline, the recording it
+    names (by that name, beside it) and its subtitles. None when none is there (or a file is gone)."""
+    from webapp.tasks.reuse import input_key
+
+    tasks = [t for t in item.tasks if t.kind == "export" and t.status == "done" and t.params["format"] == fmt]
+    if not tasks or fmt not in FILES:
+        return None
+    task, folder = tasks[-1], item_dir(item)
+    names = [task.result["timeline"], task.result["media"], task.result.get("subtitles")]
+    entries = [(name, folder / name) for name in names if name]
+    if not all(stored.is_file() for _, stored in entries):
+        return None
+    # Its inputs' contents now, against those it was made from.
+    stale = task.input_key is not None and input_key(task) != task.input_key
+    return Made(fmt, FILES[fmt][1], entries, stale)
 
 
 def card_data(item) -> dict | None:
     """The timelines made so far; shown once there is a cut to export."""
     if item.file("cutlist") is None:
         return None
-    return {"files": [f for f in item.files if f.role.startswith("timeline_")]}
+    return {"made": [m for fmt in FILES if (m := made(item, fmt)) is not None]}
 
 
 KIND = JobKind(
@@ -62,14 +111,14 @@ KIND = JobKind(
     inputs=(SOURCE, "cutlist"),
     outputs={
         **{f"timeline_{fmt}": f"Timeline for {label}" for fmt, (_, label) in FILES.items()},
-        "timeline_srt": "Subtitles for the timeline",
+        **{f"timeline_{fmt}_srt": f"Subtitles for the {label} timeline" for fmt, (_, label) in FILES.items()},
     },
     choice=Choice(
         hint="A timeline of the cut that your editing program opens, referring to the recording beside it.",
         fields={
             "editor": SelectField(
                 "Editing program",
-                choices=[SelectChoice(value, label) for value, (label, _, _) in EDITORS.items()],
+                choices=[SelectChoice(value, label) for value, (label, _) in EDITORS.items()],
                 default="premiere",
             )
         },

@@ -4,7 +4,7 @@ import re
 from pathlib import Path, PurePath
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
@@ -28,6 +28,7 @@ from webapp.videos.forms import (
     printable,
     upload_choices_problem,
 )
+from webapp.ziparchive import content_disposition, streamed_zip
 
 
 def owned_item(item_id: str) -> Item:
@@ -338,6 +339,32 @@ def file(item_id, name):
     )
     # Opened on its own in a tab, a file runs no script and gets no access to this origin.
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY + "; sandbox"
+    return response
+
+
+@bp.get("/videos/<item_id>/exports/<fmt>.zip")
+@login_required
+def export_zip(item_id, fmt):
+    """A timeline made on the item page, with the recording it names and its subtitles, as a zip
+    written while it is sent (webapp/ziparchive.py): unpacked anywhere, the editor finds the
+    recording beside the timeline by itself."""
+    from webapp.kinds.export import STALE, made
+
+    item = owned_item(item_id)
+    timeline = made(item, fmt)
+    if timeline is None:
+        abort(404)
+    if timeline.stale:
+        flash(STALE, "error")
+        return _item_page(item), 409
+    # The folder the zip unpacks into: the title, with nothing that would climb out of it.
+    stem = printable(item.title).rsplit(".", 1)[0].replace("/", "-").replace("\\", "-").strip(". ")
+    stem = stem or "Untitled"
+    response = Response(stream_with_context(streamed_zip(stem, timeline.entries)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = content_disposition(f"{stem} - {timeline.label}.zip")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY + "; sandbox"
+    response.cache_control.private = True
+    response.cache_control.no_store = True  # made anew on each request; nothing to validate
     return response
 
 
