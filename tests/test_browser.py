@@ -8,6 +8,7 @@ Screenshots land in test-artifacts/ (git-ignored): they are how a person sees Cu
 import re
 import shutil
 import time
+import zipfile
 from urllib.parse import urlsplit
 
 import pytest
@@ -204,6 +205,20 @@ def test_whole_flow_in_a_real_browser(site, browser, mailbox, talk, tmp_path):
     saved = tmp_path / "cut.srt"
     download.value.save_as(saved)
     assert "-->" in saved.read_text()
+
+    # Export for editing: a timeline for DaVinci Resolve, downloaded as a zip with the recording.
+    page.get_by_label("Editing program").select_option(label="DaVinci Resolve")
+    page.get_by_role("button", name="Export", exact=True).click()
+    wait_for_section(page, "#export .exports a", timeout=120)
+    with page.expect_download() as download:
+        page.locator("#export .exports a").first.click()
+    assert download.value.suggested_filename == "Team talk - Final Cut Pro and DaVinci Resolve.zip"
+    download.value.save_as(tmp_path / "export.zip")
+    with zipfile.ZipFile(tmp_path / "export.zip") as archive:
+        names = sorted(archive.namelist())
+    assert names[0] == "Team talk/synced.mp4" and "Team talk/timeline.fcpxml" in names, names
+    page.locator("#export").scroll_into_view_if_needed()
+    shot(page, "item-export")
 
     # Phone width: nothing overflows.
     phone = browser.new_page(
