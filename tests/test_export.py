@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
+from math import ceil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from xml.etree import ElementTree
@@ -262,3 +263,49 @@ def test_melt_renders_the_cut(sources, tmp_path, name, extension):
                 KEEP[number - 1][1] * fps - 1, abs=1
             )
         joined_at += end - start
+
+
+# "Hello", said 0.05 s into the second kept range: its cue is on the cut from 0.95 s, for the 0.8 s
+# a cue lasts at least.
+HELLO = {"start": 1.95, "end": 2.4, "word": " Hello", "probability": 0.9}
+TRANSCRIPT = {"language": "en", "segments": [{"start": 1.95, "end": 2.4, "text": " Hello", "words": [HELLO]}]}
+HELLO_ON_CUT = (0.95, 1.75)
+
+
+def main_filter(project: Path, service: str) -> ElementTree.Element:
+    """The filter running `service` on the project's main tractor (the last tractor, which plays)."""
+    tractor = ElementTree.parse(project).findall("tractor")[-1]
+    (found,) = [f for f in tractor.iter("filter") if f.findtext("property[@name='mlt_service']") == service]
+    return found
+
+
+@needs_melt
+def test_shotcut_and_kdenlive_subtitle_tracks_hold_the_srt_beside(sources, tmp_path):
+    source = sources["25"]
+    folder = tmp_path / "projects"
+    shotcut = export_timeline(source.path, CUTS, folder / "cut.mlt", transcript=TRANSCRIPT)
+    kdenlive = export_timeline(source.path, CUTS, folder / "cut.kdenlive", transcript=TRANSCRIPT)
+    # Shotcut holds the SRT itself; Kdenlive refers to its own subtitle file, named as it names it.
+    feed = main_filter(folder / "cut.mlt", "subtitle_feed")
+    assert feed.findtext("property[@name='text']") == (folder / shotcut["subtitles"]).read_text()
+    assert feed.findtext("property[@name='lang']") == "eng"
+    assert "Hello" in feed.findtext("property[@name='text']")
+    track = main_filter(folder / "cut.kdenlive", "avfilter.subtitles")
+    assert kdenlive["subtitles"] == "cut.kdenlive.srt"
+    assert track.findtext("property[@name='av.filename']") == kdenlive["subtitles"]
+    assert track.findtext("property[@name='internal_added']") == "237"
+    assert (folder / kdenlive["subtitles"]).read_text() == (folder / shotcut["subtitles"]).read_text()
+    # melt still renders both to the kept length (this melt predates subtitle_feed and skips it) ...
+    for project in ("cut.mlt", "cut.kdenlive"):
+        rendered = render(folder / project, folder / f"{project}.mkv", video=True)
+        assert sound_seconds(rendered) == pytest.approx(CUTS.kept_duration, abs=1 / 25)
+    # ... and burns Kdenlive's subtitles in, low in the picture, on exactly the frames of the cue.
+    plain = tmp_path / "plain" / "cut.kdenlive"
+    export_timeline(source.path, CUTS, plain)
+    changed = luma_frames(folder / "cut.kdenlive.mkv") != luma_frames(
+        render(plain, plain.with_suffix(".mkv"), True)
+    )
+    start, end = (ceil(seconds * 25) for seconds in HELLO_ON_CUT)  # the frames shown in the cue
+    assert np.flatnonzero(changed.any(axis=(1, 2))).tolist() == list(range(start, end))
+    rows = np.flatnonzero(changed.any(axis=(0, 2)))
+    assert rows.min() > changed.shape[1] * 3 / 4

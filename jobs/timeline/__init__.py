@@ -21,7 +21,7 @@ from jobs.timeline.edl import to_edl
 from jobs.timeline.fcpxml import to_fcpxml
 from jobs.timeline.kdenlive import to_kdenlive
 from jobs.timeline.mlt import to_mlt
-from jobs.timeline.model import Timeline, build_timeline
+from jobs.timeline.model import SubtitleFile, Timeline, build_timeline
 from jobs.timeline.otio import to_otio
 from jobs.timeline.source import read_facts
 from jobs.timeline.xmeml import to_xmeml
@@ -37,6 +37,12 @@ class Format:
     extension: str
     editors: str  # who opens it, as a person choosing a format reads it
     write: Callable[[Timeline], str]
+    # The SRT beside a timeline `out`: out's stem, or for Kdenlive its whole name, which is where
+    # Kdenlive keeps a project's subtitle file (cut.kdenlive.srt beside cut.kdenlive).
+    subtitles_name: str = "{stem}.srt"
+
+    def subtitles_beside(self, out: Path) -> Path:
+        return out.with_name(self.subtitles_name.format(stem=out.stem, name=out.name))
 
 
 FORMATS = {
@@ -53,7 +59,7 @@ FORMATS = {
         Format("edl", ".edl", "any editor (CMX 3600 EDL)", to_edl),
         Format("otio", ".otio", "OpenTimelineIO", to_otio),
         Format("mlt", ".mlt", "Shotcut (MLT XML)", to_mlt),
-        Format("kdenlive", ".kdenlive", "Kdenlive", to_kdenlive),
+        Format("kdenlive", ".kdenlive", "Kdenlive", to_kdenlive, subtitles_name="{name}.srt"),
     )
 }
 # The format an output's extension stands for (the first format with that extension).
@@ -94,7 +100,8 @@ def export_timeline(
     transcript: dict | None = None,
 ) -> dict:
     """Write the timeline of `cutlist` over `media` to `out`; given a transcript, also its subtitles
-    fitted to the cut as an SRT beside `out` (and as captions in FCPXML). Media paths are relative
+    fitted to the cut as an SRT beside `out` (and in the timeline as FCPXML captions, Kdenlive's
+    subtitle track on that SRT and a Shotcut subtitle track holding it). Media paths are relative
     to `out`'s folder unless `absolute`, or `location` as given (a timeline written in one folder
     that goes to another, as the web's does, beside its media). Returns what was written;
     MediaError for a source no timeline can hold exactly (a variable frame rate)."""
@@ -102,8 +109,10 @@ def export_timeline(
     chosen = format_for(out, format)
     timeline = timeline_for(media, cutlist, out, absolute=absolute, location=location, info=info)
     cues = fitted_cues(transcript, timeline) if transcript is not None else []
+    srt, srt_text = chosen.subtitles_beside(out), to_srt(cues)
     if cues:
-        timeline = timeline.with_captions(cues, transcript.get("language"))
+        subtitles = SubtitleFile(srt.name, srt_text)
+        timeline = timeline.with_captions(cues, transcript.get("language"), subtitles)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out, chosen.write(timeline))
     result = {
@@ -115,8 +124,7 @@ def export_timeline(
         "duration": round(float(timeline.seconds(timeline.frames)), 6),
     }
     if transcript is not None:
-        srt = out.with_suffix(".srt")
-        write_text_atomically(srt, to_srt(cues))
+        write_text_atomically(srt, srt_text)
         result["subtitles"] = srt.name
     return result
 

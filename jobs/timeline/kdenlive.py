@@ -3,6 +3,8 @@
 The source is bin clip 2; each Kdenlive track is a tractor of two playlists (Kdenlive's "playlist
 mixes"), audio tracks below the video track as Kdenlive orders them, over its black background. The
 pause markers are project guides. A second sound track gets its own audio track, reading that stream.
+Subtitles are Kdenlive's subtitle track (20.12 and later): its libass filter on the main tractor,
+reading the SRT Kdenlive keeps beside the project (cut.kdenlive.srt), which melt burns in as well.
 """
 
 import json
@@ -55,6 +57,11 @@ def _main_tractor(root: Element, tractors: list[tuple[str, bool]], timeline: Tim
             transition(main, f"mix{index}", 0, index, mlt_service="mix", sum=1, **values)
         else:
             transition(main, f"composite{index}", 0, index, mlt_service="qtblend", compositing=0, **values)
+    if timeline.subtitles:
+        # A relative av.filename is found from the project's folder, as a producer's resource is.
+        subtitles = element(main, "filter", id="subtitles")
+        properties(subtitles, mlt_service="avfilter.subtitles", internal_added=INTERNAL, disable=0)
+        properties(subtitles, **{"av.filename": timeline.subtitles.name, "kdenlive:locked": 0})
 
 
 def _producer(root: Element, name: str, media: Media, video: int | None, audio: int | None) -> None:

@@ -1,6 +1,7 @@
 """MLT XML (.mlt) as Shotcut writes it: a profile at the source's size and rate, the source in the
 bin, one track holding the kept ranges (and a second, audio-only, for a second sound track) over
-Shotcut's black background, and the pause markers as Shotcut markers.
+Shotcut's black background, and the pause markers as Shotcut markers. Subtitles are a Shotcut
+subtitle track (24.10 and later): a hidden subtitle_feed filter on the main tractor holding the SRT.
 
 MLT's in and out points are inclusive frame numbers; a relative resource is found from the XML's
 own folder (no `root` attribute is written).
@@ -13,6 +14,14 @@ from jobs.timeline.xmltext import document, element, properties
 
 MLT_VERSION = "7.12.0"
 MARKER_COLOR = "#ff0000"
+SUBTITLE_TRACK = "Subtitles"
+# Shotcut names a subtitle track's language with ISO 639-2 codes; Whisper's are ISO 639-1. The
+# common ones are named here; any other code is written as it is.
+ISO_639_2 = {
+    "ar": "ara", "de": "ger", "en": "eng", "es": "spa", "fr": "fre", "hi": "hin", "it": "ita",
+    "ja": "jpn", "ko": "kor", "nl": "dut", "pl": "pol", "pt": "por", "ru": "rus", "sv": "swe",
+    "tr": "tur", "uk": "ukr", "zh": "chi",
+}  # fmt: skip
 
 
 def to_mlt(timeline: Timeline) -> str:
@@ -37,7 +46,17 @@ def to_mlt(timeline: Timeline) -> str:
         transition(tractor, f"mix{track}", 0, track, mlt_service="mix", always_active=1, sum=1)
     if media.has_video:
         transition(tractor, "blend1", 0, 1, mlt_service="qtblend", disable=1)
+    if timeline.subtitles:
+        _subtitle_track(tractor, timeline)
     return document(root)
+
+
+def _subtitle_track(tractor: Element, timeline: Timeline) -> None:
+    """Shotcut's subtitle track: the whole SRT in a feed filter it hides from the filter list."""
+    feed = element(tractor, "filter", id="subtitles")
+    language = ISO_639_2.get(timeline.language, timeline.language)
+    properties(feed, mlt_service="subtitle_feed", feed=SUBTITLE_TRACK, lang=language)
+    properties(feed, shotcut__hidden=1, text=timeline.subtitles.srt)
 
 
 def _background(root: Element, timeline: Timeline) -> None:

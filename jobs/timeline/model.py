@@ -100,6 +100,15 @@ class Caption:
 
 
 @dataclass(frozen=True)
+class SubtitleFile:
+    """The subtitles written beside the timeline as SRT: the file's name there, which Kdenlive
+    refers to, and its text, which Shotcut holds in the project itself."""
+
+    name: str
+    srt: str
+
+
+@dataclass(frozen=True)
 class Timeline:
     name: str
     media: Media
@@ -107,6 +116,7 @@ class Timeline:
     markers: tuple[Marker, ...]
     captions: tuple[Caption, ...] = ()
     language: str = "en"  # the captions' language
+    subtitles: SubtitleFile | None = None  # the same captions as the SRT beside the timeline
 
     @property
     def rate(self) -> Fraction:
@@ -126,16 +136,22 @@ class Timeline:
                 return index
         return len(self.clips) - 1
 
-    def with_captions(self, cues: list, language: str | None) -> "Timeline":
+    def with_captions(
+        self, cues: list, language: str | None, subtitles: SubtitleFile | None = None
+    ) -> "Timeline":
         """This timeline with subtitle cues (seconds on the cut, as jobs.subtitles builds them) on
-        its frame grid; a cue keeps at least one frame."""
+        its frame grid, a cue keeping at least one frame; and with `subtitles`, the same cues as
+        the SRT written beside it."""
         captions = []
         for cue in cues:
             start = round(Fraction(cue.start) * self.rate)
             end = max(start + 1, round(Fraction(cue.end) * self.rate))
             captions.append(Caption(start, min(end, self.frames), tuple(cue.lines)))
         return replace(
-            self, captions=tuple(c for c in captions if c.record_in < self.frames), language=language or "en"
+            self,
+            captions=tuple(c for c in captions if c.record_in < self.frames),
+            language=language or "en",
+            subtitles=subtitles,
         )
 
     def as_cutlist(self) -> CutList:
