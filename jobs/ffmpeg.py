@@ -204,13 +204,23 @@ def _tail(stderr: IO[bytes]) -> list[str]:
     return [line for line in lines if line.strip()][-STDERR_TAIL_LINES:]
 
 
+def _without_folders(line: str, command: list[str]) -> str:
+    """`line` with the files of `command` named by their names alone: the person reads it, and the
+    server's folders (where media is stored, whose item it is) are none of their business."""
+    for arg in command:
+        if os.path.isabs(arg):
+            line = line.replace(arg, os.path.basename(arg))
+    return line
+
+
 def _failure(command: list[str], returncode: int, stderr: list[str], timeout: float | None) -> FFmpegError:
     """An FFmpegError whose message a person can read and whose detail a developer can use."""
     detail = "\n".join([f"command: {shlex.join(command)}", f"exit status: {returncode}", *stderr])
     if timeout is not None:
         message = f"Processing took longer than the allowed {timeout:g} seconds and was stopped."
     elif stderr:
-        message = f"ffmpeg could not process this file: {LOG_CONTEXT.sub('', stderr[-1])}"
+        reason = _without_folders(LOG_CONTEXT.sub("", stderr[-1]), command)
+        message = f"ffmpeg could not process this file: {reason}"
     else:
         message = f"ffmpeg stopped unexpectedly (exit status {returncode})."
     reason = LOG_CONTEXT.sub("", stderr[-1]) if stderr else ""

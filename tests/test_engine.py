@@ -278,9 +278,12 @@ def test_ffmpeg_error_is_readable_and_keeps_the_detail(spawned):
     assert_all_gone(spawned)
 
 
-def test_missing_input_is_an_ffmpeg_error(tmp_path):
-    with pytest.raises(FFmpegError, match="No such file"):
+def test_missing_input_is_an_ffmpeg_error_that_names_no_server_folder(tmp_path):
+    with pytest.raises(FFmpegError, match="No such file") as raised:
         run_ffmpeg(["-i", str(tmp_path / "nothing.wav"), "-f", "null", "-"])
+    # The person reads the file's name; the folder it is stored in stays in the detail, for the operator.
+    assert "nothing.wav" in str(raised.value) and str(tmp_path) not in str(raised.value)
+    assert str(tmp_path) in raised.value.detail
 
 
 def test_without_duration_progress_is_only_the_end():

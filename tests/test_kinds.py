@@ -15,7 +15,7 @@ from webapp import db
 from webapp.kinds import KINDS, file_label, plan
 from webapp.kinds.export import STALE
 from webapp.models import Item, Task
-from webapp.pipeline import get_queue
+from webapp.pipeline import get_queue, submitting
 from webapp.queues import QUEUES
 from webapp.storage import item_dir
 
@@ -179,13 +179,47 @@ def test_an_export_asked_for_on_the_item_page_is_a_timeline_an_editor_reads(
     reference = next(iter(timeline.find_clips())).media_reference.target_url
     assert (unpacked / unquote(reference)).is_file()
 
-    # A cut made again with other settings: the timeline no longer fits it, and the zip says so.
+    # Transcribed afterwards: the timeline has no subtitles, so it is out of date and not sent.
     token = csrf_from(client.get(f"/videos/{item_id}/again"))
-    again = client.post(
-        f"/videos/{item_id}/again", data={"csrf_token": token, "silence": "y", "margin": "0.5"}
-    )
+    again = client.post(f"/videos/{item_id}/again", data={"csrf_token": token, "transcribe": "y"})
     assert again.status_code == 303
-    run_worker("media")
+    run_worker("transcribe")
     stale = client.get(f"/videos/{item_id}/exports/xmeml.zip")
     assert stale.status_code == 409 and STALE in stale.get_data(as_text=True)
     assert "out of date" in client.get(f"/videos/{item_id}").get_data(as_text=True)
+    # Exported again, it carries them; and a title that is no folder name on Windows is made one.
+    token = csrf_from(client.get(f"/videos/{item_id}"))
+    renamed = client.post(
+        f"/videos/{item_id}/rename", data={"csrf_token": token, "title": "Q&A: v2.5 <final>?"}
+    )
+    assert renamed.status_code == 303
+    assert ask(client, item_id, "export", editor="premiere").status_code == 303
+    run_worker("media")
+    response = client.get(f"/videos/{item_id}/exports/xmeml.zip")
+    (tmp_path / "again.zip").write_bytes(response.get_data())
+    response.close()
+    with zipfile.ZipFile(tmp_path / "again.zip") as archive:
+        names = sorted(archive.namelist())
+    assert names == [
+        "Q&A- v2.5 -final--/original.mp4",
+        "Q&A- v2.5 -final--/timeline.srt",
+        "Q&A- v2.5 -final--/timeline.xml",
+    ]
+
+
+def test_a_second_request_while_one_is_queueing_jobs_is_refused(app, client, logged_in, run_worker):
+    """Two requests that both find the item idle must not both queue: the second waits its turn
+    (the lock webapp.pipeline.submitting holds while one checks and queues)."""
+    submit(client, EXAMPLE, silence=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        item_id = item.id
+        with submitting(item) as idle:
+            assert idle
+            refused = ask(client, item_id, "export", editor="otio")
+        assert refused.status_code == 409
+        assert "Wait until the running jobs have finished" in refused.get_data(as_text=True)
+        assert ask(client, item_id, "export", editor="otio").status_code == 303
+        db.session.expire_all()
+        assert [t.kind for t in db.session.get(Item, item_id).tasks].count("export") == 1

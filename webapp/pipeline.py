@@ -7,6 +7,8 @@ where it runs and how long it may take is in webapp/kinds/.
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
@@ -82,6 +84,22 @@ def require_queue() -> None:
         redis_conn().ping()
     except redis.RedisError as error:
         raise QueueUnavailable() from error
+
+
+@contextmanager
+def submitting(item: Item) -> Iterator[bool]:
+    """Around queueing more jobs for `item`: True when this request may go on (it holds the item's
+    lock, and the item has no job queued or running), False when another request is at it. A view
+    checks and queues apart, so without the lock two requests that both found it idle both queue."""
+    lock = redis_conn().lock(f"cutroom:submit:{item.id}", timeout=60, blocking=False)
+    if not lock.acquire():
+        yield False
+        return
+    try:
+        db.session.commit()  # a fresh read: what another request queued just before is seen
+        yield not item.busy
+    finally:
+        lock.release()
 
 
 def get_queue(name: str) -> Queue:

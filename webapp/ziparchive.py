@@ -2,9 +2,11 @@
 recording of any size goes out without being held in memory or copied on the disk."""
 
 import io
+import os
+import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 BLOCK = 1024 * 1024
@@ -29,19 +31,32 @@ class _Outbox(io.RawIOBase):
         return out
 
 
-def streamed_zip(folder: str, entries: list[tuple[str, Path]]) -> Iterator[bytes]:
-    """The bytes of a zip holding each (name, stored file) of `entries` in `folder`. Entries are
-    stored, not compressed: recordings are compressed already, and a timeline is small."""
+def streamed_zip(folder: str, entries: list[tuple[str, BinaryIO]]) -> Iterator[bytes]:
+    """The bytes of a zip holding each (name, open file) of `entries` in `folder`, closing the files
+    as it goes. Entries are stored, not compressed: recordings are compressed already, and a
+    timeline is small."""
     outbox = _Outbox()
-    with zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, stored in entries:
-            info = zipfile.ZipInfo.from_file(stored, f"{folder}/{name}")
-            with stored.open("rb") as source, archive.open(info, "w", force_zip64=True) as target:
-                while block := source.read(BLOCK):
-                    target.write(block)
-                    yield outbox.take()
-            yield outbox.take()
-    yield outbox.take()  # the central directory, written as the archive closes
+    try:
+        with zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, source in entries:
+                info = _entry(f"{folder}/{name}", source)
+                with source, archive.open(info, "w", force_zip64=True) as target:
+                    while block := source.read(BLOCK):
+                        target.write(block)
+                        yield outbox.take()
+                yield outbox.take()
+        yield outbox.take()  # the central directory, written as the archive closes
+    finally:
+        for _, source in entries:  # a download stopped half way
+            source.close()
+
+
+def _entry(name: str, source: BinaryIO) -> zipfile.ZipInfo:
+    """The entry of an open file, from the file itself (its name may be gone by now)."""
+    stat = os.fstat(source.fileno())
+    info = zipfile.ZipInfo(name, date_time=time.localtime(stat.st_mtime)[:6])
+    info.file_size, info.external_attr = stat.st_size, (stat.st_mode & 0xFFFF) << 16
+    return info
 
 
 def content_disposition(filename: str) -> str:

@@ -60,6 +60,7 @@ class JobKind:
     queue: str = "media"
     timeout: int = 3600  # seconds before RQ stops it
     inputs: tuple[str, ...] = ()  # file roles it reads (SOURCE: see source_role); part of its reuse key
+    uses: tuple[str, ...] = ()  # file roles it reads when they are there (a transcript); in the key too
     outputs: dict[str, str] = field(default_factory=dict)  # file role -> label in the Downloads table
     # What it writes while it runs, and what of that it keeps, as multiples of the file it works on:
     # checked against the free disk (webapp/disk.py) and the owner's quota (webapp/quota.py).

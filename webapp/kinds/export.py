@@ -8,6 +8,7 @@ from pathlib import Path
 
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
 
 from webapp.kinds import SOURCE, Choice, JobKind
 from webapp.storage import item_dir
@@ -59,8 +60,8 @@ def run(task, progress) -> dict:
 
 
 STALE = (
-    "The recording or its cut changed since this timeline was made (a job ran again), so it no "
-    "longer fits them. Export it again."
+    "The recording, its cut or its transcript changed since this timeline was made (a job ran "
+    "again), so it no longer fits them. Export it again."
 )
 
 
@@ -109,6 +110,7 @@ KIND = JobKind(
     runner=run,
     timeout=10 * 60,
     inputs=(SOURCE, "cutlist"),
+    uses=("transcript_json",),  # its subtitles: a timeline made before the transcript has none
     outputs={
         **{f"timeline_{fmt}": f"Timeline for {label}" for fmt, (_, label) in FILES.items()},
         **{f"timeline_{fmt}_srt": f"Subtitles for the {label} timeline" for fmt, (_, label) in FILES.items()},
@@ -119,7 +121,7 @@ KIND = JobKind(
             "editor": SelectField(
                 "Editing program",
                 choices=[SelectChoice(value, label) for value, (label, _) in EDITORS.items()],
-                default="premiere",
+                validators=[InputRequired("Choose the editing program.")],
             )
         },
         params=lambda form: {"format": EDITORS[form.editor.data][1]},

@@ -28,7 +28,7 @@ def input_key(task: Task) -> str | None:
     and the settings its kind depends on (the model). None when an input's content is not known."""
     kind = KINDS[task.kind]
     inputs = []
-    for role in input_roles(kind, task.item):
+    for role in input_roles(kind, task.item) + [role for role in kind.uses if task.item.file(role)]:
         stored = task.item.file(role)
         if stored is None or stored.content_key is None:
             return None

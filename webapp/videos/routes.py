@@ -13,7 +13,7 @@ from webapp.caching import send_private_file
 from webapp.kinds import KINDS, Player, file_label, input_roles, plan
 from webapp.mediatypes import served_type, stored_extension
 from webapp.models import Item, MediaFile
-from webapp.pipeline import cancel_jobs, live_states, require_queue, submit
+from webapp.pipeline import cancel_jobs, live_states, require_queue, submit, submitting
 from webapp.quota import biggest_items, space_full_message, space_left
 from webapp.storage import item_dir, remove_item_dir
 from webapp.videos import bp
@@ -29,6 +29,8 @@ from webapp.videos.forms import (
     upload_choices_problem,
 )
 from webapp.ziparchive import content_disposition, streamed_zip
+
+BUSY = "Wait until the running jobs have finished, then try again."
 
 
 def owned_item(item_id: str) -> Item:
@@ -156,7 +158,7 @@ def run_kind(item_id, kind_name):
     if form.validate_on_submit():
         missing = [role for role in input_roles(kind, item) if item.file(role) is None]
         if item.busy:
-            form.form_errors.append("Wait until the running jobs have finished, then try again.")
+            form.form_errors.append(BUSY)
         elif missing:
             needs = ", ".join(file_label(role) for role in missing)
             form.form_errors.append(f"“{kind.label}” needs what this item does not have yet: {needs}.")
@@ -164,9 +166,12 @@ def run_kind(item_id, kind_name):
             form.form_errors.append(space_full_message(current_user, "nothing can run now"))
         else:
             require_queue()
-            submit(item, plan({kind.name: kind.choice.params(form)}, prepared=True))
-            flash(f"“{kind.label}” is queued.", "success")
-            return _go(url_for("videos.show", item_id=item.id))
+            with submitting(item) as idle:
+                if idle:
+                    submit(item, plan({kind.name: kind.choice.params(form)}, prepared=True))
+                    flash(f"“{kind.label}” is queued.", "success")
+                    return _go(url_for("videos.show", item_id=item.id))
+            form.form_errors.append(BUSY)
     # Said at the top of the page: the card that asks may not be drawn (its inputs are missing).
     for error in [*form.form_errors, *(error for field in form for error in field.errors)]:
         flash(error, "error")
@@ -190,7 +195,7 @@ def again(item_id):
         has_external = item.file("external") is not None
         problem = upload_choices_problem(request.form, external is not None, has_external)
         if item.busy:
-            form.form_errors.append("Wait until the running jobs have finished, then run again.")
+            form.form_errors.append(BUSY)
         elif problem:
             form.external.errors.append(problem)
         elif external is not None and "sync" not in choices:
@@ -201,11 +206,14 @@ def again(item_id):
             form.form_errors.append("Tick at least one job.")
         else:
             require_queue()  # before anything is stored
-            if external is not None and (refused := _replace_external(item, external, form.external)):
-                return render_template("videos/again.html", item=item, form=form), refused
-            submit(item, plan(choices, prepared=True))
-            flash(f"Running again on “{item.title}”.", "success")
-            return _go(url_for("videos.show", item_id=item.id))
+            with submitting(item) as idle:
+                if idle:
+                    if external is not None and (refused := _replace_external(item, external, form.external)):
+                        return render_template("videos/again.html", item=item, form=form), refused
+                    submit(item, plan(choices, prepared=True))
+                    flash(f"Running again on “{item.title}”.", "success")
+                    return _go(url_for("videos.show", item_id=item.id))
+            form.form_errors.append(BUSY)
         return render_template("videos/again.html", item=item, form=form), 400
     return render_template("videos/again.html", item=item, form=form), 400 if form.errors else 200
 
@@ -357,11 +365,12 @@ def export_zip(item_id, fmt):
     if timeline.stale:
         flash(STALE, "error")
         return _item_page(item), 409
-    # The folder the zip unpacks into: the title, with nothing that would climb out of it.
-    stem = printable(item.title).rsplit(".", 1)[0].replace("/", "-").replace("\\", "-").strip(". ")
-    stem = stem or "Untitled"
-    response = Response(stream_with_context(streamed_zip(stem, timeline.entries)), mimetype="application/zip")
-    response.headers["Content-Disposition"] = content_disposition(f"{stem} - {timeline.label}.zip")
+    folder = _folder_name(item.title)
+    # Opened before the first byte goes: a file replaced or deleted meanwhile is still read whole
+    # (an open file outlives its name), so a 200 is never followed by half a zip.
+    opened = [(name, stored.open("rb")) for name, stored in timeline.entries]
+    response = Response(stream_with_context(streamed_zip(folder, opened)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = content_disposition(f"{folder} - {timeline.label}.zip")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY + "; sandbox"
     response.cache_control.private = True
     response.cache_control.no_store = True  # made anew on each request; nothing to validate
@@ -429,10 +438,39 @@ def _display_name(filename: str | None) -> str:
     return name[:TITLE_MAX] or "Untitled"
 
 
+def _title_stem(title: str) -> str:
+    """The title without its file extension, if it ends with one ("Talk.mp4", not "Talk v2.5")."""
+    # A title stored before names were cleaned may hold control characters; a header may not.
+    title = printable(title)
+    stem, dot, extension = title.rpartition(".")
+    is_extension = dot and re.fullmatch(r"[A-Za-z0-9]{1,5}", extension) and not extension.isdigit()
+    return (stem if is_extension else title) or "Untitled"
+
+
+# Names Windows will not create a file or folder by, whatever follows a dot.
+WINDOWS_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{n}" for n in range(1, 10)),
+    *(f"LPT{n}" for n in range(1, 10)),
+}
+FOLDER_MAX = 100  # characters: well inside every system's limit on a name, in UTF-8 bytes too
+
+
+def _folder_name(title: str) -> str:
+    """A folder named after the title that unpacks on any system: nothing that would climb out of
+    it, no character Windows refuses, not too long."""
+    name = re.sub(r'[\\/<>:"|?*]', "-", _title_stem(title))[:FOLDER_MAX].strip(". ")
+    if name.split(".")[0].upper() in WINDOWS_RESERVED:
+        name = f"{name}_"
+    return name or "Untitled"
+
+
 def _download_name(item: Item, stored: MediaFile) -> str:
     """An original: the title with the stored extension; an output: the title's stem and its name."""
-    # A title stored before names were cleaned may hold control characters; a header may not.
-    stem = printable(item.title).rsplit(".", 1)[0] or "Untitled"
+    stem = _title_stem(item.title)
     if stored.role == "original":
         return stem + PurePath(stored.name).suffix
     return f"{stem} - {stored.name}"
