@@ -127,7 +127,7 @@ KIND = JobKind(
         params=lambda form: {"format": EDITORS[form.editor.data][1]},
         on_upload=False,
     ),
-    figure=lambda result: result.get("timeline"),
+    figure=lambda result: f"for {FILES[result['format']][1]}" if result.get("format") in FILES else None,
     card_place=40,
     card="kinds/export_card.html",
     card_data=card_data,
