@@ -1,7 +1,7 @@
 """Routes of the videos area."""
 
 import re
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
@@ -25,9 +25,9 @@ from webapp.videos.forms import (
     RenameForm,
     UploadForm,
     kind_form,
-    printable,
     upload_choices_problem,
 )
+from webapp.videos.names import display_name, download_name, folder_name
 from webapp.ziparchive import content_disposition, streamed_zip
 
 BUSY = "Wait until the running jobs have finished, then try again."
@@ -280,7 +280,7 @@ def new():
     item = Item(
         id=request.upload_item_id,
         user_id=current_user.id,
-        title=_display_name(parts["original"].filename),
+        title=display_name(parts["original"].filename),
         kind=info.kind,
         duration=info.duration,
         info=info.to_dict(),
@@ -343,7 +343,7 @@ def file(item_id, name):
         path,
         mimetype=mimetype,
         as_attachment="download" in request.args or not inline,
-        download_name=_download_name(item, stored),
+        download_name=download_name(item, stored),
     )
     # Opened on its own in a tab, a file runs no script and gets no access to this origin.
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY + "; sandbox"
@@ -365,7 +365,7 @@ def export_zip(item_id, fmt):
     if timeline.stale:
         flash(STALE, "error")
         return _item_page(item), 409
-    folder = _folder_name(item.title)
+    folder = folder_name(item.title)
     # Opened before the first byte goes: a file replaced or deleted meanwhile is still read whole
     # (an open file outlives its name), so a 200 is never followed by half a zip.
     opened = [(name, stored.open("rb")) for name, stored in timeline.entries]
@@ -431,49 +431,6 @@ def _extension(filename: str | None) -> str:
     """A safe extension from the client's file name, for the probe to go by until it knows better."""
     match = re.search(r"\.([A-Za-z0-9]{1,5})$", filename or "")
     return "." + match.group(1).lower() if match else ""
-
-
-def _display_name(filename: str | None) -> str:
-    name = printable((filename or "").replace("\\", "/").rsplit("/", 1)[-1])
-    return name[:TITLE_MAX] or "Untitled"
-
-
-def _title_stem(title: str) -> str:
-    """The title without its file extension, if it ends with one ("Talk.mp4", not "Talk v2.5")."""
-    # A title stored before names were cleaned may hold control characters; a header may not.
-    title = printable(title)
-    stem, dot, extension = title.rpartition(".")
-    is_extension = dot and re.fullmatch(r"[A-Za-z0-9]{1,5}", extension) and not extension.isdigit()
-    return (stem if is_extension else title) or "Untitled"
-
-
-# Names Windows will not create a file or folder by, whatever follows a dot.
-WINDOWS_RESERVED = {
-    "CON",
-    "PRN",
-    "AUX",
-    "NUL",
-    *(f"COM{n}" for n in range(1, 10)),
-    *(f"LPT{n}" for n in range(1, 10)),
-}
-FOLDER_MAX = 100  # characters: well inside every system's limit on a name, in UTF-8 bytes too
-
-
-def _folder_name(title: str) -> str:
-    """A folder named after the title that unpacks on any system: nothing that would climb out of
-    it, no character Windows refuses, not too long."""
-    name = re.sub(r'[\\/<>:"|?*]', "-", _title_stem(title))[:FOLDER_MAX].strip(". ")
-    if name.split(".")[0].upper() in WINDOWS_RESERVED:
-        name = f"{name}_"
-    return name or "Untitled"
-
-
-def _download_name(item: Item, stored: MediaFile) -> str:
-    """An original: the title with the stored extension; an output: the title's stem and its name."""
-    stem = _title_stem(item.title)
-    if stored.role == "original":
-        return stem + PurePath(stored.name).suffix
-    return f"{stem} - {stored.name}"
 
 
 def _discard(paths: dict) -> None:
