@@ -79,7 +79,8 @@ FORKED = (
 
 log = logging.getLogger(__name__)
 
-_models: dict[str, WhisperModel] = {}
+# The models this process has loaded, by path: each is loaded once and serves every job after.
+LOADED: dict[str, WhisperModel] = {}
 _models_pid: int | None = None
 _models_lock = threading.Lock()
 
@@ -96,10 +97,10 @@ def load_model(name_or_path: str | None = None) -> WhisperModel:
     with _models_lock:
         if _models_pid is not None and _models_pid != os.getpid():
             raise RuntimeError(FORKED.format(parent=_models_pid))
-        model = _models.get(key)
+        model = LOADED.get(key)
         if model is None:
             model = _load(key, name_or_path)
-            _models[key] = model
+            LOADED[key] = model
             _models_pid = os.getpid()
         return model
 

@@ -292,7 +292,7 @@ def test_model_is_loaded_once_per_process(spoken, tmp_path, monkeypatch, caplog)
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(transcribe_module, "WhisperModel", CountingModel)
-    monkeypatch.setattr(transcribe_module, "_models", {})
+    monkeypatch.setattr(transcribe_module, "LOADED", {})
     transcribe(spoken.src, tmp_path / "one")
     transcribe(spoken.src, tmp_path / "two", model=default_model_path())
     assert len(constructed) == 1
