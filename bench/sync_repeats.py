@@ -6,7 +6,8 @@ Builds the cases of tests/test_sync.py (a 25 s jingle played twice, 40.817 s apa
 scene; recorders with and without +300 ppm drift) plus the real timbl pair and a long drifting
 pair, runs find_offset on each and prints the offset found against the truth with a verdict.
 With --before REV the same cases also go through jobs/sync.py as it was at git revision REV
-(e.g. the commit before the doubt checks), side by side. With --minutes M, bench/sync.py's
+(e.g. the commit before the doubt checks; REV must be older than the split of jobs/sync.py into
+the jobs/sync/ package, which this loads as one file), side by side. With --minutes M, bench/sync.py's
 M-minute camera/recorder pair (+50 ppm, cached in bench/.cache/) is added, for the run time.
 """
 
