@@ -207,10 +207,10 @@ def test_an_export_asked_for_on_the_item_page_is_a_timeline_an_editor_reads(
     ]
 
 
-def test_a_second_request_while_one_is_queueing_jobs_is_refused(app, client, logged_in, run_worker):
+def test_a_second_request_while_one_is_queueing_jobs_is_refused(app, client, logged_in, run_worker, tmp_path):
     """Two requests that both find the item idle must not both queue: the second waits its turn
     (the lock webapp.pipeline.submitting holds while one checks and queues)."""
-    submit(client, EXAMPLE, silence=True)
+    submit(client, make_video(tmp_path / "clip.mp4", seconds=2), silence=True)
     run_worker("media")
     with app.app_context():
         item = db.session.scalar(db.select(Item))
