@@ -5,7 +5,7 @@ from pathlib import Path
 import av
 
 from jobs.errors import MediaError
-from jobs.mediainfo import DAMAGED, AudioStream, MediaInfo, VideoStream, unreadable
+from jobs.mediainfo import DAMAGED, NOT_MEDIA, AudioStream, MediaInfo, VideoStream, unreadable
 
 NOT_FOUND = "The file could not be found. Please upload it again."
 EMPTY = (
@@ -63,7 +63,13 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError(unreadable(path)) from exc
 
 
+# libav's demuxers that draw text files (plain text, ANSI art) as pictures of their characters.
+TEXT_AS_PICTURES = {"tty", "bin", "xbin", "adf", "idf"}
+
+
 def _inspect(container: av.container.InputContainer, path: Path, size: int) -> MediaInfo:
+    if container.format.name in TEXT_AS_PICTURES:
+        raise MediaError(NOT_MEDIA)
     video = _main_video(container)
     audio = container.streams.audio[0] if container.streams.audio else None
     if video is None and audio is None:

@@ -195,6 +195,8 @@ def make_still_image(path):
 BAD_INPUTS = {
     "empty": ("empty.mp4", make_empty, "The file is empty (0 bytes)"),
     "text": ("notes.mp4", make_text_file, "not a video or audio recording"),
+    # Named .txt, libav reads text as pictures of its characters (its "tty" demuxer).
+    "text named .txt": ("notes.txt", make_text_file, "not a video or audio recording"),
     "random bytes": ("noise.mp4", make_random, "not a video or audio recording"),
     "subtitles only": ("subtitles.mkv", make_subtitles_only, "no audio or video in it"),
     "still image": ("picture.png", make_still_image, "still image"),
