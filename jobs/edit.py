@@ -11,6 +11,8 @@ neighbouring words and never leaves a stutter of the pause behind.
 
 from bisect import bisect_right
 
+from jobs.cutlist import JOIN_FADE
+
 Range = tuple[float, float]
 
 # Sound kept before and after a word when the words either side are cut: Whisper's word times
@@ -20,8 +22,7 @@ PAD = 0.12
 SHORTEST = 0.01
 # Most kept ranges an edit may hold: one per word of a 10-hour talk is far fewer.
 MOST_RANGES = 100_000
-# An audio fade at each join: long enough to hide a click, too short to hear (jobs/render/audio.py).
-DEFAULT_FADE = 0.008
+DEFAULT_FADE = JOIN_FADE
 LONGEST_FADE = 0.1
 # A pause this long before a segment starts a new paragraph (as the item page's transcript).
 PARAGRAPH_PAUSE = 1.5

@@ -1,7 +1,6 @@
 """Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
-from jobs.files import written_atomically
 from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
@@ -81,10 +79,7 @@ def remove_silence(
         on_progress=part(on_progress, 0.0, DETECT_SHARE),
         info=info,
     )
-    if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
-        render = _copy(src, dst, info)
-    else:
-        render = render_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
+    render = render_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
     if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
         cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details)
     on_progress(100.0, "Done")
@@ -224,11 +219,3 @@ def keep_ranges(
     if cursor < duration:
         keep.append((cursor, duration))
     return [(a, b) for a, b in keep if b - a >= SHORTEST_KEEP]
-
-
-def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
-    """Nothing to cut: the output is the input (`info`), byte for byte."""
-    with written_atomically(dst) as temporary:
-        shutil.copyfile(src, temporary)
-    copied = round(info.duration, 6)
-    return {"mode": "copy", "segments": 1, "copied_seconds": copied, "encoded_seconds": 0.0, "dropped": []}

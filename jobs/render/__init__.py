@@ -14,6 +14,7 @@ sound), `mux` (joining the tracks), `verify` (the check); this one runs them and
 """
 
 import logging
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -68,6 +69,8 @@ def render_cut(
     container = output_container(dst, info.video and info.video.codec)
     if not cutlist.keep:
         raise MediaError(NOTHING_KEPT)
+    if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
+        return _copy(src, dst, info)
     # Sound alone is written straight from one pipe: extra tracks and subtitles cannot join it.
     extras = extra_streams(
         src, container, keep_audio=info.video is not None, keep_subtitles=info.video is not None
@@ -77,12 +80,19 @@ def render_cut(
         tempfile.TemporaryDirectory(prefix="cutroom-render-", dir=dst.parent) as work,
     ):
         if info.video is None:
-            write_audio_only(src, temp, info, container, cutlist.keep, report)
+            write_audio_only(src, temp, info, container, cutlist, report)
             result = _figures("audio", len(cutlist.keep), 0.0, cutlist.kept_duration)
         else:
             result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report)
     report(100.0, "Done")
     return {**result, "dropped": extras.dropped}
+
+
+def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
+    """Nothing is cut: the output is the input, byte for byte."""
+    with written_atomically(dst) as temporary:
+        shutil.copyfile(src, temporary)
+    return {**_figures("copy", 1, info.duration, 0.0), "dropped": []}
 
 
 def _render_video(
@@ -102,7 +112,9 @@ def _render_video(
     frames = frame_ranges(cutlist.keep, rate, gops.frames if gops else round(length * rate))
     plan = plan_smart(frames, gops) if gops else None
     kept_frames = sum(b - a for a, b in frames)
-    exact = CutList(cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames])
+    exact = CutList(
+        cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames], fade=cutlist.fade
+    )
     # Sound and subtitle tracks are cut in a thread while the picture is worked on.
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracks = cut_tracks(pool, src, container, extras, exact, work)

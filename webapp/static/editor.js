@@ -186,7 +186,7 @@ class Editor {
     this.version = edit.version;
     this.duration = edit.duration;
     this.frame = edit.frame;
-    this.automatic = edit.automatic ? edit.keep : null; // only the server knows the automatic cut
+    this.automatic = edit.automatic; // what "Reset to automatic cut" returns to
     if (!this.words.length && edit.words.length) this.buildWords(edit.words);
     this.buildSuggestions(edit.suggestions || [], edit.pause_length);
     this.undoStack = [];
@@ -261,15 +261,26 @@ class Editor {
       } catch {
         return this.saveFailed(TEXTS.offline);
       }
-      if (response.status === 409) return this.reloadAfterConflict();
       const body = await response.json().catch(() => ({}));
+      if (response.status === 409) return this.reloadAfterConflict(body.error);
       if (!response.ok) return this.saveFailed(body.error || `error ${response.status}.`);
       this.version = body.version;
       // The server's copy is the same edit, normalized; take it unless there is a newer change.
       if (this.keep === sent && !this.dirty && !Ranges.same(body.keep, sent)) this.apply(body.keep);
       this.showSaveState(TEXTS.saved);
-      document.body.dispatchEvent(new CustomEvent("edit-saved", { detail: { version: this.version } }));
+      this.refreshRenderBox();
     }
+  }
+
+  // A finished render is out of date once the edit changes: the render box says so (debounced,
+  // and never while it polls a running render itself).
+  refreshRenderBox() {
+    clearTimeout(this.renderBoxTimer);
+    this.renderBoxTimer = setTimeout(() => {
+      const box = document.getElementById("render-status");
+      if (!box || box.hasAttribute("hx-trigger") || !window.htmx) return;
+      htmx.ajax("GET", this.root.dataset.statusUrl, { target: box, swap: "outerHTML" });
+    }, 1000);
   }
 
   saveFailed(reason) {
@@ -277,9 +288,9 @@ class Editor {
     this.showSaveState(TEXTS.unsaved + reason, true);
   }
 
-  async reloadAfterConflict() {
+  async reloadAfterConflict(message) {
     this.dirty = false;
-    this.showProblem(TEXTS.conflict);
+    this.showProblem(message || TEXTS.conflict);
     const response = await fetch(this.url, { headers: { Accept: "application/json" }, cache: "no-store" });
     if (!response.ok) return this.saveFailed(TEXTS.loadFailed);
     this.load(await response.json());
@@ -302,7 +313,7 @@ class Editor {
   updateFacts() {
     const kept = Ranges.keptLength(this.keep);
     this.$("kept").textContent = `Keeps ${clock(kept)} of ${clock(this.duration)}` +
-      (this.automatic && Ranges.same(this.keep, this.automatic) ? " · the automatic cut" : "");
+      (Array.isArray(this.automatic) && Ranges.same(this.keep, this.automatic) ? " · the automatic cut" : "");
     this.keptStarts = this.keep.map(([a]) => a);
     // Where each kept range starts in the edited result, for the preview's clock.
     this.keptBefore = [];
@@ -662,19 +673,18 @@ class Editor {
       this.seek(((event.clientX - box.left) / box.width) * this.duration);
     });
     // Render, Reset and the phrases go to the server only once every change is saved.
+    // (The render form is in a fragment htmx replaces: its requests are caught on their way up.)
+    this.root.addEventListener("htmx:confirm", (event) => {
+      if (event.detail.verb !== "post" || !this.saving) return;
+      event.preventDefault();
+      this.settled().then(() => event.detail.issueRequest(true));
+    });
     this.root.querySelectorAll("form[data-after-save]").forEach((form) => {
-      if (form.hasAttribute("hx-post")) {
-        form.addEventListener("htmx:confirm", (event) => {
-          event.preventDefault();
-          this.settled().then(() => event.detail.issueRequest(true));
-        });
-      } else {
-        form.addEventListener("submit", (event) => {
-          if (!this.saving) return;
-          event.preventDefault();
-          this.settled().then(() => form.submit());
-        });
-      }
+      form.addEventListener("submit", (event) => {
+        if (!this.saving) return;
+        event.preventDefault();
+        this.settled().then(() => form.submit());
+      });
     });
     window.addEventListener("beforeunload", (event) => {
       if (this.saving || this.dirty) { event.preventDefault(); event.returnValue = TEXTS.leaving; }
