@@ -119,7 +119,7 @@ const KINDS = {
 const LOOKAHEAD = 0.02;
 
 function clock(seconds) {
-  const s = Math.max(0, seconds);
+  const s = Math.round(Math.max(0, seconds) * 10) / 10; // 59.96 s is 1:00.0, not 0:60.0
   const m = Math.floor(s / 60);
   const rest = (s - m * 60).toFixed(1).padStart(4, "0");
   return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
@@ -151,7 +151,7 @@ class Editor {
   constructor(root) {
     this.root = root;
     this.url = root.dataset.jsonUrl;
-    this.csrf = root.dataset.csrf;
+    this.csrf = document.querySelector("meta[name=csrf-token]").content;
     this.media = root.querySelector("#preview");
     this.$ = (name) => root.querySelector(`[data-${name}]`);
     this.keep = [];
