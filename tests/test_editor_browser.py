@@ -89,6 +89,7 @@ def spoken_words(text: str) -> set[str]:
 
 def test_cut_words_in_the_editor_preview_them_undo_and_render(app, site, browser, tmp_path):  # noqa: F811
     from jobs.transcribe import transcribe
+    from webapp import db
     from webapp.models import Item
     from webapp.storage import item_dir
 
@@ -172,7 +173,7 @@ def test_cut_words_in_the_editor_preview_them_undo_and_render(app, site, browser
     page.get_by_role("button", name="Render", exact=True).click()
     page.get_by_text(f"Rendered version {state['version']}").wait_for(timeout=240_000)
     with app.app_context():
-        item = Item.query.get(item_id)
+        item = db.session.get(Item, item_id)
         folder = item_dir(item)
         cut_file = folder / item.file("cut").name
         cut_text = (folder / item.file("cut_txt").name).read_text()
@@ -339,3 +340,74 @@ def test_a_change_from_another_tab_is_loaded_not_overwritten(app, gunicorn_serve
     assert edit_json(first)["keep"] == state["keep"]
     shot(first, "editor-conflict")
     context.close()
+
+
+def test_the_editor_works_from_the_keyboard_and_by_tapping(app, gunicorn_server, browser, long_talk):  # noqa: F811
+    address = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    item_id = long_item(app, user.id, long_talk)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, address)
+    page.goto(f"{address}/videos/{item_id}/edit")
+    page.locator("#word-10").wait_for()
+    start = wait_saved(page)
+
+    # Tab to the words, move with the arrows, extend with Shift, cut with Backspace.
+    page.locator("[data-words]").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    assert page.locator("[aria-selected=true]").all_inner_texts() == ["word3", "word4", "word5"]
+    assert page.locator("[data-words]").get_attribute("aria-activedescendant") == "word-5"
+    page.keyboard.press("Backspace")
+    assert wait_saved(page)["cut"] == [3, 4, 5]
+    shot(page, "editor-keyboard")
+    # Undo and redo, from the keys and the buttons.
+    page.keyboard.press("Control+z")
+    assert wait_saved(page)["cut"] == []
+    page.keyboard.press("Control+Shift+z")
+    assert wait_saved(page)["cut"] == [3, 4, 5]
+    page.get_by_role("button", name="Undo").click()
+    assert wait_saved(page)["cut"] == []
+    page.get_by_role("button", name="Redo").click()
+    cut = wait_saved(page)
+    assert cut["cut"] == [3, 4, 5] and cut["version"] == start["version"] + 5
+
+    # The removed part is listed: its end moves a frame later, then it is restored.
+    row = page.locator("[data-removed-list] li").first
+    (removed_start, removed_end) = (float(row.get_attribute(f"data-{edge}")) for edge in ("start", "end"))
+    row.get_by_role("button", name="End one frame later").click()
+    keep = wait_saved(page)["keep"]
+    assert [a for a, b in keep if a > removed_start][0] == pytest.approx(removed_end + 0.01)
+    page.locator("[data-removed-list] li").first.get_by_role("button", name="Restore").click()
+    assert wait_saved(page)["cut"] == [] and wait_saved(page)["keep"] == [[0.0, LONG_TALK]]
+
+    # Space plays and pauses, but types a space in a text field.
+    page.locator("[data-words]").focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("() => !document.querySelector('#preview').paused")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('#preview').paused")
+    page.locator("summary", has_text="Filler words").click()
+    page.get_by_label("Filler words and phrases").press("End")
+    page.keyboard.press("Space")
+    assert page.evaluate("() => document.querySelector('#preview').paused")
+    page.close()
+
+    # On a phone: a tap selects a word (and moves the preview to it), a second tap cuts it, a third keeps it.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = phone.new_page()
+    log_in(page, address)
+    page.goto(f"{address}/videos/{item_id}/edit")
+    word = page.locator("#word-7")
+    word.tap()
+    assert word.get_attribute("aria-selected") == "true"
+    word.tap()
+    assert wait_saved(page)["cut"] == [7]
+    assert page.get_by_role("option", name="word7, cut").is_visible()
+    no_overflow(page)
+    shot(page, "phone-editor-tapped")
+    word.tap()
+    assert wait_saved(page)["cut"] == []
+    phone.close()

@@ -101,6 +101,7 @@ const TEXTS = {
   conflict: "This edit was changed in another tab; the newer version is loaded.",
   saving: "Saving…",
   saved: "Saved",
+  version: "Version",
   unsaved: "Not saved: ",
   offline: "the server could not be reached.",
   loadFailed: "The edit could not be loaded. Reload the page to try again.",
@@ -177,6 +178,7 @@ class Editor {
     const response = await fetch(this.url, { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(TEXTS.loadFailed);
     this.load(await response.json());
+    this.showSaveState(`${TEXTS.version} ${this.version}`);
     this.listen();
   }
 
@@ -267,7 +269,7 @@ class Editor {
       this.version = body.version;
       // The server's copy is the same edit, normalized; take it unless there is a newer change.
       if (this.keep === sent && !this.dirty && !Ranges.same(body.keep, sent)) this.apply(body.keep);
-      this.showSaveState(TEXTS.saved);
+      this.showSaveState(`${TEXTS.saved} · version ${this.version}`);
       this.refreshRenderBox();
     }
   }
@@ -294,7 +296,7 @@ class Editor {
     const response = await fetch(this.url, { headers: { Accept: "application/json" }, cache: "no-store" });
     if (!response.ok) return this.saveFailed(TEXTS.loadFailed);
     this.load(await response.json());
-    this.showSaveState(TEXTS.saved);
+    this.showSaveState(`${TEXTS.version} ${this.version}`);
   }
 
   showSaveState(text, failed = false) {
@@ -360,7 +362,8 @@ class Editor {
     }
   }
 
-  select(anchor, focus) {
+  // `reveal`: scroll the focused word into view (for the keyboard; a pointer is already on it).
+  select(anchor, focus, reveal = true) {
     if (!this.words.length) return;
     const last = this.words.length - 1;
     this.anchor = Math.max(0, Math.min(last, anchor));
@@ -378,7 +381,7 @@ class Editor {
     list.setAttribute("aria-activedescendant", `word-${this.focus}`);
     this.root.querySelector(".word.active")?.classList.remove("active");
     this.wordEls[this.focus].classList.add("active");
-    this.wordEls[this.focus].scrollIntoView({ block: "nearest" });
+    if (reveal) this.wordEls[this.focus].scrollIntoView({ block: "nearest" });
     const count = to - from + 1;
     const start = this.words[from].span[0], end = this.words[to].span[1];
     this.$("selection-note").textContent = `${count} word${count === 1 ? "" : "s"} selected, ${clock(start)}–${clock(end)}`;
@@ -657,6 +660,8 @@ class Editor {
     this.root.addEventListener("click", (event) => this.onClick(event));
     document.addEventListener("keydown", (event) => this.onKey(event));
     this.$("play").addEventListener("click", () => this.play());
+    this.$("undo").addEventListener("click", () => this.undo());
+    this.$("redo").addEventListener("click", () => this.redo());
     this.$("retry").addEventListener("click", () => this.save());
     this.media.addEventListener("play", () => {
       this.startFades();
@@ -692,20 +697,23 @@ class Editor {
   }
 
   listenToWords(words) {
-    let dragging = false;
+    let dragging = false, tapped = false, pointing = false;
     words.addEventListener("pointerdown", (event) => {
       const i = this.wordAt(event.target);
       if (i < 0 || event.button !== 0) return;
+      pointing = true; // the focus that follows is not the keyboard's
       words.focus({ preventScroll: true });
-      if (event.pointerType === "touch") return; // a tap is a click; a drag on a phone scrolls
+      pointing = false;
+      tapped = event.pointerType === "touch";
+      if (tapped) return; // a tap is a click; a drag on a phone scrolls
       event.preventDefault(); // no text selection while selecting words
       dragging = true;
-      this.select(event.shiftKey && this.anchor >= 0 ? this.anchor : i, i);
+      this.select(event.shiftKey && this.anchor >= 0 ? this.anchor : i, i, false);
     });
     words.addEventListener("pointermove", (event) => {
       if (!dragging) return;
       const i = this.wordAt(document.elementFromPoint(event.clientX, event.clientY));
-      if (i >= 0 && i !== this.focus) this.select(this.anchor, i);
+      if (i >= 0 && i !== this.focus) this.select(this.anchor, i, false);
     });
     const endDrag = () => {
       if (!dragging) return;
@@ -716,13 +724,13 @@ class Editor {
     document.addEventListener("pointercancel", endDrag);
     words.addEventListener("click", (event) => {
       const i = this.wordAt(event.target);
-      if (i < 0 || event.pointerType !== "touch") return;
+      if (i < 0 || !tapped) return;
       // A phone: the first tap selects a word and plays from it, a second tap cuts or keeps it.
       const [from, to] = this.selected;
       if (from === i && to === i) this.cutFlags[i] ? this.keepSelection() : this.cutSelection();
-      else { this.select(i, i); this.seek(this.words[i].start); }
+      else { this.select(i, i, false); this.seek(this.words[i].start); }
     });
-    words.addEventListener("focus", () => { if (this.focus < 0) this.select(0, 0); });
+    words.addEventListener("focus", () => { if (this.focus < 0 && !pointing) this.select(0, 0); });
     words.addEventListener("keydown", (event) => this.onWordKey(event));
     this.$("cut").addEventListener("click", () => this.cutSelection());
     this.$("keep").addEventListener("click", () => this.keepSelection());
