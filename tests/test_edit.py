@@ -10,7 +10,7 @@ from tests.media import make_video
 from tests.test_pipeline_jobs import duration_of, submit
 from webapp import db
 from webapp.edits import CONFLICT
-from webapp.models import Item, MediaFile
+from webapp.models import Item, MediaFile, Task
 from webapp.storage import item_dir
 
 FPS = 25
@@ -28,6 +28,7 @@ def prepared_item(app, user_id: int, seconds: float = 10.0, transcript: dict | N
         folder.mkdir(parents=True)
         (folder / "original.mp4").write_bytes(b"\0" * 16)
         item.files.append(MediaFile(role="original", name="original.mp4", size=16))
+        item.tasks.append(Task(kind="prepare", queue="media", status=Task.DONE, result={}))
         if transcript is not None:
             (folder / "transcript.json").write_text(json.dumps(transcript))
             item.files.append(MediaFile(role="transcript_json", name="transcript.json", size=1))

@@ -22,6 +22,12 @@ def frame(item: Item) -> float:
     return 1 / fps if fps else 0.01
 
 
+def editable(item: Item) -> bool:
+    """Whether the item has an edit to open: its recording is there and prepared (its length,
+    waveform and browser preview made)."""
+    return item.file("original") is not None and item.result("prepare") is not None
+
+
 def current(item: Item) -> Edit:
     """The item's edit, made the first time it is asked for from what silence removal kept (items
     cut before there were edits), else the whole recording."""

@@ -30,7 +30,7 @@ class NotPrepared(Conflict):
 def editable_item(item_id: str):
     """The current user's item, once it is prepared (its length known), else 404 or 409."""
     item = owned_item(item_id)
-    if item.duration is None or item.file("original") is None:
+    if not edits.editable(item):
         raise NotPrepared
     return item
 

@@ -102,7 +102,7 @@ def made(item, fmt: str) -> Made | None:
 
 def card_data(item) -> dict | None:
     """The timelines made so far; shown once the recording is prepared (its edit may cut nothing)."""
-    if item.duration is None or item.file("original") is None:
+    if not edits.editable(item):
         return None
     return {"made": [m for fmt in FILES if (m := made(item, fmt)) is not None]}
 

@@ -106,6 +106,6 @@ KIND = JobKind(
     figure=figure,
     card_place=10,
     card="kinds/silence_card.html",
-    player=Player("cut", "Result: silence removed", "cut_vtt"),
+    player=Player("cut", "Result: the cut", "cut_vtt"),
     order=20,
 )

@@ -8,7 +8,7 @@ from flask import Response, abort, flash, redirect, render_template, request, st
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
-from webapp import CONTENT_SECURITY_POLICY, db
+from webapp import CONTENT_SECURITY_POLICY, db, edits
 from webapp.caching import send_private_file
 from webapp.kinds import KINDS, Player, file_label, input_roles, plan
 from webapp.mediatypes import served_type, stored_extension
@@ -43,8 +43,9 @@ def owned_item(item_id: str) -> Item:
 
 @bp.context_processor
 def _space():
-    """The upload page says how much space is left, or that none is."""
+    """The upload page says how much space is left, or that none is; the item page whether it has an edit."""
     return {
+        "editable": edits.editable,
         "space_left": space_left,
         "space_full_message": space_full_message,
         "sync_needs_external": SYNC_NEEDS_EXTERNAL,
