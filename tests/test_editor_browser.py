@@ -111,8 +111,8 @@ def test_cut_words_in_the_editor_preview_them_undo_and_render(app, site, browser
     page.get_by_role("link", name="example.mp4").first.click()
     item_id = page.url.rstrip("/").rsplit("/", 1)[-1]
 
-    # The editor: every word of the transcript, the automatic cut already in place.
-    page.goto(f"{site}/videos/{item_id}/edit")
+    # The editor, from the item page: every word of the transcript, the automatic cut in place.
+    page.get_by_role("link", name="Edit by transcript").click()
     page.locator(".word").first.wait_for()
     edit = edit_json(page)
     words = edit["words"]
@@ -395,6 +395,15 @@ def test_the_editor_works_from_the_keyboard_and_by_tapping(app, gunicorn_server,
     page.get_by_label("Filler words and phrases").press("End")
     page.keyboard.press("Space")
     assert page.evaluate("() => document.querySelector('#preview').paused")
+
+    # Reset to automatic cut: a new version, loaded in the page.
+    page.locator("#word-3").click()
+    page.keyboard.press("Delete")
+    assert wait_saved(page)["cut"] == [3]
+    page.get_by_text("Reset to automatic cut…").click()
+    page.get_by_role("button", name="Reset to automatic cut").click()
+    page.get_by_text("The edit is back to the automatic cut.").wait_for()
+    assert wait_saved(page)["cut"] == [] and page.locator(".word.cut").count() == 0
     page.close()
 
     # On a phone: a tap selects a word (and moves the preview to it), a second tap cuts it, a third keeps it.
@@ -413,3 +422,96 @@ def test_the_editor_works_from_the_keyboard_and_by_tapping(app, gunicorn_server,
     word.tap()
     assert wait_saved(page)["cut"] == []
     phone.close()
+
+
+def removed_parts(keep: list[list[float]]) -> list[list[float]]:
+    """The stretches between kept ranges."""
+    return [[end, start] for (_, end), (start, _) in zip(keep, keep[1:], strict=False)]
+
+
+def with_suggestions(route, suggestions: list[dict]) -> None:
+    """edit.json as the server sends it, with `suggestions` in place of what the engine found."""
+    response = route.fetch()
+    edit = response.json()
+    route.fulfill(response=response, json={**edit, "suggestions": suggestions})
+
+
+def test_suggestions_are_accepted_shortened_and_rejected(app, gunicorn_server, browser, long_talk):  # noqa: F811
+    address = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    item_id = long_item(app, user.id, long_talk)
+    step = LONG_TALK / LONG_TALK_WORDS
+    pauses = [
+        {
+            "id": f"pause-{t}",
+            "kind": "pause",
+            "start": t,
+            "end": t + 1.2,
+            "text": "",
+            "cut": [t + 0.1, t + 1.1],
+        }
+        for t in (20.0, 40.0)
+    ]
+    filler = {
+        "id": "filler-1",
+        "kind": "filler",
+        "start": 30 * step,
+        "end": 30 * step + 0.25,
+        "text": "um",
+        "cut": [30 * step - 0.05, 30 * step + 0.3],
+        "words": [30],
+    }
+    retake = {
+        "id": "retake-1",
+        "kind": "retake",
+        "start": 50 * step,
+        "end": 52 * step + 0.25,
+        "text": "word50 word51 word52",
+        "cut": [50 * step - 0.05, 52 * step + 0.3],
+        "words": [50, 51, 52],
+    }
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route(
+        "**/edit.json",
+        lambda route: (
+            with_suggestions(route, [*pauses, filler, retake])
+            if route.request.method == "GET"
+            else route.fallback()
+        ),
+    )
+    log_in(page, address)
+    page.goto(f"{address}/videos/{item_id}/edit")
+    suggestions = page.locator("[data-suggestions]")
+    suggestions.get_by_role("heading", name="Pauses (2)").wait_for()
+
+    # A pause shortened to 0.5 s: all but a quarter second either side of it is cut.
+    page.get_by_label("Seconds of each pause to keep").fill("0.5")
+    suggestions.get_by_role("button", name="Accept the pause at 0:20.0").click()
+    keep = wait_saved(page)["keep"]
+    assert removed_parts(keep) == [[20.25, 20.95]]
+    assert (
+        suggestions.get_by_role("button", name="Accept the pause at 0:20.0").get_attribute("aria-pressed")
+        == "true"
+    )
+    # Accepted again: undone. Then every pause at once, cut whole.
+    suggestions.get_by_role("button", name="Accept the pause at 0:20.0").click()
+    assert wait_saved(page)["keep"] == [[0.0, LONG_TALK]]
+    page.get_by_label("Cut it").check()
+    suggestions.locator("[data-kind=pause]").get_by_role("button", name="Accept all").click()
+    keep = wait_saved(page)["keep"]
+    assert removed_parts(keep) == [[20.1, 21.1], [40.1, 41.1]]
+
+    # The filler accepted, the retake rejected: the filler's word is cut, the retake's are not.
+    suggestions.get_by_role("button", name="Accept the filler at 0:10.8").click()
+    suggestions.get_by_role("button", name="Reject the retake at 0:18.0").click()
+    cut = wait_saved(page)["cut"]
+    assert 30 in cut and not {50, 51, 52} & set(cut)
+    retake_row = page.locator("[data-suggestion=retake-1]")
+    assert "rejected" in retake_row.get_attribute("class")
+    assert page.locator("[data-kind=retake]").get_by_role("button", name="Accept all").is_visible()
+    shot(page, "editor-suggestions")
+    # A rejection is remembered in this browser.
+    page.reload()
+    suggestions.get_by_role("heading", name="Pauses (2)").wait_for()
+    assert "rejected" in page.locator("[data-suggestion=retake-1]").get_attribute("class")
+    assert page.locator("[data-suggestion=filler-1]").get_attribute("class") == "suggestion accepted"
