@@ -102,6 +102,8 @@ const TEXTS = {
   saving: "Saving…",
   saved: "Saved",
   version: "Version",
+  play: "Play",
+  pause: "Pause",
   unsaved: "Not saved: ",
   offline: "the server could not be reached.",
   loadFailed: "The edit could not be loaded. Reload the page to try again.",
@@ -118,6 +120,7 @@ const KINDS = {
 // The preview jumps a join this long before it is reached: a display frame at 60 Hz, so the
 // removed sound after it is never heard.
 const LOOKAHEAD = 0.02;
+const SOON = 0.25; // a join closer than this gets a timer too
 
 function clock(seconds) {
   const s = Math.round(Math.max(0, seconds) * 10) / 10; // 59.96 s is 1:00.0, not 0:60.0
@@ -163,7 +166,8 @@ class Editor {
     this.anchor = this.focus = -1;
     this.selected = [0, -1];
     this.current = -1;
-    this.jumping = null;
+    this.jumping = null; // where the preview is about to jump to, while its sound fades out
+    this.ticking = false;
     this.removedKeys = [];
     this.saving = null;
     this.dirty = false;
@@ -267,9 +271,10 @@ class Editor {
       if (response.status === 409) return this.reloadAfterConflict(body.error);
       if (!response.ok) return this.saveFailed(body.error || `error ${response.status}.`);
       this.version = body.version;
+      this.$("problem").hidden = true; // an earlier conflict's message is past once a change is saved
       // The server's copy is the same edit, normalized; take it unless there is a newer change.
       if (this.keep === sent && !this.dirty && !Ranges.same(body.keep, sent)) this.apply(body.keep);
-      this.showSaveState(`${TEXTS.saved} · version ${this.version}`);
+      this.showSaveState(`${TEXTS.saved} · ${TEXTS.version.toLowerCase()} ${this.version}`);
       this.refreshRenderBox();
     }
   }
@@ -316,7 +321,6 @@ class Editor {
     const kept = Ranges.keptLength(this.keep);
     this.$("kept").textContent = `Keeps ${clock(kept)} of ${clock(this.duration)}` +
       (Array.isArray(this.automatic) && Ranges.same(this.keep, this.automatic) ? " · the automatic cut" : "");
-    this.keptStarts = this.keep.map(([a]) => a);
     // Where each kept range starts in the edited result, for the preview's clock.
     this.keptBefore = [];
     let total = 0;
@@ -574,15 +578,24 @@ class Editor {
     this.showTime(t);
   }
 
-  tick() {
-    if (this.media.paused) { this.ticking = false; return; }
+  // Called on every display frame while the preview plays (`frame`), and by the join timer.
+  tick(frame = true) {
+    if (this.media.paused) {
+      if (frame) this.ticking = false;
+      return;
+    }
     const t = this.media.currentTime;
     const i = Ranges.indexAt(this.keep, t);
     const inside = i >= 0 && t < this.keep[i][1];
-    if (this.jumping === null && (!inside || this.keep[i][1] - t <= LOOKAHEAD * this.media.playbackRate)) {
+    const left = inside ? (this.keep[i][1] - t) / this.media.playbackRate : 0;
+    if (this.jumping === null && left <= LOOKAHEAD) {
       if (i + 1 < this.keep.length) this.jump(this.keep[i + 1][0]);
       else if (!inside || this.keep[i][1] < this.duration - LOOKAHEAD) this.media.pause();
+    } else if (left < SOON && !this.joinTimer) {
+      // A display frame can come late on a busy machine: a timer is set for the join as well.
+      this.joinTimer = setTimeout(() => { this.joinTimer = null; this.tick(false); }, (left - LOOKAHEAD) * 1000);
     }
+    if (!frame) return;
     this.showTime(t);
     this.markCurrentWord(t);
     requestAnimationFrame(() => this.tick());
@@ -632,7 +645,7 @@ class Editor {
   }
 
   showTime(t = this.media.currentTime) {
-    if (!this.keptStarts) return;
+    if (!this.keptBefore) return;
     const i = Ranges.indexAt(this.keep, t);
     const edited = i < 0 ? 0 : this.keptBefore[i] + Math.min(t, this.keep[i][1]) - this.keep[i][0];
     this.$("time").textContent = `${clock(edited)} / ${clock(this.keptTotal)}`;
@@ -668,10 +681,10 @@ class Editor {
       // Play after the last kept part starts again from the first.
       const t = this.media.currentTime;
       if (!Ranges.isKept(this.keep, t) && Ranges.indexAt(this.keep, t) + 1 >= this.keep.length) this.seek(this.keep[0][0]);
-      this.$("play").textContent = "Pause";
+      this.$("play").textContent = TEXTS.pause;
       if (!this.ticking) { this.ticking = true; requestAnimationFrame(() => this.tick()); }
     });
-    this.media.addEventListener("pause", () => { this.$("play").textContent = "Play"; });
+    this.media.addEventListener("pause", () => { this.$("play").textContent = TEXTS.play; });
     this.media.addEventListener("seeked", () => { this.fadeIn(); this.showTime(); this.markCurrentWord(this.media.currentTime); });
     this.$("waveform").addEventListener("click", (event) => {
       const box = event.currentTarget.getBoundingClientRect();
