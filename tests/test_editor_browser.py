@@ -516,3 +516,23 @@ def test_suggestions_are_accepted_shortened_and_rejected(app, gunicorn_server, b
     suggestions.get_by_role("heading", name="Pauses (2)").wait_for()
     assert "rejected" in page.locator("[data-suggestion=retake-1]").get_attribute("class")
     assert page.locator("[data-suggestion=filler-1]").get_attribute("class") == "suggestion accepted"
+
+
+def test_without_a_transcript_the_editor_says_how_to_get_one(app, gunicorn_server, browser):  # noqa: F811
+    from tests.test_edit import prepared_item
+
+    address = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    item_id = prepared_item(app, user.id, seconds=10.0)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, address)
+    page.goto(f"{address}/videos/{item_id}/edit")
+    page.get_by_text("Version 1").wait_for()
+    assert page.get_by_role("link", name="transcribe the recording").is_visible()
+    assert page.locator(".word").count() == 0 and page.get_by_role("button", name="Undo").is_disabled()
+    assert page.inner_text("[data-kept]") == "Keeps 0:10.0 of 0:10.0 · the automatic cut"
+    no_overflow(page)
+    shot(page, "phone-editor-no-transcript")
+    assert not errors, errors
