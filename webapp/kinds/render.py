@@ -5,7 +5,16 @@ removal renders its automatic cut the same way."""
 import json
 
 from webapp.kinds import SOURCE, Choice, JobKind
-from webapp.tasks.outputs import path, publish, scratch, source, source_info, split_progress, with_proxy
+from webapp.tasks.outputs import (
+    forget_output,
+    path,
+    publish,
+    scratch,
+    source,
+    source_info,
+    split_progress,
+    with_proxy,
+)
 
 
 def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict:
@@ -15,7 +24,7 @@ def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict
     from jobs.containers import job_extension
     from jobs.cutlist import CutList
     from jobs.render import render_cut
-    from jobs.subtitles import fit_to_cut, write_outputs
+    from jobs.subtitles import FORMATS, fit_to_cut, write_outputs
 
     item = task.item
     cut_from = source(item)
@@ -34,6 +43,9 @@ def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict
             transcript = json.loads(path(item, "transcript_json").read_text())
             fitted = write_outputs(fit_to_cut(transcript, cutlist), folder, stem="cut")
             outputs.update({f"cut_{fmt}": written for fmt, written in fitted.items()})
+        else:  # subtitles fitted to an earlier cut would not fit this one
+            for fmt in FORMATS:
+                forget_output(item, f"cut_{fmt}")
         publish(task, folder, outputs)
     figures = cutlist.to_dict()
     return {
