@@ -13,7 +13,7 @@ from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
 from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
-from jobs.render import render_cut
+from jobs.render import make_cut
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
 TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."
@@ -79,21 +79,9 @@ def remove_silence(
         on_progress=part(on_progress, 0.0, DETECT_SHARE),
         info=info,
     )
-    render = render_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
-    if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
-        cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details)
+    result = make_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
     on_progress(100.0, "Done")
-    figures = cutlist.to_dict()
-    return {
-        "cutlist": figures,
-        "original_duration": figures["duration"],
-        "kept_duration": figures["kept_duration"],
-        "removed_seconds": figures["removed_seconds"],
-        "removed_share": figures["removed_share"],
-        # The source's tracks the result does not carry, described for the person.
-        "dropped": render.pop("dropped"),
-        "render": render,
-    }
+    return result
 
 
 def detect_silence(

@@ -34,6 +34,7 @@ def test_the_plan_runs_each_chosen_kind_after_the_chosen_ones_it_needs():
         "sync": [],
         "silence": ["sync"],
         "transcribe": ["sync"],
+        "suggest": ["sync", "transcribe"],
         "fit_subtitles": ["silence", "transcribe"],
     }
     # Run again: the file is prepared already; a kind nobody chose is not run.

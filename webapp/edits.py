@@ -32,10 +32,13 @@ def current(item: Item) -> Edit:
     """The item's edit, made the first time it is asked for from what silence removal kept (items
     cut before there were edits), else the whole recording."""
     if item.edit is None:
-        cutlist = (item.result("silence") or {}).get("cutlist")
+        made = item.result("silence") or {}  # taken from an identical earlier item, say
+        cutlist = made.get("cutlist")
         length = float(cutlist["duration"] if cutlist else item.duration or 0.0)
         cut = cutlist["keep"] if cutlist else [[0.0, length]]
-        item.edit = Edit(keep=cut, automatic=cut, duration=length, version=1, fade=ranges.DEFAULT_FADE)
+        # The version its render says it is, so that render is not taken for out of date.
+        version = made.get("edit_version", 1)
+        item.edit = Edit(keep=cut, automatic=cut, duration=length, version=version, fade=ranges.DEFAULT_FADE)
         db.session.flush()
     return item.edit
 
@@ -98,7 +101,8 @@ def render_state(item: Item) -> dict | None:
     if not renders:
         return None
     task = renders[-1]
-    version = (task.result or {}).get("edit_version") or task.params.get("edit", {}).get("version")
+    # A render's own params say which version it is of (its result may be another item's it reused).
+    version = task.params.get("edit", {}).get("version") or (task.result or {}).get("edit_version")
     return {
         "task": task.id,
         "version": version,

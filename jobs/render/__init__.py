@@ -88,6 +88,32 @@ def render_cut(
     return {**result, "dropped": extras.dropped}
 
 
+def make_cut(
+    src: str | Path,
+    dst: str | Path,
+    cutlist: CutList,
+    *,
+    on_progress: Progress | None = None,
+    info: MediaInfo | None = None,
+) -> dict:
+    """render_cut, and the figures of the cut as it was really made: {"cutlist" (its to_dict),
+    "original_duration", "kept_duration", "removed_seconds", "removed_share", "dropped" (the
+    source's tracks the result does not carry, described for the person), "render"}."""
+    render = render_cut(src, dst, cutlist, on_progress=on_progress, info=info)
+    if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
+        cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details, fade=cutlist.fade)
+    figures = cutlist.to_dict()
+    return {
+        "cutlist": figures,
+        "original_duration": figures["duration"],
+        "kept_duration": figures["kept_duration"],
+        "removed_seconds": figures["removed_seconds"],
+        "removed_share": figures["removed_share"],
+        "dropped": render.pop("dropped"),
+        "render": render,
+    }
+
+
 def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
     """Nothing is cut: the output is the input, byte for byte."""
     with written_atomically(dst) as temporary:

@@ -5,7 +5,16 @@ removal renders its automatic cut the same way."""
 import json
 
 from webapp.kinds import SOURCE, Choice, JobKind
-from webapp.tasks.outputs import path, publish, scratch, source, source_info, split_progress, with_proxy
+from webapp.tasks.outputs import (
+    forget_output,
+    path,
+    publish,
+    scratch,
+    source,
+    source_info,
+    split_progress,
+    with_proxy,
+)
 
 
 def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict:
@@ -14,8 +23,8 @@ def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict
     to it; return the figures of the cut."""
     from jobs.containers import job_extension
     from jobs.cutlist import CutList
-    from jobs.render import render_cut
-    from jobs.subtitles import fit_to_cut, write_outputs
+    from jobs.render import make_cut
+    from jobs.subtitles import FORMATS, fit_to_cut, write_outputs
 
     item = task.item
     cut_from = source(item)
@@ -25,27 +34,19 @@ def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict
     cutlist = CutList(edit["duration"], [tuple(r) for r in edit["keep"]], details or {}, fade=edit["fade"])
     work, preview = split_progress(task, progress)
     with scratch(task) as folder:
-        render = render_cut(cut_from, folder / name, cutlist, on_progress=work, info=known)
-        if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
-            cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details, fade=cutlist.fade)
-        (folder / "cutlist.json").write_text(json.dumps(cutlist.to_dict(), indent=1))
+        result = make_cut(cut_from, folder / name, cutlist, on_progress=work, info=known)
+        cutlist = CutList.from_dict(result["cutlist"])
+        (folder / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
         outputs = {**with_proxy(task, folder, "cut", name, preview), "cutlist": "cutlist.json"}
         if item.file("transcript_json"):
             transcript = json.loads(path(item, "transcript_json").read_text())
             fitted = write_outputs(fit_to_cut(transcript, cutlist), folder, stem="cut")
             outputs.update({f"cut_{fmt}": written for fmt, written in fitted.items()})
+        else:  # subtitles fitted to an earlier cut would not fit this one
+            for fmt in FORMATS:
+                forget_output(item, f"cut_{fmt}")
         publish(task, folder, outputs)
-    figures = cutlist.to_dict()
-    return {
-        "cutlist": figures,
-        "edit_version": edit["version"],
-        "original_duration": figures["duration"],
-        "kept_duration": figures["kept_duration"],
-        "removed_seconds": figures["removed_seconds"],
-        "removed_share": figures["removed_share"],
-        "dropped": render.pop("dropped"),  # the source's tracks the result does not carry
-        "render": render,
-    }
+    return {**result, "edit_version": edit["version"]}
 
 
 def run(task, progress) -> dict:

@@ -46,6 +46,7 @@ def _space():
     """The upload page says how much space is left, or that none is; the item page whether it has an edit."""
     return {
         "editable": edits.editable,
+        "render_state": edits.render_state,
         "space_left": space_left,
         "space_full_message": space_full_message,
         "sync_needs_external": SYNC_NEEDS_EXTERNAL,
