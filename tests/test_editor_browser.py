@@ -536,3 +536,56 @@ def test_without_a_transcript_the_editor_says_how_to_get_one(app, gunicorn_serve
     no_overflow(page)
     shot(page, "phone-editor-no-transcript")
     assert not errors, errors
+
+
+def test_the_pages_range_arithmetic_is_the_engines(app, gunicorn_server, browser):  # noqa: F811
+    """editor.js cuts, restores, shortens and normalizes as jobs/edit.py does, on random edits."""
+    import random
+
+    from jobs import edit
+    from tests.test_edit import prepared_item
+
+    address = f"http://{gunicorn_server}"
+    user = make_user(app, email=EMAIL, password=PASSWORD)
+    item_id = prepared_item(app, user.id, seconds=10.0)
+    page = browser.new_page()
+    log_in(page, address)
+    page.goto(f"{address}/videos/{item_id}/edit")
+    page.get_by_text("Version 1").wait_for()
+    rng = random.Random(13)
+
+    def ranges(count):
+        return [sorted(round(rng.uniform(-1, 11), 3) for _ in range(2)) for _ in range(count)]
+
+    for _ in range(200):
+        duration, frame = 10.0, rng.choice([None, 0.04, 1 / 30, 0.01])
+        keep = edit.merge([(max(0, a), min(duration, b)) for a, b in ranges(4) if b > a])
+        spans = [(a, b) for a, b in ranges(3) if b > a]
+        pause = tuple(sorted(round(rng.uniform(0, 3), 3) for _ in range(2)))
+        expected = {
+            "cut": edit.cut(keep, spans),
+            "restore": edit.restore(keep, spans, duration),
+            "removed": edit.removed(keep, duration),
+            "shorten": edit.shorten(pause, 0.3),
+        }
+        try:
+            expected["normalize"] = edit.normalize(spans, duration, frame)
+        except edit.EditError:
+            expected["normalize"] = []
+        found = page.evaluate(
+            """([keep, spans, duration, frame, pause]) => ({
+                cut: Ranges.cut(keep, spans), restore: Ranges.restore(keep, spans, duration),
+                removed: Ranges.removed(keep, duration), shorten: Ranges.shorten(pause, 0.3),
+                normalize: Ranges.normalize(spans, duration, frame)})""",
+            [keep, spans, duration, frame, pause],
+        )
+        for name, value in expected.items():
+            value = (
+                None if value is None else [list(r) for r in value] if name != "shorten" else [list(value)]
+            )
+            got = found[name] if name != "shorten" or found[name] is None else [found[name]]
+            assert flat(got) == pytest.approx(flat(value), abs=1e-6), (name, keep, spans, frame, got, value)
+
+
+def flat(pairs: list[list[float]] | None) -> list[float] | None:
+    return None if pairs is None else [x for pair in pairs for x in pair]

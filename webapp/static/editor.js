@@ -20,8 +20,12 @@ const Ranges = {
     return merged;
   },
 
+  // As Python's round(): halves go to the even neighbour, so a time half way between two frames
+  // lands on the same frame here as on the server.
   snap(t, frame) {
-    return Math.round(Math.round(t / frame) * frame * 1e6) / 1e6;
+    const frames = t / frame, nearest = Math.round(frames);
+    const even = frames - Math.floor(frames) === 0.5 && nearest % 2 ? nearest - 1 : nearest;
+    return Math.round(even * frame * 1e6) / 1e6;
   },
 
   // What the server stores for `keep`: clipped, on whole frames, merged, no slivers.
