@@ -568,6 +568,9 @@ def test_the_pages_range_arithmetic_is_the_engines(app, gunicorn_server, browser
             "removed": edit.removed(keep, duration),
             "shorten": edit.shorten(pause, 0.3),
         }
+        times = [round(rng.uniform(0, duration), 2) for _ in range(5)] + [a for a, _ in keep]
+        kept = page.evaluate("([keep, times]) => times.map(t => Ranges.isKept(keep, t))", [keep, times])
+        assert kept == [edit.is_kept(keep, t) for t in times], (keep, times)
         try:
             expected["normalize"] = edit.normalize(spans, duration, frame)
         except edit.EditError:
