@@ -397,6 +397,20 @@ def test_the_editor_works_from_the_keyboard_and_by_tapping(app, gunicorn_server,
     page.keyboard.press("Space")
     assert page.evaluate("() => document.querySelector('#preview').paused")
 
+    # While it plays, the words box follows the word being said.
+    page.evaluate(
+        "t => { const m = document.querySelector('#preview'); m.muted = true; m.currentTime = t; m.play(); }",
+        500 * LONG_TALK / LONG_TALK_WORDS + 0.05,
+    )
+    page.wait_for_function("() => document.querySelector('#word-500').classList.contains('current')")
+    page.evaluate("() => document.querySelector('#preview').pause()")
+    shown = page.evaluate(
+        """() => { const box = document.querySelector('[data-words]').getBoundingClientRect();
+        const word = document.querySelector('#word-500').getBoundingClientRect();
+        return word.top >= box.top && word.bottom <= box.bottom; }"""
+    )
+    assert shown
+
     # Reset to automatic cut: a new version, loaded in the page.
     page.locator("#word-3").click()
     page.keyboard.press("Delete")

@@ -668,6 +668,16 @@ class Editor {
     if (this.current >= 0) this.wordEls[this.current].classList.remove("current");
     if (i >= 0) this.wordEls[i].classList.add("current");
     this.current = i;
+    if (i >= 0 && !this.media.paused) this.follow(this.wordEls[i]);
+  }
+
+  // While the preview plays, the words box scrolls along (the page itself stays where it is).
+  follow(el) {
+    const box = this.$("words");
+    const top = el.offsetTop - box.offsetTop;
+    if (top < box.scrollTop || top > box.scrollTop + box.clientHeight - el.offsetHeight) {
+      box.scrollTop = top - box.clientHeight / 3;
+    }
   }
 
   // --- Input ---
