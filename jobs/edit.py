@@ -51,7 +51,10 @@ def normalize(keep, duration: float, frame: float | None = None) -> list[Range]:
             raise EditError(f"A kept range must end after it starts, not {start:g}–{end:g} s.")
         start, end = max(0.0, float(start)), min(float(duration), float(end))
         if frame:
-            start, end = snap(start, frame), min(snap(end, frame), float(duration))
+            # The recording's end is rarely on the frame grid: an end within a frame of it is the end,
+            # or a sliver of it would show as removed.
+            start = snap(start, frame)
+            end = float(duration) if duration - end < frame else min(snap(end, frame), float(duration))
         if end - start >= SHORTEST:
             ranges.append((start, end))
     merged = merge(ranges)

@@ -68,6 +68,8 @@ def test_ranges_are_merged_clipped_and_put_on_whole_frames():
     assert keep == [(0.0, 1.52), (2.52, 5.0)]
     assert all(round(b / frame, 6).is_integer() for range_ in keep for b in range_)
     assert edit.removed(keep, DURATION) == [(1.52, 2.52)]
+    # The end of a recording off the frame grid stays the end: no sliver of it is removed.
+    assert edit.normalize([[0.0, 4.99]], 4.995, frame) == [(0.0, 4.995)]
     # A range shorter than half a frame vanishes instead of becoming a zero-length clip.
     assert edit.normalize([[0, 1], [2.001, 2.015]], DURATION, frame) == [(0.0, 1.0)]
 

@@ -34,7 +34,8 @@ const Ranges = {
     for (let [a, b] of keep) {
       a = Math.max(0, a);
       b = Math.min(duration, b);
-      if (frame) [a, b] = [this.snap(a, frame), Math.min(this.snap(b, frame), duration)];
+      // An end within a frame of the recording's end is the end (which is rarely on the frame grid).
+      if (frame) [a, b] = [this.snap(a, frame), duration - b < frame ? duration : Math.min(this.snap(b, frame), duration)];
       if (b - a >= this.SHORTEST) ranges.push([a, b]);
     }
     return this.merge(ranges);
