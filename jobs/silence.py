@@ -46,6 +46,11 @@ SILENT_SPEECH_DB = -60.0
 LEAST_CONTRAST_DB = 10.0
 # The threshold sits halfway (in dB) between floor and speech, but never closer than this to speech.
 SPEECH_HEADROOM_DB = 15.0
+# Where a voice is heard (`voiced`): sound is what rises SOUND_SHARE of the way (in dB) from the
+# noise floor to the speech level, lower than the pause threshold, since an unstressed word is
+# still sound; quiet shorter than SHORTEST_GAP is a stop or a gap between syllables, not a pause.
+SOUND_SHARE = 0.25
+SHORTEST_GAP = 0.15
 # Share of remove_silence's progress bar given to detection.
 DETECT_SHARE = 20.0
 DETECTING = "Detecting pauses"
@@ -179,6 +184,24 @@ def choose_threshold(levels: np.ndarray, threshold_db: float | str) -> tuple[flo
     if speech - floor < LEAST_CONTRAST_DB:
         return floor - 1.0, floor, speech  # evenly loud throughout: nothing to cut
     return min((floor + speech) / 2, speech - SPEECH_HEADROOM_DB), floor, speech
+
+
+def voiced(levels: np.ndarray) -> np.ndarray:
+    """Which frames of `levels` (dBFS per FRAME_SECONDS) hold a voice. Raises MediaError when the
+    recording is silent throughout."""
+    threshold, floor, speech = choose_threshold(levels, "auto")
+    threshold = min(threshold, floor + SOUND_SHARE * (speech - floor))
+    return bridge(levels >= threshold, round(SHORTEST_GAP / FRAME_SECONDS))
+
+
+def bridge(sound: np.ndarray, frames: int) -> np.ndarray:
+    """`sound` with its quiet runs shorter than `frames` filled in (not at the ends of the recording)."""
+    sound = sound.copy()
+    edges = np.diff(np.concatenate([[1], sound.astype(np.int8), [1]]))
+    for start, end in zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True):
+        if end - start < frames and start > 0 and end < len(sound):
+            sound[start:end] = True
+    return sound
 
 
 def keep_ranges(

@@ -22,7 +22,7 @@ from jobs.mediainfo import DAMAGED, MediaInfo
 from jobs.models import DEFAULT_MODEL_NAME, LANGUAGES, default_model_path
 from jobs.probe import probe
 from jobs.progress import Progress, ignore
-from jobs.silence import FRAME_SECONDS, choose_threshold, sample_levels
+from jobs.silence import FRAME_SECONDS, sample_levels, voiced
 from jobs.subtitles import write_outputs
 
 SAMPLE_RATE = 16000
@@ -38,12 +38,9 @@ NO_SPEECH = 0.6
 LOW_LOGPROB = -1.0
 SURE_NO_SPEECH = 0.9
 REPETITIVE = 2.4  # gzip compression ratio of the text: a loop repeating the same words
-# Fitting word edges to the sound: a pause is quiet of at least SHORTEST_PAUSE (shorter dips are
-# stops and gaps between syllables); sound is what rises SOUND_SHARE of the way (in dB) from the
-# noise floor to the speech level. A word edge moves to the edge of a pause at most SNAP_SECONDS
-# away, or further when it lies inside the pause (then the sound within the word is the word).
-SHORTEST_PAUSE = 0.15
-SOUND_SHARE = 0.25
+# Fitting word edges to the sound (jobs.silence.voiced): a word edge moves to the edge of a pause
+# at most SNAP_SECONDS away, or further when it lies inside the pause (then the sound within the
+# word is the word).
 SNAP_SECONDS = 0.25
 DOUBTFUL = 0.5  # Whisper's probability for a word
 # Speech regions closer than JOIN_PAUSE are heard as one clip, up to Whisper's 30 s window.
@@ -112,13 +109,15 @@ def transcribe(
     model: str | None = None,
     language: str | None = None,
     vad: bool = True,
+    prompt: str | None = None,
     on_progress: Progress = ignore,
     info: MediaInfo | None = None,
 ) -> dict:
     """Transcribe the speech in `src` and write transcript.srt, .vtt, .txt and .json into `out_dir`.
 
     `language` None means detect (an English-only model always means English); `vad` has Whisper
-    hear only the stretches a voice activity detector marks as speech. Segments Whisper itself
+    hear only the stretches a voice activity detector marks as speech; `prompt` is the text Whisper
+    reads before each window of English speech (None: none). Segments Whisper itself
     flags as made up are dropped, and word edges are fitted to the sound (`fit_to_sound`).
     `on_progress` gets the overall percentage (0..100) and the step. `info` is what `src` holds, if
     the caller knows it already; else `src` is probed.
@@ -142,6 +141,11 @@ def transcribe(
     audio = _decode(src)
     on_progress(TRANSCRIBING, "Transcribing")
     options = _vad_options(audio, vad)
+    # faster-whisper puts its "hotwords" before every window (an initial prompt leads only the first
+    # when each clip is heard on its own). An English prompt would lead Whisper to English in a
+    # recording it is to detect the language of.
+    if prompt and (language == "en" or not whisper.model.is_multilingual):
+        options["hotwords"] = prompt
     segments, result = whisper.transcribe(audio, language=language, word_timestamps=True, **options)
     duration = result.duration
     transcript_segments = []
@@ -186,12 +190,9 @@ def fit_to_sound(segments: list[dict], levels: np.ndarray) -> list[dict]:
     no such edges, and word edges there stay as Whisper put them.
     """
     try:
-        threshold, floor, speech = choose_threshold(levels, "auto")
+        sound = voiced(levels)
     except MediaError:  # silent throughout: whatever Whisper wrote, nobody said it
         return []
-    # Lower than the pause threshold of silence removal: an unstressed word is still sound.
-    threshold = min(threshold, floor + SOUND_SHARE * (speech - floor))
-    sound = _bridge(levels >= threshold, round(SHORTEST_PAUSE / FRAME_SECONDS))
     edges = np.diff(np.concatenate([[0], sound.astype(np.int8), [0]]))
     onsets = np.flatnonzero(edges == 1) * FRAME_SECONDS
     offsets = np.flatnonzero(edges == -1) * FRAME_SECONDS
@@ -227,16 +228,6 @@ def fit_to_sound(segments: list[dict], levels: np.ndarray) -> list[dict]:
             {**segment, "start": kept[0]["start"], "end": kept[-1]["end"], "text": text, "words": kept}
         )
     return fitted
-
-
-def _bridge(sound: np.ndarray, frames: int) -> np.ndarray:
-    """`sound` with its quiet runs shorter than `frames` filled in (not at the ends of the recording)."""
-    sound = sound.copy()
-    edges = np.diff(np.concatenate([[1], sound.astype(np.int8), [1]]))
-    for start, end in zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True):
-        if end - start < frames and start > 0 and end < len(sound):
-            sound[start:end] = True
-    return sound
 
 
 def _quiet(sound: np.ndarray, at: float) -> bool:

@@ -1,5 +1,6 @@
 """Generate small test media with the ffmpeg Cutroom itself runs, for every test suite."""
 
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -556,3 +557,81 @@ def make_variable_rate(path: str | Path) -> Path:
         *("-c:v", "libx264", *VIDEO_CODEC_OPTIONS["libx264"], str(path)),
     )
     return path
+
+
+# --- suggest ---
+# Speech with fillers and retakes at known times, for the editor's suggestions. A sentence is
+# written with its disfluencies marked: "[um]" a filler, "{the harbour project is}" a first take
+# abandoned and said again after it.
+DISFLUENCY = re.compile(r"\[([^\]]+)\]|\{([^}]+)\}")
+HESITATION_PACE = 0.6
+
+
+def disfluent(sentences, *, voice: str = "en-us", speed: int = 165, seed: int = 1):
+    """`sentences` spoken by espeak-ng piece by piece (text, fillers, first takes), each piece's
+    voice trimmed, with short random pauses around fillers and after first takes and longer ones
+    between sentences, over faint room noise.
+
+    Returns the samples at SPEECH_RATE and what was planted: {"kind": "filler"|"retake", "text",
+    "start", "end"}, a filler from its voice's start to its end, a retake from the first take's
+    start to where the take said again starts."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    parts, planted, at = [], [], 0
+
+    def add(samples) -> tuple[float, float]:
+        nonlocal at
+        parts.append(samples)
+        at += samples.size
+        return (at - samples.size) / SPEECH_RATE, at / SPEECH_RATE
+
+    def pause(low: float, high: float) -> None:
+        add(np.zeros(round(rng.uniform(low, high) * SPEECH_RATE), np.float32))
+
+    pending = None  # a first take, waiting for the start of its second
+    for sentence in sentences:
+        pause(0.35, 0.9)
+        cursor = 0
+        for match in [*DISFLUENCY.finditer(sentence), None]:
+            text = sentence[cursor : match.start() if match else len(sentence)].strip(" ,")
+            if text:
+                start, _ = add(_voice(text, voice, speed))
+                if pending:
+                    planted.append({**pending, "end": start})
+                    pending = None
+            if match is None:
+                break
+            cursor = match.end()
+            filler, take = match.groups()
+            if filler:
+                pause(0.05, 0.3)
+                # Hesitations are drawn out; a phrase such as "you know" is said at the usual pace.
+                slow = speed if " " in filler else round(speed * HESITATION_PACE)
+                start, end = add(_voice(filler, voice, slow))
+                planted.append({"kind": "filler", "text": filler, "start": start, "end": end})
+                pause(0.05, 0.3)
+            else:
+                start, _ = add(_voice(take, voice, speed))
+                pending = {"kind": "retake", "text": take, "start": start}
+                pause(0.25, 0.6)
+    pause(0.35, 0.9)
+    samples = np.concatenate(parts)
+    samples += rng.normal(0, 0.002, samples.size).astype(np.float32)
+    return samples, [{**p, "start": round(p["start"], 3), "end": round(p["end"], 3)} for p in planted]
+
+
+def make_disfluent(path: str | Path, sentences, **voice) -> list[dict]:
+    """`disfluent(sentences, **voice)` written to `path`; returns what was planted."""
+    samples, planted = disfluent(sentences, **voice)
+    write_track(path, samples)
+    return planted
+
+
+def _voice(text: str, voice: str, speed: int):
+    """`text` spoken, without espeak's silence before and after the voice."""
+    import numpy as np
+
+    clip = speak(text, voice=voice, speed=speed)
+    voiced = np.flatnonzero(np.abs(clip) > 0.01)
+    return clip[voiced[0] : voiced[-1] + 1]
