@@ -209,15 +209,22 @@ def _reencode(
     """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
     half = 1 / (2 * rate)
     # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
-    terms = "+".join(
-        f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
-    )
+    terms = [f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames]
     args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *encode]
+    args += ["-vf", f"select='{balanced_sum(terms)}',setpts=N/FRAME_RATE/TB", *encode]
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"
     run_ffmpeg(args, duration=kept, on_progress=part(report, 0.0, 88.0), stage=label)
+
+
+def balanced_sum(terms: list[str]) -> str:
+    """`terms` added up as a balanced tree: ffmpeg's expression parser refuses to nest more than
+    100 deep, and each "+" of a flat sum nests one deeper."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({balanced_sum(terms[:middle])}+{balanced_sum(terms[middle:])})"
 
 
 def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:
