@@ -104,6 +104,10 @@ def test_the_edit_is_read_and_replaced_with_the_version_it_was_read_at(app, clie
         ({"keep": [[11, 12]]}, "would keep nothing"),
         ({"keep": []}, "would keep nothing"),
         ({"keep": [[0, 1]], "fade": 5}, "audio fade"),
+        # Hostile numbers and nesting: a reason, never an error on the server's side.
+        ('{"keep": [[1e308, Infinity]]}', "would keep nothing"),
+        ('{"keep": [[1' + "0" * 400 + ", 1" + "0" * 401 + "]]}", "would keep nothing"),
+        ('{"keep": ' + "[" * 100_000 + "]" * 100_000 + "}", "Send the edit as JSON"),
     ],
 )
 def test_an_edit_that_cannot_be_kept_is_refused_with_the_reason(app, client, owner, body, message):
@@ -120,6 +124,8 @@ def test_a_save_needs_the_version_the_token_and_the_owner(app, client, owner):
     token = token_of(client, item_id)
     missing = put(client, item_id, {"keep": [[0, 1]]}, None, token)
     assert missing.status_code == 428 and "If-Match" in missing.json["error"]
+    for version in ("²", "١", "1e3", "*"):  # digits to str.isdigit(), not to If-Match
+        assert put(client, item_id, {"keep": [[0, 1]]}, version, token).status_code == 400
     no_token = put(client, item_id, {"keep": [[0, 1]]}, 1, None)
     assert no_token.status_code == 400 and "Reload the page" in no_token.json["error"]
     # Someone else: the item does not exist for them, to read or to write.
@@ -201,8 +207,24 @@ def test_filler_phrases_are_the_accounts_own_list(app, client, owner):
     assert response.status_code == 303
     page = client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
     assert "um\nyou know\nbasically</textarea>" in page
+    hidden = "\u202eum\x00\nyou\u200b know"  # a bidi override, a NUL, a zero-width space
+    client.post(f"/videos/{item_id}/edit/fillers", data={"csrf_token": token, "phrases": hidden})
+    assert "<textarea" in (page := client.get(f"/videos/{item_id}/edit").get_data(as_text=True))
+    assert "um\nyou know</textarea>" in page
     too_long = client.post(f"/videos/{item_id}/edit/fillers", data={"csrf_token": token, "phrases": "x" * 41})
     assert too_long.status_code == 400 and "at most 40 characters" in too_long.get_data(as_text=True)
+
+
+def test_render_asked_by_htmx_leaves_no_message_for_a_later_page(app, client, owner):
+    item_id = prepared_item(app, owner.id)
+    token = csrf_from(client.get(f"/videos/{item_id}/edit"))
+    for expected in (200, 409):  # queued, then refused while the first waits
+        response = client.post(
+            f"/videos/{item_id}/edit/render", data={"csrf_token": token}, headers={"HX-Request": "true"}
+        )
+        assert response.status_code == expected and "render-status" in response.get_data(as_text=True)
+    later = client.get("/videos").get_data(as_text=True)
+    assert "Rendering the edit." not in later and "Wait until" not in later
 
 
 def kept_length_of(keep) -> float:

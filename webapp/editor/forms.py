@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import DecimalField, TextAreaField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
+from webapp.videos.forms import printable
+
 MOST_PHRASES = 100
 LONGEST_PHRASE = 40
 
@@ -43,7 +45,7 @@ class FillersForm(FlaskForm):
         """The phrases, one per line, tidied; the same phrase once."""
         seen = {}
         for line in (self.phrases.data or "").splitlines():
-            phrase = " ".join(line.split())
+            phrase = " ".join(printable(line).split())  # no NUL, no bidi override
             if phrase:
                 seen.setdefault(phrase.lower(), phrase)
         return list(seen.values())
