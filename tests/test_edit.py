@@ -150,6 +150,16 @@ def test_an_item_still_being_prepared_has_no_edit_yet(app, client, owner):
     assert "still being prepared" in client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
 
 
+def test_an_item_whose_original_was_removed_says_so(app, client, owner):
+    item_id = prepared_item(app, owner.id)
+    with app.app_context():
+        db.session.execute(db.delete(MediaFile).where(MediaFile.item_id == item_id))  # as retention does
+        db.session.commit()
+    response = client.get(f"/videos/{item_id}/edit.json")
+    assert response.status_code == 409 and "original recording was removed" in response.json["error"]
+    assert "original recording was removed" in client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
+
+
 TRANSCRIPT = {
     "segments": [
         {

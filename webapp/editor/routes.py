@@ -17,6 +17,7 @@ from webapp.pipeline import live_states
 from webapp.videos.routes import _go, owned_item, queue_kind
 
 NOT_PREPARED = "This recording is still being prepared. The editor opens once preparation is done."
+ORIGINAL_REMOVED = "The original recording was removed, so this item can no longer be edited."
 NO_IF_MATCH = (
     'Send the version you changed in an If-Match header (If-Match: "3"), so a newer one is not overwritten.'
 )
@@ -29,11 +30,17 @@ class NotPrepared(Conflict):
     human = True
 
 
+class OriginalRemoved(Conflict):
+    description = ORIGINAL_REMOVED
+    human = True
+
+
 def editable_item(item_id: str):
     """The current user's item, once it is prepared (its length known), else 404 or 409."""
     item = owned_item(item_id)
     if not edits.editable(item):
-        raise NotPrepared
+        # Retention removes the original of a prepared item: it will not be prepared again.
+        raise OriginalRemoved if item.result("prepare") is not None else NotPrepared
     return item
 
 
