@@ -160,6 +160,15 @@ def test_an_item_whose_original_was_removed_says_so(app, client, owner):
     assert "original recording was removed" in client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("asked", "used"), [("0.5", 0.5), ("sNaN", 0.3), ("NaN", 0.3), ("inf", 0.3), ("9", 0.3), ("x", 0.3)]
+)
+def test_the_pause_length_asked_for_is_used_when_it_makes_sense(app, client, owner, asked, used):
+    item_id = prepared_item(app, owner.id)
+    response = client.get(f"/videos/{item_id}/edit.json?pause_length={asked}")
+    assert response.status_code == 200 and response.json["pause_length"] == used
+
+
 TRANSCRIPT = {
     "segments": [
         {

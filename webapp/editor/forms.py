@@ -1,7 +1,7 @@
 """Forms of the editor."""
 
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, TextAreaField
+from wtforms import FloatField, TextAreaField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from webapp.videos.forms import printable
@@ -19,9 +19,9 @@ class ResetForm(FlaskForm):
 
 
 class PauseForm(FlaskForm):
-    pause_length = DecimalField(
+    # A float, not a Decimal: Decimal("sNaN") makes the range check raise instead of refuse.
+    pause_length = FloatField(
         "Shorten pauses to (seconds)",
-        places=2,
         validators=[Optional(), NumberRange(0.05, 2, "Between 0.05 and 2 seconds.")],
     )
 
