@@ -8,9 +8,9 @@ import pytest
 from tests.helpers import Auth, csrf_from, make_user
 from tests.media import make_video
 from tests.test_pipeline_jobs import duration_of, submit
-from webapp import db
+from webapp import db, edits
 from webapp.edits import CONFLICT
-from webapp.models import Item, MediaFile, Task
+from webapp.models import Edit, Item, MediaFile, Task
 from webapp.storage import item_dir
 
 FPS = 25
@@ -167,6 +167,35 @@ def test_the_pause_length_asked_for_is_used_when_it_makes_sense(app, client, own
     item_id = prepared_item(app, owner.id)
     response = client.get(f"/videos/{item_id}/edit.json?pause_length={asked}")
     assert response.status_code == 200 and response.json["pause_length"] == used
+
+
+def test_an_edit_made_by_another_request_at_the_same_moment_is_taken(app, owner):
+    """Two first reads at once (the page and edit.json, two gunicorn workers) both find no edit and
+    make one: the second must take the first's, not fail on the unique item id."""
+    item_id = prepared_item(app, owner.id)
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        assert item.edit is None  # this request looked, then the other one made it
+        with db.engine.begin() as other:
+            keep = json.dumps([[0.0, 4.0]])
+            other.execute(
+                db.insert(Edit).values(item_id=item_id, keep=keep, automatic=keep, duration=10.0, version=5)
+            )
+        assert edits.current(item).version == 5
+        assert edits.save(item, [[0, 2]], 5).version == 6
+
+
+def test_a_reset_that_loses_a_race_says_so(app, client, owner, monkeypatch):
+    item_id = prepared_item(app, owner.id)
+    token = csrf_from(client.get(f"/videos/{item_id}/edit"))
+
+    def changed_meanwhile(item, keep, version, fade=None):
+        raise edits.Conflict
+
+    monkeypatch.setattr(edits, "save", changed_meanwhile)
+    response = client.post(f"/videos/{item_id}/edit/reset", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert "changed in another tab" in client.get(response.location).get_data(as_text=True)
 
 
 TRANSCRIPT = {

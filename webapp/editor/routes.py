@@ -177,8 +177,11 @@ def reset(item_id):
     item = editable_item(item_id)
     if not ResetForm().validate_on_submit():
         abort(400)
-    edits.reset(item)
-    flash("The edit is back to the automatic cut.", "success")
+    try:
+        edits.reset(item)
+        flash("The edit is back to the automatic cut.", "success")
+    except edits.Conflict:  # a change saved from another tab at the same moment
+        flash(edits.CONFLICT, "error")
     return _go(url_for("editor.edit", item_id=item.id))
 
 
