@@ -25,7 +25,7 @@ import av
 from jobs.containers import Container, output_container, video_encoder
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import run_ffmpeg
+from jobs.ffmpeg import run_ffmpeg, video_filter_file
 from jobs.files import written_atomically
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress, ignore, never_back, part
@@ -210,8 +210,10 @@ def _reencode(
     half = 1 / (2 * rate)
     # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
     terms = [f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames]
-    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-vf", f"select='{balanced_sum(terms)}',setpts=N/FRAME_RATE/TB", *encode]
+    # In a file: an edit's thousands of clips pass the 128 KiB one argument may hold.
+    graph = picture.with_suffix(".filter")
+    graph.write_text(f"select='{balanced_sum(terms)}',setpts=N/FRAME_RATE/TB")
+    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn", *video_filter_file(graph), *encode]
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"
