@@ -49,7 +49,8 @@ def normalize(keep, duration: float, frame: float | None = None) -> list[Range]:
             raise EditError("Each kept range must be a pair of numbers of seconds.")
         if start >= end:
             raise EditError(f"A kept range must end after it starts, not {start:g}–{end:g} s.")
-        start, end = max(0.0, float(start)), min(float(duration), float(end))
+        # Into the recording before float(): 1e308 / frame, or an int of 400 digits, overflows.
+        start, end = (float(min(max(x, 0.0), duration)) for x in pair)
         if frame:
             # The recording's end is rarely on the frame grid: an end within a frame of it is the end,
             # or a sliver of it would show as removed.

@@ -8,9 +8,9 @@ import pytest
 from tests.helpers import Auth, csrf_from, make_user
 from tests.media import make_video
 from tests.test_pipeline_jobs import duration_of, submit
-from webapp import db
+from webapp import db, edits
 from webapp.edits import CONFLICT
-from webapp.models import Item, MediaFile, Task
+from webapp.models import Edit, Item, MediaFile, Task
 from webapp.storage import item_dir
 
 FPS = 25
@@ -104,6 +104,10 @@ def test_the_edit_is_read_and_replaced_with_the_version_it_was_read_at(app, clie
         ({"keep": [[11, 12]]}, "would keep nothing"),
         ({"keep": []}, "would keep nothing"),
         ({"keep": [[0, 1]], "fade": 5}, "audio fade"),
+        # Hostile numbers and nesting: a reason, never an error on the server's side.
+        ('{"keep": [[1e308, Infinity]]}', "would keep nothing"),
+        ('{"keep": [[1' + "0" * 400 + ", 1" + "0" * 401 + "]]}", "would keep nothing"),
+        ('{"keep": ' + "[" * 100_000 + "]" * 100_000 + "}", "Send the edit as JSON"),
     ],
 )
 def test_an_edit_that_cannot_be_kept_is_refused_with_the_reason(app, client, owner, body, message):
@@ -120,6 +124,8 @@ def test_a_save_needs_the_version_the_token_and_the_owner(app, client, owner):
     token = token_of(client, item_id)
     missing = put(client, item_id, {"keep": [[0, 1]]}, None, token)
     assert missing.status_code == 428 and "If-Match" in missing.json["error"]
+    for version in ("²", "١", "1e3", "*"):  # digits to str.isdigit(), not to If-Match
+        assert put(client, item_id, {"keep": [[0, 1]]}, version, token).status_code == 400
     no_token = put(client, item_id, {"keep": [[0, 1]]}, 1, None)
     assert no_token.status_code == 400 and "Reload the page" in no_token.json["error"]
     # Someone else: the item does not exist for them, to read or to write.
@@ -142,6 +148,54 @@ def test_an_item_still_being_prepared_has_no_edit_yet(app, client, owner):
     response = client.get(f"/videos/{item_id}/edit.json")
     assert response.status_code == 409 and "still being prepared" in response.json["error"]
     assert "still being prepared" in client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
+
+
+def test_an_item_whose_original_was_removed_says_so(app, client, owner):
+    item_id = prepared_item(app, owner.id)
+    with app.app_context():
+        db.session.execute(db.delete(MediaFile).where(MediaFile.item_id == item_id))  # as retention does
+        db.session.commit()
+    response = client.get(f"/videos/{item_id}/edit.json")
+    assert response.status_code == 409 and "original recording was removed" in response.json["error"]
+    assert "original recording was removed" in client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("asked", "used"), [("0.5", 0.5), ("sNaN", 0.3), ("NaN", 0.3), ("inf", 0.3), ("9", 0.3), ("x", 0.3)]
+)
+def test_the_pause_length_asked_for_is_used_when_it_makes_sense(app, client, owner, asked, used):
+    item_id = prepared_item(app, owner.id)
+    response = client.get(f"/videos/{item_id}/edit.json?pause_length={asked}")
+    assert response.status_code == 200 and response.json["pause_length"] == used
+
+
+def test_an_edit_made_by_another_request_at_the_same_moment_is_taken(app, owner):
+    """Two first reads at once (the page and edit.json, two gunicorn workers) both find no edit and
+    make one: the second must take the first's, not fail on the unique item id."""
+    item_id = prepared_item(app, owner.id)
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        assert item.edit is None  # this request looked, then the other one made it
+        with db.engine.begin() as other:
+            keep = json.dumps([[0.0, 4.0]])
+            other.execute(
+                db.insert(Edit).values(item_id=item_id, keep=keep, automatic=keep, duration=10.0, version=5)
+            )
+        assert edits.current(item).version == 5
+        assert edits.save(item, [[0, 2]], 5).version == 6
+
+
+def test_a_reset_that_loses_a_race_says_so(app, client, owner, monkeypatch):
+    item_id = prepared_item(app, owner.id)
+    token = csrf_from(client.get(f"/videos/{item_id}/edit"))
+
+    def changed_meanwhile(item, keep, version, fade=None):
+        raise edits.Conflict
+
+    monkeypatch.setattr(edits, "save", changed_meanwhile)
+    response = client.post(f"/videos/{item_id}/edit/reset", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert "changed in another tab" in client.get(response.location).get_data(as_text=True)
 
 
 TRANSCRIPT = {
@@ -201,8 +255,24 @@ def test_filler_phrases_are_the_accounts_own_list(app, client, owner):
     assert response.status_code == 303
     page = client.get(f"/videos/{item_id}/edit").get_data(as_text=True)
     assert "um\nyou know\nbasically</textarea>" in page
+    hidden = "\u202eum\x00\nyou\u200b know"  # a bidi override, a NUL, a zero-width space
+    client.post(f"/videos/{item_id}/edit/fillers", data={"csrf_token": token, "phrases": hidden})
+    assert "<textarea" in (page := client.get(f"/videos/{item_id}/edit").get_data(as_text=True))
+    assert "um\nyou know</textarea>" in page
     too_long = client.post(f"/videos/{item_id}/edit/fillers", data={"csrf_token": token, "phrases": "x" * 41})
     assert too_long.status_code == 400 and "at most 40 characters" in too_long.get_data(as_text=True)
+
+
+def test_render_asked_by_htmx_leaves_no_message_for_a_later_page(app, client, owner):
+    item_id = prepared_item(app, owner.id)
+    token = csrf_from(client.get(f"/videos/{item_id}/edit"))
+    for expected in (200, 409):  # queued, then refused while the first waits
+        response = client.post(
+            f"/videos/{item_id}/edit/render", data={"csrf_token": token}, headers={"HX-Request": "true"}
+        )
+        assert response.status_code == expected and "render-status" in response.get_data(as_text=True)
+    later = client.get("/videos").get_data(as_text=True)
+    assert "Rendering the edit." not in later and "Wait until" not in later
 
 
 def kept_length_of(keep) -> float:

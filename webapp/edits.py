@@ -3,6 +3,8 @@ the version that keeps two tabs from overwriting each other, and the edit as the
 
 import json
 
+from sqlalchemy.exc import IntegrityError
+
 from jobs import edit as ranges
 from webapp import db
 from webapp.models import Edit, Item
@@ -38,8 +40,12 @@ def current(item: Item) -> Edit:
         cut = cutlist["keep"] if cutlist else [[0.0, length]]
         # The version its render says it is, so that render is not taken for out of date.
         version = made.get("edit_version", 1)
-        item.edit = Edit(keep=cut, automatic=cut, duration=length, version=version, fade=ranges.DEFAULT_FADE)
-        db.session.flush()
+        made = Edit(keep=cut, automatic=cut, duration=length, version=version, fade=ranges.DEFAULT_FADE)
+        try:
+            with db.session.begin_nested():  # a savepoint: the caller's own changes stay
+                item.edit = made
+        except IntegrityError:  # another request made it at the same moment: take that one
+            db.session.refresh(item, ["edit"])
     return item.edit
 
 

@@ -25,7 +25,7 @@ import av
 from jobs.containers import Container, output_container, video_encoder
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import run_ffmpeg
+from jobs.ffmpeg import run_ffmpeg, video_filter_file
 from jobs.files import written_atomically
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress, ignore, never_back, part
@@ -209,15 +209,25 @@ def _reencode(
     """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
     half = 1 / (2 * rate)
     # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
-    terms = "+".join(
-        f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
-    )
-    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *encode]
+    clips = [(float(a / rate - half), float(b / rate - half)) for a, b in frames]
+    # In a file: an edit's thousands of clips pass the 128 KiB one argument may hold.
+    graph = picture.with_suffix(".filter")
+    graph.write_text(f"select='{inside(clips)}',setpts=N/FRAME_RATE/TB")
+    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn", *video_filter_file(graph), *encode]
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"
     run_ffmpeg(args, duration=kept, on_progress=part(report, 0.0, 88.0), stage=label)
+
+
+def inside(clips: list[tuple[float, float]]) -> str:
+    """An ffmpeg expression that is true while t is in one of `clips` (in order, apart): a search
+    tree, so a frame is tested against about log2(n) clips, not all of them, and nests only that
+    deep (ffmpeg's parser refuses more than 100 levels, and each "+" of a flat sum is one)."""
+    if len(clips) == 1:
+        return "between(t,{:.6f},{:.6f})".format(*clips[0])
+    middle = len(clips) // 2
+    return f"if(lt(t,{clips[middle][0]:.6f}),{inside(clips[:middle])},{inside(clips[middle:])})"
 
 
 def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:

@@ -1,8 +1,10 @@
 """Forms of the editor."""
 
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, TextAreaField
+from wtforms import FloatField, TextAreaField
 from wtforms.validators import NumberRange, Optional, ValidationError
+
+from webapp.videos.forms import printable
 
 MOST_PHRASES = 100
 LONGEST_PHRASE = 40
@@ -17,9 +19,9 @@ class ResetForm(FlaskForm):
 
 
 class PauseForm(FlaskForm):
-    pause_length = DecimalField(
+    # A float, not a Decimal: Decimal("sNaN") makes the range check raise instead of refuse.
+    pause_length = FloatField(
         "Shorten pauses to (seconds)",
-        places=2,
         validators=[Optional(), NumberRange(0.05, 2, "Between 0.05 and 2 seconds.")],
     )
 
@@ -43,7 +45,7 @@ class FillersForm(FlaskForm):
         """The phrases, one per line, tidied; the same phrase once."""
         seen = {}
         for line in (self.phrases.data or "").splitlines():
-            phrase = " ".join(line.split())
+            phrase = " ".join(printable(line).split())  # no NUL, no bidi override
             if phrase:
                 seen.setdefault(phrase.lower(), phrase)
         return list(seen.values())

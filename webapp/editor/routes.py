@@ -1,6 +1,8 @@
 """Routes of the editor: the page, the edit as JSON (read, and replaced with If-Match), Render, Reset
 and the filler phrases."""
 
+import re
+
 from flask import abort, flash, jsonify, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import Conflict
@@ -15,6 +17,7 @@ from webapp.pipeline import live_states
 from webapp.videos.routes import _go, owned_item, queue_kind
 
 NOT_PREPARED = "This recording is still being prepared. The editor opens once preparation is done."
+ORIGINAL_REMOVED = "The original recording was removed, so this item can no longer be edited."
 NO_IF_MATCH = (
     'Send the version you changed in an If-Match header (If-Match: "3"), so a newer one is not overwritten.'
 )
@@ -27,11 +30,17 @@ class NotPrepared(Conflict):
     human = True
 
 
+class OriginalRemoved(Conflict):
+    description = ORIGINAL_REMOVED
+    human = True
+
+
 def editable_item(item_id: str):
     """The current user's item, once it is prepared (its length known), else 404 or 409."""
     item = owned_item(item_id)
     if not edits.editable(item):
-        raise NotPrepared
+        # Retention removes the original of a prepared item: it will not be prepared again.
+        raise OriginalRemoved if item.result("prepare") is not None else NotPrepared
     return item
 
 
@@ -109,7 +118,7 @@ def replace_edit(item_id):
     """Replace the kept ranges, if the version in If-Match is still the current one."""
     item = editable_item(item_id)
     version = if_match_version()
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or "keep" not in body:
         return problem(400, NOT_JSON)
     try:
@@ -123,12 +132,20 @@ def replace_edit(item_id):
     return jsonify(data), {"ETag": f'"{edit.version}"'}
 
 
+def json_body():
+    """The request's JSON, or None when it is not JSON or nests deeper than the parser can go."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 def if_match_version() -> int:
     """The version named by If-Match ("3", 3 or W/"3"): 428 when there is none, 400 when it is no number."""
     header = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
     if not header:
         abort(problem(428, NO_IF_MATCH))
-    if not header.isdigit() or len(header) > 9:
+    if not re.fullmatch(r"[0-9]{1,9}", header):  # not isdigit(): "²" is a digit int() refuses
         abort(problem(400, NO_IF_MATCH))
     return int(header)
 
@@ -146,14 +163,10 @@ def render(item_id):
     if not form.validate_on_submit():
         abort(400)
     refused = queue_kind(item, KINDS["render"], {})
-    if refused:
-        flash(refused, "error")
-        code = 409
-    else:
-        flash("Rendering the edit.", "success")
-        code = 200
+    # htmx gets the render box, which says it all: a message flashed then would show on a later page.
     if "HX-Request" in request.headers:
-        return status(item_id), code
+        return status(item_id), 409 if refused else 200
+    flash(refused or "Rendering the edit.", "error" if refused else "success")
     return _go(url_for("editor.edit", item_id=item.id))
 
 
@@ -164,8 +177,11 @@ def reset(item_id):
     item = editable_item(item_id)
     if not ResetForm().validate_on_submit():
         abort(400)
-    edits.reset(item)
-    flash("The edit is back to the automatic cut.", "success")
+    try:
+        edits.reset(item)
+        flash("The edit is back to the automatic cut.", "success")
+    except edits.Conflict:  # a change saved from another tab at the same moment
+        flash(edits.CONFLICT, "error")
     return _go(url_for("editor.edit", item_id=item.id))
 
 
