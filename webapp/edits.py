@@ -40,10 +40,10 @@ def current(item: Item) -> Edit:
         cut = cutlist["keep"] if cutlist else [[0.0, length]]
         # The version its render says it is, so that render is not taken for out of date.
         version = made.get("edit_version", 1)
-        made = Edit(keep=cut, automatic=cut, duration=length, version=version, fade=ranges.DEFAULT_FADE)
+        edit = Edit(keep=cut, automatic=cut, duration=length, version=version, fade=ranges.DEFAULT_FADE)
         try:
             with db.session.begin_nested():  # a savepoint: the caller's own changes stay
-                item.edit = made
+                item.edit = edit
         except IntegrityError:  # another request made it at the same moment: take that one
             db.session.refresh(item, ["edit"])
     return item.edit
