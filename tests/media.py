@@ -2,6 +2,7 @@
 
 import subprocess
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 from typing import IO
 
@@ -165,6 +166,13 @@ def espeak_exe() -> str | None:
 
 def speak(text: str, voice: str = "en", speed: int = 165, pitch: int = 50):
     """`text` spoken by espeak-ng, as float32 samples at SPEECH_RATE."""
+    return _espeak(text, voice, speed, pitch).copy()
+
+
+# espeak-ng is deterministic, and the scenes of a test session say the same sentences in the same
+# voices again and again: each is said once (an espeak-ng and an ffmpeg run) and then copied.
+@cache
+def _espeak(text: str, voice: str, speed: int, pitch: int):
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
