@@ -3,6 +3,7 @@
 import re
 import subprocess
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 from typing import IO
 
@@ -134,9 +135,10 @@ def _tone(seconds: float, sample_rate: int) -> str:
     )
 
 
-def _ffmpeg(*args: str, stdout: IO[bytes] | None = None) -> None:
+def _ffmpeg(*args: str, stdout: IO[bytes] | None = None, stdin: bytes | None = None) -> None:
     subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+        input=stdin,
         stdout=stdout,
         check=True,
     )
@@ -166,6 +168,13 @@ def espeak_exe() -> str | None:
 
 def speak(text: str, voice: str = "en", speed: int = 165, pitch: int = 50):
     """`text` spoken by espeak-ng, as float32 samples at SPEECH_RATE."""
+    return _espeak(text, voice, speed, pitch).copy()
+
+
+# espeak-ng is deterministic, and the scenes of a test session say the same sentences in the same
+# voices again and again: each is said once (an espeak-ng and an ffmpeg run) and then copied.
+@cache
+def _espeak(text: str, voice: str, speed: int, pitch: int):
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -341,15 +350,7 @@ def make_talk(
     """
     path = Path(path)
     seconds = sum(length for length, _ in pattern)
-    spans, cursor = [], 0.0
-    for length, sounding in pattern:
-        if sounding:
-            spans.append(f"between(t,{cursor:.4f},{cursor + length:.4f})")
-        cursor += length
-    # Two partials under a syllable-rate swell: RMS of the tone pair at full swell ≈ amplitude.
-    amplitude = 10 ** (level_db / 20)
-    voice = f"{amplitude:.6f}*(0.7+0.3*sin(2*PI*4*t))*(sin(2*PI*180*t)+sin(2*PI*410*t))"
-    args = ["-f", "lavfi", "-i", f"aevalsrc='{voice}*gte({'+'.join(spans) or '0'},1)':s=48000:d={seconds}"]
+    args = ["-f", "f32le", "-ar", str(TALK_RATE), "-ac", "1", "-i", "pipe:0"]
     if video:
         args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}", *args]
         gop = str(round(gop_seconds * fps))
@@ -368,8 +369,32 @@ def make_talk(
     args += ["-c:a", AUDIO_CODECS.get(path.suffix.lower(), "aac")]
     if path.suffix.lower() in MP4_FAMILY:
         args += ["-movflags", "+faststart"]
-    _ffmpeg(*args, str(path))
+    _ffmpeg(*args, str(path), stdin=_talk_sound(pattern, level_db))
     return path
+
+
+TALK_RATE = 48000
+
+
+def _talk_sound(pattern: list[tuple[float, bool]], level_db: float) -> bytes:
+    """make_talk's sound as float32 samples. Made here rather than by an ffmpeg expression, whose
+    gate is evaluated term by term for every sample (a minute for the five-minute talk)."""
+    import numpy as np
+
+    t = np.arange(round(sum(length for length, _ in pattern) * TALK_RATE)) / TALK_RATE
+    gate, cursor = np.zeros(t.size, dtype=bool), 0.0
+    for length, sounding in pattern:
+        if sounding:  # both ends included, at the 0.1 ms the expression gave them
+            gate |= (t >= round(cursor, 4)) & (t <= round(cursor + length, 4))
+        cursor += length
+    # Two partials under a syllable-rate swell: RMS of the tone pair at full swell ≈ amplitude.
+    amplitude = 10 ** (level_db / 20)
+    voice = (
+        amplitude
+        * (0.7 + 0.3 * np.sin(2 * np.pi * 4 * t))
+        * (np.sin(2 * np.pi * 180 * t) + np.sin(2 * np.pi * 410 * t))
+    )
+    return np.where(gate, voice, 0.0).astype(np.float32).tobytes()
 
 
 def make_phrases(path: str | Path, phrases: list[str], pause: float) -> list[tuple[float, float]]:

@@ -599,7 +599,9 @@ def test_hevc_and_alac_uploads_play_through_their_browser_previews(app, site, br
     from webapp.models import Item
     from webapp.storage import item_dir
 
-    hevc, alac = make_hevc(tmp_path / "Phone clip.mp4"), make_alac(tmp_path / "Voice memo.m4a")
+    # 3 s: the players only have to start; 1080p HEVC and its preview are slow to encode.
+    hevc = make_hevc(tmp_path / "Phone clip.mp4", seconds=3)
+    alac = make_alac(tmp_path / "Voice memo.m4a", seconds=3)
     make_user(app, email="hedy@example.com")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     log_in(page, site, "hedy@example.com", USER_PASSWORD)

@@ -17,8 +17,9 @@ from webapp.models import Item, Task, used_bytes
 from webapp.storage import item_dir
 
 MP3 = EXAMPLE.with_name("timbl_1.mp3")
-# Long enough for sync to confirm its match along the overlap (it checks 4 s stretches).
-CLIP = 20.0
+# Long enough for sync to confirm its match along the overlap (it checks 4 s stretches: two here),
+# short because encoding HEVC at 1080p is slow.
+CLIP = 10.0
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +44,15 @@ def test_browsers_play_h264_aac_and_mp3_but_not_hevc_or_alac(unplayable):
 
 
 def test_proxies_copy_the_streams_browsers_decode_and_encode_the_rest(tmp_path):
-    obs = make_video(tmp_path / "obs.mkv", seconds=3, size="1920x1080")  # H.264 and AAC in Matroska
-    prores = make_video(tmp_path / "edit.mov", seconds=3, size="1080x1920", codec="prores_ks")  # upright
-    float_wav = make_audio(tmp_path / "float.wav", seconds=3, codec="pcm_f32le")
+    # One second each: ProRes at 1080p is slow to make.
+    obs = make_video(tmp_path / "obs.mkv", seconds=1, size="1920x1080")  # H.264 and AAC in Matroska
+    prores = make_video(tmp_path / "edit.mov", seconds=1, size="1080x1920", codec="prores_ks")  # upright
+    float_wav = make_audio(tmp_path / "float.wav", seconds=1, codec="pcm_f32le")
     proxies = {}
     for path in (obs, prores, float_wav):
         assert not browser_plays(probe(path)), path.name
         proxies[path.name] = proxy = probe(tmp_path / proxy_if_needed(path, tmp_path))
-        assert browser_plays(proxy) and abs(proxy.duration - 3.0) < 0.1, (path.name, proxy)
+        assert browser_plays(proxy) and abs(proxy.duration - 1.0) < 0.1, (path.name, proxy)
     # The H.264 picture is copied as it is (full size, no loss); only the container changes.
     assert (proxies["obs.mkv"].video.codec, proxies["obs.mkv"].video.width) == ("h264", 1920)
     # ProRes is encoded, its shorter side brought to 720 with the shape kept.
