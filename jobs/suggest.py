@@ -31,6 +31,8 @@ ASIDE_MARKS = ",.;:!?…—–-"
 # harbour project is"), at most one per two repeated words, and then only before a break (a pause
 # of RETAKE_PAUSE or a filler): "on the left and on the right" is a pattern of speech, not a retake.
 RETAKE_WORDS = 2
+SENTENCE_ENDS = (".", "!", "?")
+TRAILING_OFF = ("...", "…")  # a take that trails off, not a sentence that ends
 RETAKE_SECONDS = 10.0
 RETAKE_PAUSE = 0.3
 # The same word twice in a row ("the the"), the second within this of the first: a stutter.
@@ -113,6 +115,8 @@ def stutters(words: list[dict], spans: list[Range], tokens: list[str]) -> list[S
             and token == tokens[index + 1]
             and not _hesitation(token)
             and words[index + 1]["start"] - words[index]["end"] <= STUTTER_GAP
+            # "…for you, you need": a stutter runs on; a punctuation mark between says it did not.
+            and not words[index]["text"].endswith(tuple(ASIDE_MARKS))
         ):
             said = words[index]["text"].strip(ASIDE_MARKS)
             found.append(
@@ -250,8 +254,15 @@ def _said_again(words: list[dict], tokens: list[str], said: list[int], position:
             continue
         if left_over and (repeated < 3 or not _break_before(words, tokens, said[again - 1], said[again])):
             continue
+        # "…for the web. The web continues": a sentence ended, then the next began the same way.
+        if repeated < 3 and _ends_sentence(words[said[again - 1]]["text"]):
+            continue
         return again
     return None
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.endswith(SENTENCE_ENDS) and not text.endswith(TRAILING_OFF)
 
 
 def _break_before(words: list[dict], tokens: list[str], last: int, next_take: int) -> bool:
