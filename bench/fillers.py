@@ -8,10 +8,12 @@ Each condition speaks SCRIPT with espeak-ng in one voice and pace, piece by piec
 (tiny.en, no prompt), the sound analysis (with its second listening, prompted for hesitations),
 and the suggestions with the default phrases; and, to show what each part brings, the
 suggestions from the transcript and the unwritten sounds alone, without the second listening.
-A filler suggestion is right when its cut overlaps a planted filler (within TOLERANCE); a planted
-retake is found when a retake suggestion cuts from its first take to within 2 x TOLERANCE of where
-it is said again. Then, on the same script said without fillers and retakes, the word error rate
-of a transcript with and without the prompt: why the person's transcript is made without it. On
+A filler suggestion is right when its cut overlaps a planted filler (within TOLERANCE), and a
+planted filler is found by such a suggestion or by a retake cut holding it (the editor shows a
+hesitation between two takes as part of the retake); a planted retake is found when a retake
+suggestion cuts from its first take to within 2 x TOLERANCE of where it is said again. Then, on
+the same script said without fillers and retakes, the word error rate of a transcript with and
+without the prompt: why the person's transcript is made without it. On
 the real interview tests/media/timbl_1.mp3 (no ground truth) it prints the text and the
 suggestions, to read. Generated speech is kept in bench/.cache/.
 """
@@ -115,10 +117,16 @@ def score(found: list[dict], planted: list[dict]) -> dict:
     fillers = [s for s in found if s["kind"] == "filler"]
     truth = [p for p in planted if p["kind"] == "filler"]
     right = [s for s in fillers if any(near(s["cut"], (p["start"], p["end"])) for p in truth)]
-    hit = [p for p in truth if any(near(s["cut"], (p["start"], p["end"])) for s in fillers)]
+    # A filler between two takes is cut with the retake, which the editor shows instead.
+    retakes = [s for s in found if s["kind"] == "retake"]
+    hit = [
+        p
+        for p in truth
+        if any(near(s["cut"], (p["start"], p["end"])) for s in fillers)
+        or any(s["cut"][0] <= p["start"] and p["end"] <= s["cut"][1] + TOLERANCE for s in retakes)
+    ]
     by_word = [p for p in truth if any(near(s["cut"], (p["start"], p["end"])) for s in fillers if s["words"])]
     takes = [p for p in planted if p["kind"] == "retake"]
-    retakes = [s for s in found if s["kind"] == "retake"]
     took = [
         p
         for p in takes

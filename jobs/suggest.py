@@ -12,7 +12,7 @@ ones the person rejected.
 import re
 from bisect import bisect_left, bisect_right
 
-from jobs.edit import Range, merge
+from jobs.edit import Range
 
 # Sounds of hesitation: a filler wherever they are said. Whisper writes them drawn out at times
 # ("Umm", "Hmmm"), which `_matches` allows for.
@@ -172,17 +172,24 @@ def unwritten(words: list[dict], stretches, found: list[Suggestion], heard: bool
     which Whisper timed short; any other one, alone between two pauses, is a filler of its own."""
     starts, ends = [word["start"] for word in words], [word["end"] for word in words]
     hesitations = {s["words"][0]: s for s in found if s["kind"] == "filler" and _hesitation_words(s, words)}
-    retakes = merge([tuple(s["cut"]) for s in found if s["kind"] == "retake"])
+    retakes = [s for s in found if s["kind"] == "retake"]
     fillers = [s for s in found if s["kind"] == "filler"]
     alone = []
     for start, end in stretches:
         before = bisect_right(ends, start) - 1  # the last word that ends before the stretch starts
         after = bisect_left(starts, end)  # the first word that starts after it ends
-        if _overlaps(retakes, start, end) or (not heard and after - before > 1):
+        if not heard and after - before > 1:
             continue
         low = words[before]["end"] if before >= 0 else 0.0
         high = words[after]["start"] if after < len(words) else float("inf")
         cut = [round(max(start - SOUND_MARGIN, low, 0.0), 3), round(min(end + SOUND_MARGIN, high), 3)]
+        retake = next((s for s in retakes if s["cut"][0] < end and start < s["end"] + TOUCHING), None)
+        if retake:
+            # A hesitation between two takes goes with the first; Whisper often times the second
+            # take's first word from it.
+            if heard:
+                _grow(retake, retake["start"], end, cut)
+            continue
         overlapping = [s for s in fillers + alone if s["cut"][0] < cut[1] and cut[0] < s["cut"][1]]
         written = hesitations.get(before) or hesitations.get(after)
         if overlapping or written:
@@ -311,13 +318,6 @@ def _set_off(words: list[dict], first: int, last: int) -> bool:
         after is None or after["start"] - words[last - 1]["end"] >= ASIDE_PAUSE
     )
     return marked or paused
-
-
-def _overlaps(ranges: list[Range], start: float, end: float) -> bool:
-    index = bisect_right([a for a, _ in ranges], start) - 1
-    return (index >= 0 and ranges[index][1] > start) or (
-        index + 1 < len(ranges) and ranges[index + 1][0] < end
-    )
 
 
 def _word_suggestion(

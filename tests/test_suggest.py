@@ -116,6 +116,14 @@ def test_a_first_take_ending_differently_and_fillers_between_takes_are_a_retake(
     assert [f["text"] for f in of_kind(result, "filler")] == ["um"]
 
 
+def test_a_hesitation_heard_between_two_takes_goes_with_the_first():
+    # Whisper timed the second take from 2.4 s, over an "uh" heard until 2.75 s: "first" follows at 2.8 s.
+    found = said("the first draft / the first draft is late")
+    analysis = {"duration": 5, "pauses": [], "hesitations": [[2.4, 2.75]], "sounds": []}
+    [retake] = suggestions(found, word_spans(found, 5), analysis, DEFAULT_PHRASES, 0.3)
+    assert retake["kind"] == "retake" and retake["cut"][1] == pytest.approx(2.8)
+
+
 def test_a_chain_of_takes_is_one_retake():
     _, result = suggest("the harbour... / the harbour project / the harbour project is ready")
     [retake] = of_kind(result, "retake")
