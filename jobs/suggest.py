@@ -2,7 +2,8 @@
 
 Plain Python (no numpy, no media): the web process builds the list from the transcript's words
 (jobs/edit.py), the person's own list of filler phrases, and what the worker found in the sound
-(jobs/suggest_audio.py: the pauses, and the voiced stretches no word covers).
+(jobs/suggest_audio.py: the pauses, the hesitations a second listening heard, and the voiced
+stretches no word covers).
 
 Every suggestion is {"id", "kind", "start", "end", "text", "cut": [a, b], "words": [word ids]}, its
 id the same each time the same transcript and sound are read, so the editor can remember which
@@ -15,7 +16,7 @@ from bisect import bisect_left, bisect_right
 from jobs.edit import Range
 
 # Sounds of hesitation: a filler wherever they are said. Whisper writes them drawn out at times
-# ("Umm", "Hmmm"), which `_matches` allows for.
+# ("Umm", "Hmmm"), which `_drawn_out` allows for.
 HESITATIONS = ("um", "uh", "er", "erm", "ah", "hmm", "mm")
 # Words that are fillers only as an aside ("it's, you know, late"), not in a sentence ("do you
 # know the way", "what kind of camera"): see `_set_off`. "like" is left out: far more often a
@@ -30,6 +31,7 @@ ASIDE_MARKS = ",.;:!?…—–-"
 # The first take may end in a word or two that were not said again ("the harbour project was… the
 # harbour project is"), at most one per two repeated words, and then only before a break (a pause
 # of RETAKE_PAUSE or a filler): "on the left and on the right" is a pattern of speech, not a retake.
+# Two words said again after a full stop are a new sentence begun alike, not a retake.
 RETAKE_WORDS = 2
 SENTENCE_ENDS = (".", "!", "?")
 TRAILING_OFF = ("...", "…")  # a take that trails off, not a sentence that ends

@@ -16,7 +16,7 @@ import pytest
 from jobs.edit import word_spans, words
 from jobs.errors import MediaError
 from jobs.suggest import DEFAULT_PHRASES, HEARD_TEXT, PAUSE_MARGIN, SOUND_TEXT, suggestions
-from jobs.suggest_audio import analyse, hesitations
+from jobs.suggest_audio import LISTENING, analyse, hesitations
 from jobs.transcribe import transcribe
 from tests.helpers import ROOT
 from tests.media import SPEECH_RATE, espeak_exe, make_disfluent, make_silent_video, make_video, write_track
@@ -281,7 +281,9 @@ def test_fillers_and_a_retake_planted_in_speech_are_suggested_where_they_were_sa
     planted = make_disfluent(src, PLANTED, voice="en-us", speed=165, seed=1)
     transcribe(src, tmp_path / "out", language="en")
     transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
-    analysis = analyse(src, transcript)
+    progress = []
+    analysis = analyse(src, transcript, on_progress=lambda percent, stage: progress.append((percent, stage)))
+    assert progress[-1][0] == 100 and LISTENING in {stage for _, stage in progress}
     found = words(transcript)
     result = suggestions(found, word_spans(found, analysis["duration"]), analysis, DEFAULT_PHRASES, 0.3)
 
