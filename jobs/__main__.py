@@ -85,7 +85,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("input", type=Path, metavar="media", help="the recording the cut list was made from")
     e.add_argument("cuts", type=Path, help="the JSON that `silence --json` writes (or a bare cut list)")
     e.add_argument("output", type=Path, help=".fcpxml, .xml (Premiere), .edl, .otio, .mlt or .kdenlive")
-    e.add_argument("--format", choices=sorted(timeline_formats()), help="instead of the extension's format")
+    e.add_argument(
+        "--format",
+        choices=TimelineFormats(),
+        metavar="FORMAT",  # else argparse lists the choices, importing the writers, as it builds the parser
+        help="instead of the extension's format: %(choices)s",
+    )
     e.add_argument("--absolute", action="store_true", help="absolute media paths (default: relative to OUT)")
     e.add_argument(
         "--transcript", type=Path, help="transcript JSON: write its subtitles fitted to the cut beside"
@@ -95,10 +100,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def timeline_formats() -> list[str]:
-    from jobs.timeline import FORMATS
+class TimelineFormats:
+    """The timeline formats, as `--format` choices read only when --format is given or help shown:
+    the web process runs `probe` in a child for every upload, which needs none of the writers."""
 
-    return list(FORMATS)
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    @staticmethod
+    def _names() -> list[str]:
+        from jobs.timeline import FORMATS
+
+        return sorted(FORMATS)
 
 
 def run(args: argparse.Namespace, progress: ProgressBar) -> dict:

@@ -3,6 +3,9 @@
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+# Seconds of sound faded out and in at each join: long enough to hide a click, too short to hear.
+JOIN_FADE = 0.008
+
 
 @dataclass
 class CutList:
@@ -11,6 +14,7 @@ class CutList:
     duration: float
     keep: list[tuple[float, float]]
     details: dict = field(default_factory=dict)  # threshold used, noise floor, …
+    fade: float = JOIN_FADE
 
     def __post_init__(self):
         self.keep = [(float(a), float(b)) for a, b in self.keep if b > a]
@@ -65,11 +69,12 @@ class CutList:
             "removed_share": round(self.removed_seconds / self.duration, 6) if self.duration else 0.0,
             "keep": [[round(a, 6), round(b, 6)] for a, b in self.keep],
             "removed": [[round(a, 6), round(b, 6)] for a, b in self.removed],
+            "fade": self.fade,
             **self.details,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "CutList":
-        known = {"duration", "kept_duration", "removed_seconds", "removed_share", "keep", "removed"}
+        known = {"duration", "kept_duration", "removed_seconds", "removed_share", "keep", "removed", "fade"}
         details = {k: v for k, v in data.items() if k not in known}
-        return cls(data["duration"], [tuple(r) for r in data["keep"]], details)
+        return cls(data["duration"], [tuple(r) for r in data["keep"]], details, data.get("fade", JOIN_FADE))

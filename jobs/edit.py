@@ -11,6 +11,8 @@ neighbouring words and never leaves a stutter of the pause behind.
 
 from bisect import bisect_right
 
+from jobs.cutlist import JOIN_FADE
+
 Range = tuple[float, float]
 
 # Sound kept before and after a word when the words either side are cut: Whisper's word times
@@ -20,8 +22,7 @@ PAD = 0.12
 SHORTEST = 0.01
 # Most kept ranges an edit may hold: one per word of a 10-hour talk is far fewer.
 MOST_RANGES = 100_000
-# An audio fade at each join: long enough to hide a click, too short to hear (jobs/render/audio.py).
-DEFAULT_FADE = 0.008
+DEFAULT_FADE = JOIN_FADE
 LONGEST_FADE = 0.1
 # A pause this long before a segment starts a new paragraph (as the item page's transcript).
 PARAGRAPH_PAUSE = 1.5
@@ -48,9 +49,13 @@ def normalize(keep, duration: float, frame: float | None = None) -> list[Range]:
             raise EditError("Each kept range must be a pair of numbers of seconds.")
         if start >= end:
             raise EditError(f"A kept range must end after it starts, not {start:g}–{end:g} s.")
-        start, end = max(0.0, float(start)), min(float(duration), float(end))
+        # Into the recording before float(): 1e308 / frame, or an int of 400 digits, overflows.
+        start, end = (float(min(max(x, 0.0), duration)) for x in pair)
         if frame:
-            start, end = snap(start, frame), min(snap(end, frame), float(duration))
+            # The recording's end is rarely on the frame grid: an end within a frame of it is the end,
+            # or a sliver of it would show as removed.
+            start = snap(start, frame)
+            end = float(duration) if duration - end < frame else min(snap(end, frame), float(duration))
         if end - start >= SHORTEST:
             ranges.append((start, end))
     merged = merge(ranges)

@@ -38,6 +38,24 @@ def ffmpeg_exe() -> str:
     return os.environ.get("FFMPEG_BINARY") or shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def video_filter_file(path) -> list[str]:
+    """The arguments that make ffmpeg read its video filter graph from the file at `path`, for a
+    graph longer than one command-line argument may be (128 KiB on Linux)."""
+    return ["-/vf" if _reads_options_from_files() else "-filter_script:v", str(path)]
+
+
+@functools.cache
+def _reads_options_from_files() -> bool:
+    """Whether this ffmpeg takes `-/vf FILE` (7.0 on); older ones take only `-filter_script:v FILE`,
+    which 8.0 removed."""
+    with tempfile.NamedTemporaryFile("w", suffix=".filter") as graph:
+        graph.write("null")
+        graph.flush()
+        command = [ffmpeg_exe(), "-v", "quiet", "-f", "lavfi", "-i", "nullsrc=d=0.04"]
+        command += ["-/vf", graph.name, "-f", "null", "-"]
+        return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+
+
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Looked up here, not in the child: loading a library between fork and exec can deadlock.
 _prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None

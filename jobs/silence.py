@@ -1,7 +1,6 @@
 """Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,11 +10,10 @@ from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
-from jobs.files import written_atomically
 from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
-from jobs.render import render_cut
+from jobs.render import make_cut
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
 TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."
@@ -86,24 +84,9 @@ def remove_silence(
         on_progress=part(on_progress, 0.0, DETECT_SHARE),
         info=info,
     )
-    if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
-        render = _copy(src, dst, info)
-    else:
-        render = render_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
-    if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
-        cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details)
+    result = make_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
     on_progress(100.0, "Done")
-    figures = cutlist.to_dict()
-    return {
-        "cutlist": figures,
-        "original_duration": figures["duration"],
-        "kept_duration": figures["kept_duration"],
-        "removed_seconds": figures["removed_seconds"],
-        "removed_share": figures["removed_share"],
-        # The source's tracks the result does not carry, described for the person.
-        "dropped": render.pop("dropped"),
-        "render": render,
-    }
+    return result
 
 
 def detect_silence(
@@ -247,11 +230,3 @@ def keep_ranges(
     if cursor < duration:
         keep.append((cursor, duration))
     return [(a, b) for a, b in keep if b - a >= SHORTEST_KEEP]
-
-
-def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
-    """Nothing to cut: the output is the input (`info`), byte for byte."""
-    with written_atomically(dst) as temporary:
-        shutil.copyfile(src, temporary)
-    copied = round(info.duration, 6)
-    return {"mode": "copy", "segments": 1, "copied_seconds": copied, "encoded_seconds": 0.0, "dropped": []}

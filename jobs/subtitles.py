@@ -67,10 +67,11 @@ def write_outputs(transcript: dict, out_dir: str | Path, stem: str = "transcript
 def fit_to_cut(transcript: dict, cutlist: CutList) -> dict:
     """The transcript moved onto the timeline of the video that `cutlist` produces.
 
-    Each word is mapped through the cut list; a word inside a removed range is dropped, and one
-    that straddles a cut keeps the part that is kept. Segments take their times and text from
-    the words they still have; a segment left without words is dropped. A segment that never
-    had word times is mapped as a whole. The input is not changed.
+    Each word is mapped through the cut list; a word whose middle is removed is dropped (as the
+    editor strikes it through), and one that straddles a cut keeps the part that is kept.
+    Segments take their times and text from the words they still have; a segment left without
+    words is dropped. A segment that never had word times is mapped as a whole. The input is not
+    changed.
     """
     segments = []
     for segment in transcript.get("segments", []):
@@ -83,7 +84,7 @@ def fit_to_cut(transcript: dict, cutlist: CutList) -> dict:
         kept = []
         for word in words:
             span = cutlist.map_span(word["start"], word["end"])
-            if span is not None:
+            if span is not None and cutlist.map_time((word["start"] + word["end"]) / 2) is not None:
                 kept.append({**word, "start": span[0], "end": span[1]})
         if kept:
             text = join_words([w["word"] for w in kept])

@@ -45,6 +45,19 @@ def test_probe_prints_what_the_file_holds_as_json(tmp_path):
     info = json.loads(result.stdout)
     assert (info["container"], info["video"]["codec"], info["audio"]["codec"]) == ("mp4", "h264", "aac")
     assert info["duration"] == pytest.approx(1.5, abs=0.1)
+    # The web process runs it for every upload: it loads no timeline writer (a fifth of its time).
+    loaded = subprocess.run(
+        [sys.executable, "-c", PROBE_THEN_LIST_MODULES, str(talk)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert loaded.returncode == 0 and loaded.stdout.splitlines()[-1] == "[]", loaded.stderr
+
+
+PROBE_THEN_LIST_MODULES = """
+import sys
+from jobs.__main__ import main
+main(["probe", sys.argv[1]])
+print([name for name in sys.modules if name.startswith("jobs.timeline")])
+"""
 
 
 @pytest.mark.parametrize(
@@ -73,3 +86,5 @@ def test_bad_input_exits_non_zero_with_one_line(tmp_path, args):
 def test_bad_option_is_a_usage_error():
     result = jobs_cli("silence", "a.mp4", "b.mp4", "--threshold-db", "loud")
     assert result.returncode == 2 and "dBFS" in result.stderr
+    result = jobs_cli("export", "a.mp4", "cuts.json", "cut.xml", "--format", "word")
+    assert result.returncode == 2 and "invalid choice: 'word' (choose from 'edl', 'fcpxml'," in result.stderr

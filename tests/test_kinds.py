@@ -18,6 +18,7 @@ from webapp.models import Item, Task
 from webapp.pipeline import get_queue, submitting
 from webapp.queues import QUEUES
 from webapp.storage import item_dir
+from webapp.videos.routes import BUSY
 
 EXAMPLE = Path(__file__).parent / "media" / "example.mp4"
 
@@ -33,6 +34,7 @@ def test_the_plan_runs_each_chosen_kind_after_the_chosen_ones_it_needs():
         "sync": [],
         "silence": ["sync"],
         "transcribe": ["sync"],
+        "suggest": ["sync", "transcribe"],
         "fit_subtitles": ["silence", "transcribe"],
     }
     # Run again: the file is prepared already; a kind nobody chose is not run.
@@ -40,9 +42,11 @@ def test_the_plan_runs_each_chosen_kind_after_the_chosen_ones_it_needs():
     assert plan({"silence": {"margin": 0.3}}, prepared=True)[0]["params"] == {"margin": 0.3}
 
 
-def test_every_output_has_a_label_and_belongs_to_one_kind():
+def test_every_output_has_a_label_and_belongs_to_one_kind_but_the_edits_render():
     roles = [role for kind in KINDS.values() for role in kind.outputs]
-    assert len(roles) == len(set(roles))
+    # The cut and its subtitles: silence removal renders its automatic cut, the editor the edit.
+    shared = {role for role in roles if roles.count(role) > 1}
+    assert shared == set(KINDS["render"].outputs)
     assert all(file_label(role) != role for role in [*roles, "original", "external"])
     assert {kind.queue for kind in KINDS.values()} <= set(QUEUES)
 
@@ -88,14 +92,21 @@ def test_a_kind_asked_for_on_the_item_page_is_refused_until_its_inputs_are_there
     app, client, logged_in, tmp_path, run_worker
 ):
     submit(client, make_video(tmp_path / "clip.mp4", seconds=2))
-    run_worker("media")
     with app.app_context():
         item_id = db.session.scalar(db.select(Item)).id
-    # No cut yet: no export card, and asking anyway says what is missing.
+    # Not prepared yet: no export card, and asking anyway says to wait.
     assert 'id="export"' not in client.get(f"/videos/{item_id}").get_data(as_text=True)
     refused = ask(client, item_id, "export", editor="premiere")
+    assert refused.status_code == 409 and BUSY in refused.get_data(as_text=True)
+    run_worker("media")
+    # Prepared, the recording is an edit that cuts nothing: it can be exported.
+    assert 'id="export"' in client.get(f"/videos/{item_id}").get_data(as_text=True)
+    with app.app_context():
+        db.session.get(Item, item_id).file("original").role = "gone"
+        db.session.commit()
+    refused = ask(client, item_id, "export", editor="premiere")
     assert refused.status_code == 409
-    assert "needs what this item does not have yet: Cut list" in refused.get_data(as_text=True)
+    assert "needs what this item does not have yet: Original" in refused.get_data(as_text=True)
     # Only kinds asked for on the item page run this way; a made-up editor is a form error.
     assert ask(client, item_id, "silence").status_code == 404
     assert ask(client, item_id, "nothing-like-it").status_code == 404

@@ -45,7 +45,7 @@ def test_sync_silence_and_transcription_run_in_order_on_real_workers(
     with app.app_context():
         item = db.session.scalar(db.select(Item))
         kinds = [t.kind for t in item.tasks]
-        assert kinds == ["prepare", "sync", "silence", "transcribe", "fit_subtitles"]
+        assert kinds == ["prepare", "sync", "silence", "transcribe", "suggest", "fit_subtitles"]
         jobs = {t.kind: Job.fetch(t.rq_job_id, connection=redis_conn()) for t in item.tasks}
         # Only what waits for nothing may start; the rest is held back by depends_on.
         assert jobs["sync"].get_status() == JobStatus.QUEUED
@@ -140,7 +140,7 @@ def test_a_failed_sync_cancels_what_waits_for_it_with_the_reason(
         assert tasks["prepare"].status == Task.DONE
         assert tasks["sync"].status == Task.FAILED
         assert "confidence" in tasks["sync"].error
-        for kind in ("silence", "transcribe", "fit_subtitles"):
+        for kind in ("silence", "transcribe", "suggest", "fit_subtitles"):
             assert tasks[kind].status == Task.CANCELLED, kind
             assert tasks[kind].error == "Not run, because “Sync external audio” failed."
             assert (

@@ -86,7 +86,7 @@ def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
     # Each item counts its own copy: deleting one must not take the other's space or files.
     assert assert_usage_matches_disk(app, logged_in.id) == 2 * sum(first_files.values())
     page = client.get(f"/videos/{second_id}").get_data(as_text=True)
-    assert page.count(f'reused an earlier result of <a href="/videos/{first_id}">camera.mp4</a>') == 4
+    assert page.count(f'reused an earlier result of <a href="/videos/{first_id}">camera.mp4</a>') == 5
 
     # Deleting the first item leaves the second one whole.
     token = csrf_from(client.get(f"/videos/{first_id}"))
@@ -95,7 +95,7 @@ def test_the_same_file_with_the_same_settings_reuses_the_stored_result(
     response.close()
     assert response.status_code == 200
     page = client.get(f"/videos/{second_id}").get_data(as_text=True)
-    assert page.count("reused an earlier result</span>") == 4  # no link to the deleted item
+    assert page.count("reused an earlier result</span>") == 5  # no link to the deleted item
 
 
 def test_other_settings_another_file_or_another_user_are_processed(

@@ -345,3 +345,19 @@ def test_a_given_probe_is_used_instead_of_probing_again(talk_wav, tmp_path, monk
     result = render_cut(talk_wav, tmp_path / "out.wav", CutList(12.0, [(0.0, 3.0)]), info=info)
 
     assert result["mode"] == "audio"
+
+
+def test_a_cut_into_thousands_of_clips_is_re_encoded(tmp_path):
+    # An editor's cut of a long talk keeps thousands of clips: ffmpeg's expression parser nests
+    # deeper with every "+" term of a flat sum (it refused a 101st), and the whole expression
+    # passed the 128 KiB one command-line argument may hold at about 3,500.
+    talk = make_video(tmp_path / "talk.mp4", seconds=320, size="64x48", audio=False)
+    keep = [(2 * n / 25, (2 * n + 1) / 25) for n in range(4000)]  # every other frame
+    out = tmp_path / "out.mp4"
+
+    result = render_cut(talk, out, CutList(320.0, keep))
+
+    assert result["mode"] == "reencode" and result["segments"] == 4000
+    assert decode_errors(out) == ""
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4000

@@ -399,7 +399,7 @@ def test_fit_to_cut_drops_removed_words_and_shifts_the_rest():
             segment(word("One", 0.5, 0.9), word("two", 1.0, 1.5)),
             # A pause from 1.5 to 3.2; the cut takes 2.0-3.0 of it and 4.5-6.0 of the speech after.
             segment(
-                word("three", 3.2, 3.6), word("four", 3.7, 4.1), word("five", 4.2, 4.8), word("six", 5.0, 5.5)
+                word("three", 3.2, 3.6), word("four", 3.7, 4.1), word("five", 4.2, 4.7), word("six", 5.0, 5.5)
             ),
             segment(word("seven", 5.6, 5.9)),  # entirely inside the cut: the segment goes
             segment(word("eight", 6.5, 7.0), word("nine.", 7.2, 7.6)),
@@ -418,13 +418,21 @@ def test_fit_to_cut_drops_removed_words_and_shifts_the_rest():
         ("two", 1.0, 1.5),
         ("three", 2.2, 2.6),  # 1 s of pause removed before it
         ("four", 2.7, 3.1),
-        ("five", 3.2, 3.5),  # straddles the cut at 4.5: keeps 4.2-4.5
+        ("five", 3.2, 3.5),  # straddles the cut at 4.5, its middle kept: keeps 4.2-4.5
         ("eight", 4.0, 4.5),  # 1 s + 1.5 s removed before it
         ("nine.", 4.7, 5.1),
     ]
     assert [(s["start"], s["end"]) for s in fitted["segments"]] == [
         (w[0]["start"], w[-1]["end"]) for w in (s["words"] for s in fitted["segments"])
     ]
+
+
+def test_a_word_whose_middle_is_cut_is_gone_from_the_subtitles_as_in_the_editor():
+    """The editor strikes through a word whose middle is cut; frame snapping may leave a few
+    milliseconds of it, which nobody hears, and the subtitles must not show it either."""
+    transcript = {"segments": [segment(word("keep", 0.5, 1.0), word("including", 8.42, 9.14))]}
+    fitted = fit_to_cut(transcript, CutList(10.0, [(0.0, 7.94), (9.1333, 10.0)]))
+    assert [w["word"].strip() for w in all_words(fitted)] == ["keep"]
 
 
 def test_long_speech_is_cut_into_short_two_line_cues():

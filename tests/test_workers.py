@@ -139,6 +139,7 @@ def test_two_workers_on_their_own_queues_process_a_submission(app, client, logge
             "prepare": "media-1",
             "silence": "media-1",
             "transcribe": "transcriber-1",
+            "suggest": "transcriber-1",
             "fit_subtitles": "media-1",
         }
         assert tasks["transcribe"].result["words"] > 20
@@ -220,12 +221,13 @@ def test_jobs_lost_from_the_queue_fail_with_the_reason(app, client, logged_in, t
         for task in db.session.scalars(db.select(Task)):
             task.enqueued_at -= timedelta(minutes=2)
         db.session.commit()
-        assert recover_lost_tasks() == 3  # the fitting of subtitles waited for two of them
+        assert recover_lost_tasks() == 3  # the fitting of subtitles and the suggestions waited
         states = {t.kind: (t.status, t.error) for t in db.session.scalars(db.select(Task))}
     assert states == {
         "prepare": (Task.FAILED, QUEUE_LOST_REASON),
         "silence": (Task.FAILED, QUEUE_LOST_REASON),
         "transcribe": (Task.FAILED, QUEUE_LOST_REASON),
+        "suggest": (Task.CANCELLED, "Not run, because “Transcribe” failed."),
         "fit_subtitles": (Task.CANCELLED, "Not run, because “Remove silence” failed."),
     }
 

@@ -1,5 +1,6 @@
 """The Cutroom web app: extension objects and the app factory, which only wires things together."""
 
+import json
 import logging
 import os
 import sqlite3
@@ -100,11 +101,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webapp.account import bp as account_bp
     from webapp.auth import bp as auth_bp
+    from webapp.editor import bp as editor_bp
     from webapp.stats import bp as stats_bp
     from webapp.videos import bp as videos_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(videos_bp)
+    app.register_blueprint(editor_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(stats_bp)
 
@@ -181,13 +184,19 @@ def _discard_unkept_uploads(_exc) -> None:
 
 
 def _csrf_error(error: CSRFError):
+    if request.path.endswith(".json"):
+        return {"error": CSRF_EXPIRED}, 400
     return render_template(
         "errors/error.html",
         code=400,
         title="This form has expired",
-        message="The page was open too long or the form was sent from somewhere else. "
-        "Reload the page and try again.",
+        message=CSRF_EXPIRED,
     ), 400
+
+
+CSRF_EXPIRED = (
+    "The page was open too long or the form was sent from somewhere else. Reload the page and try again."
+)
 
 
 ERROR_TEXT = {
@@ -228,6 +237,10 @@ def _http_error(error: HTTPException):
     if getattr(error, "human", False):
         message = error.description
     response = error.get_response()
+    if request.path.endswith(".json"):  # read by scripts and the editor's JavaScript
+        response.set_data(json.dumps({"error": message}))
+        response.mimetype = "application/json"
+        return response
     try:
         body = render_template("errors/error.html", code=error.code, title=title, message=message)
     except Exception:  # the error page must never fail

@@ -44,6 +44,8 @@ class User(UserMixin, db.Model):
     quota_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     is_admin: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # The words and phrases the editor suggests cutting as fillers; None: jobs.suggest's defaults.
+    filler_phrases: Mapped[list | None] = mapped_column(sa.JSON)
 
     items: Mapped[list["Item"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     logins: Mapped[list["LoginSession"]] = relationship(
@@ -174,6 +176,7 @@ class Item(db.Model):
     tasks: Mapped[list["Task"]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="Task.id"
     )
+    edit: Mapped["Edit | None"] = relationship(back_populates="item", cascade="all, delete-orphan")
 
     def file(self, role: str) -> "MediaFile | None":
         return next((f for f in self.files if f.role == role), None)
@@ -281,6 +284,23 @@ class Task(db.Model):
     def reused_source(self) -> "Task | None":
         """The task whose result this one reused, while it still exists."""
         return db.session.get(Task, self.reused_from) if self.reused_from else None
+
+
+class Edit(db.Model):
+    """An item's edit: the ranges of its recording that are kept (jobs/edit.py), as decided by
+    silence removal, accepted suggestions and the person in the editor. Nothing is rendered to
+    change it; `version` grows with every change, so a stale tab's save is refused (409) and a
+    render or export says which version it made."""
+
+    item_id: Mapped[str] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(default=1)
+    keep: Mapped[list] = mapped_column(sa.JSON)  # [[start, end], ...] seconds of the source
+    automatic: Mapped[list] = mapped_column(sa.JSON)  # the cut silence removal made: "Reset" returns to it
+    duration: Mapped[float]  # of the recording it cuts (the synced one when sync ran)
+    fade: Mapped[float] = mapped_column(default=0.008)  # seconds of audio fade at each join
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="edit")
 
 
 class Reservation(db.Model):

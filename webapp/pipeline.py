@@ -21,7 +21,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from werkzeug.exceptions import ServiceUnavailable
 
-from webapp import db
+from webapp import db, edits
 from webapp.kinds import KINDS
 from webapp.models import Item, Task
 from webapp.timeleft import Clock
@@ -128,7 +128,10 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
     tasks = {}
     for spec in specs:
         kind = KINDS[spec["kind"]]
-        task = Task(item=item, kind=kind.name, queue=kind.queue, params=spec.get("params", {}))
+        params = spec.get("params", {})
+        if kind.edit:  # it works on the edit as it is now: later changes are for a later run
+            params = {**params, "edit": edits.edit_params(item)}
+        task = Task(item=item, kind=kind.name, queue=kind.queue, params=params)
         db.session.add(task)
         tasks[spec["kind"]] = task
     db.session.flush()

@@ -14,6 +14,7 @@ sound), `mux` (joining the tracks), `verify` (the check); this one runs them and
 """
 
 import logging
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -24,7 +25,7 @@ import av
 from jobs.containers import Container, output_container, video_encoder
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import run_ffmpeg
+from jobs.ffmpeg import run_ffmpeg, video_filter_file
 from jobs.files import written_atomically
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress, ignore, never_back, part
@@ -68,6 +69,8 @@ def render_cut(
     container = output_container(dst, info.video and info.video.codec)
     if not cutlist.keep:
         raise MediaError(NOTHING_KEPT)
+    if not cutlist.removed and src.suffix.lower() == dst.suffix.lower():
+        return _copy(src, dst, info)
     # Sound alone is written straight from one pipe: extra tracks and subtitles cannot join it.
     extras = extra_streams(
         src, container, keep_audio=info.video is not None, keep_subtitles=info.video is not None
@@ -77,12 +80,45 @@ def render_cut(
         tempfile.TemporaryDirectory(prefix="cutroom-render-", dir=dst.parent) as work,
     ):
         if info.video is None:
-            write_audio_only(src, temp, info, container, cutlist.keep, report)
+            write_audio_only(src, temp, info, container, cutlist, report)
             result = _figures("audio", len(cutlist.keep), 0.0, cutlist.kept_duration)
         else:
             result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report)
     report(100.0, "Done")
     return {**result, "dropped": extras.dropped}
+
+
+def make_cut(
+    src: str | Path,
+    dst: str | Path,
+    cutlist: CutList,
+    *,
+    on_progress: Progress | None = None,
+    info: MediaInfo | None = None,
+) -> dict:
+    """render_cut, and the figures of the cut as it was really made: {"cutlist" (its to_dict),
+    "original_duration", "kept_duration", "removed_seconds", "removed_share", "dropped" (the
+    source's tracks the result does not carry, described for the person), "render"}."""
+    render = render_cut(src, dst, cutlist, on_progress=on_progress, info=info)
+    if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
+        cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details, fade=cutlist.fade)
+    figures = cutlist.to_dict()
+    return {
+        "cutlist": figures,
+        "original_duration": figures["duration"],
+        "kept_duration": figures["kept_duration"],
+        "removed_seconds": figures["removed_seconds"],
+        "removed_share": figures["removed_share"],
+        "dropped": render.pop("dropped"),
+        "render": render,
+    }
+
+
+def _copy(src: Path, dst: Path, info: MediaInfo) -> dict:
+    """Nothing is cut: the output is the input, byte for byte."""
+    with written_atomically(dst) as temporary:
+        shutil.copyfile(src, temporary)
+    return {**_figures("copy", 1, info.duration, 0.0), "dropped": []}
 
 
 def _render_video(
@@ -102,7 +138,9 @@ def _render_video(
     frames = frame_ranges(cutlist.keep, rate, gops.frames if gops else round(length * rate))
     plan = plan_smart(frames, gops) if gops else None
     kept_frames = sum(b - a for a, b in frames)
-    exact = CutList(cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames])
+    exact = CutList(
+        cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames], fade=cutlist.fade
+    )
     # Sound and subtitle tracks are cut in a thread while the picture is worked on.
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracks = cut_tracks(pool, src, container, extras, exact, work)
@@ -171,15 +209,25 @@ def _reencode(
     """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
     half = 1 / (2 * rate)
     # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
-    terms = "+".join(
-        f"between(t,{float(a / rate - half):.6f},{float(b / rate - half):.6f})" for a, b in frames
-    )
-    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-vf", f"select='{terms}',setpts=N/FRAME_RATE/TB", *encode]
+    clips = [(float(a / rate - half), float(b / rate - half)) for a, b in frames]
+    # In a file: an edit's thousands of clips pass the 128 KiB one argument may hold.
+    graph = picture.with_suffix(".filter")
+    graph.write_text(f"select='{inside(clips)}',setpts=N/FRAME_RATE/TB")
+    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn", *video_filter_file(graph), *encode]
     args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
     kept = float(sum(b - a for a, b in frames) / rate)
     label = f"Encoding {len(frames)} segments"
     run_ffmpeg(args, duration=kept, on_progress=part(report, 0.0, 88.0), stage=label)
+
+
+def inside(clips: list[tuple[float, float]]) -> str:
+    """An ffmpeg expression that is true while t is in one of `clips` (in order, apart): a search
+    tree, so a frame is tested against about log2(n) clips, not all of them, and nests only that
+    deep (ffmpeg's parser refuses more than 100 levels, and each "+" of a flat sum is one)."""
+    if len(clips) == 1:
+        return "between(t,{:.6f},{:.6f})".format(*clips[0])
+    middle = len(clips) // 2
+    return f"if(lt(t,{clips[middle][0]:.6f}),{inside(clips[:middle])},{inside(clips[middle:])})"
 
 
 def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from jobs.containers import Container, audio_encoder, muxer_flags
+from jobs.cutlist import CutList
 from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm, ffmpeg_error, ffmpeg_exe, popen
 from jobs.probe import MediaInfo
 from jobs.progress import Progress
-
-FADE_SECONDS = 0.008  # long enough to hide a click, too short to hear
 
 
 def write_cut_audio(
@@ -25,6 +24,8 @@ def write_cut_audio(
     encode: tuple[str, ...],
     on_fraction: Callable[[float], None] | None = None,
     stream: str = "a:0",
+    *,
+    fade_seconds: float,
 ) -> int:
     """Encode the kept `ranges` (seconds) of src's sound (track `stream`) into `dst`, fading at each join.
 
@@ -32,7 +33,7 @@ def write_cut_audio(
     filled with silence so the result is exactly as long as the ranges. Returns the sample count.
     """
     bounds = [(round(a * rate), round(b * rate)) for a, b in ranges]
-    fade = max(1, round(FADE_SECONDS * rate))
+    fade = max(1, round(fade_seconds * rate))
     last = bounds[-1][1]
     command = [
         ffmpeg_exe(),
@@ -113,10 +114,11 @@ def write_audio_only(
     temp: Path,
     info: MediaInfo,
     container: Container,
-    keep: list[tuple[float, float]],
+    cutlist: CutList,
     report: Progress,
 ) -> None:
     """Write the kept ranges of a recording that has sound alone straight into `temp`."""
+    keep = cutlist.keep
     encode = (*audio_encoder(container, info.audio.codec), *muxer_flags(temp))
     stage = f"Joining {len(keep)} segments"
     report(0.0, stage)
@@ -128,4 +130,5 @@ def write_audio_only(
         max(1, info.audio.channels),
         (*encode, "-map_metadata", "-1", "-vn"),
         lambda f: report(99 * f, stage),
+        fade_seconds=cutlist.fade,
     )

@@ -35,7 +35,7 @@ def cut_tracks(
     for sound in extras.sound:
         path = work / f"sound-{sound.number}.mka"  # Matroska holds every sound codec
         channels = max(1, min(sound.channels, 2))
-        made = pool.submit(_cut_sound, src, path, cutlist.keep, sound, channels, encode)
+        made = pool.submit(_cut_sound, src, path, cutlist, sound, channels, encode)
         tracks.append(Track(made, "a", "copy", sound.metadata))
     for subtitles in extras.subtitles:
         made = pool.submit(write_cut_subtitles, src, subtitles, cutlist, work)
@@ -46,12 +46,21 @@ def cut_tracks(
 def _cut_sound(
     src: Path,
     path: Path,
-    ranges: list[tuple[float, float]],
+    cutlist: CutList,
     sound: SoundTrack,
     channels: int,
     encode: tuple[str, ...],
 ) -> Path:
-    write_cut_audio(src, path, ranges, sound.sample_rate, channels, encode, stream=f"a:{sound.number}")
+    write_cut_audio(
+        src,
+        path,
+        cutlist.keep,
+        sound.sample_rate,
+        channels,
+        encode,
+        stream=f"a:{sound.number}",
+        fade_seconds=cutlist.fade,
+    )
     return path
 
 

@@ -78,6 +78,8 @@ class JobKind:
     # App settings its results depend on, by their name in its reuse key: {"model": "TRANSCRIBE_MODEL"}.
     config: dict[str, str] = field(default_factory=dict)
     preload: Callable[[Any], None] | None = None  # preload(config): run once by a worker of its queue
+    # It works on the item's edit (webapp/edits.py): its params get the edit as it is when submitted.
+    edit: bool = False
     order: int = 0  # place on forms and pages: the order the pipeline runs them in
 
 

@@ -10,6 +10,7 @@ from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from webapp import edits
 from webapp.kinds import SOURCE, Choice, JobKind
 from webapp.storage import item_dir
 from webapp.tasks.outputs import path, publish, scratch, source
@@ -45,7 +46,8 @@ def run(task, progress) -> dict:
     fmt = task.params["format"]
     name = FILES[fmt][0]
     progress(10, "Writing the timeline")
-    cutlist = CutList.from_dict(json.loads(path(item, "cutlist").read_text()))
+    edit = task.params["edit"]
+    cutlist = CutList(edit["duration"], [tuple(r) for r in edit["keep"]], fade=edit["fade"])
     transcript = item.file("transcript_json") and json.loads(path(item, "transcript_json").read_text())
     media = source(item)
     with scratch(task) as folder:
@@ -60,8 +62,8 @@ def run(task, progress) -> dict:
 
 
 STALE = (
-    "The recording, its cut or its transcript changed since this timeline was made (a job ran "
-    "again), so it no longer fits them. Export it again."
+    "The recording, its edit or its transcript changed since this timeline was made, so it no "
+    "longer fits them. Export it again."
 )
 
 
@@ -92,14 +94,15 @@ def made(item, fmt: str) -> Made | None:
     entries = [(name, folder / name) for name in names if name]
     if not all(stored.is_file() for _, stored in entries):
         return None
-    # Its inputs' contents now, against those it was made from.
+    # Its inputs' contents now, against those it was made from, and the edit it was made of.
     stale = task.input_key is not None and input_key(task) != task.input_key
+    stale = stale or task.params.get("edit", {}).get("version") != edits.current(item).version
     return Made(fmt, FILES[fmt][1], entries, stale)
 
 
 def card_data(item) -> dict | None:
-    """The timelines made so far; shown once there is a cut to export."""
-    if item.file("cutlist") is None:
+    """The timelines made so far; shown once the recording is prepared (its edit may cut nothing)."""
+    if not edits.editable(item):
         return None
     return {"made": [m for fmt in FILES if (m := made(item, fmt)) is not None]}
 
@@ -109,7 +112,8 @@ KIND = JobKind(
     label="Export for editing",
     runner=run,
     timeout=10 * 60,
-    inputs=(SOURCE, "cutlist"),
+    inputs=(SOURCE,),
+    edit=True,
     uses=("transcript_json",),  # its subtitles: a timeline made before the transcript has none
     outputs={
         **{f"timeline_{fmt}": f"Timeline for {label}" for fmt, (_, label) in FILES.items()},

@@ -1,43 +1,36 @@
 """Remove silence: cut the pauses out, keeping a margin around speech."""
 
-import json
-
 from wtforms import DecimalField, StringField
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
-from webapp.kinds import SOURCE, Choice, JobKind, Player, source_role
-from webapp.tasks.outputs import publish, scratch, source, split_progress, with_proxy
+from webapp import db, edits
+from webapp.kinds import SOURCE, Choice, JobKind, Player
+from webapp.kinds.render import render_edit
+from webapp.tasks.outputs import source, source_info
 
 DEFAULTS = {"threshold_db": "auto", "min_silence": 0.5, "margin": 0.2}
 
 
 def run(task, progress) -> dict:
-    from jobs.containers import job_extension
-    from jobs.mediainfo import MediaInfo
-    from jobs.silence import remove_silence
+    """Find the pauses (a fast pass over the sound), make the cut the item's edit at once (the
+    editor can open it while the file renders), then render it as the editor's Render does."""
+    from jobs.progress import part
+    from jobs.silence import DETECT_SHARE, detect_silence
 
     item = task.item
-    cut_from = source(item)
     params = {**DEFAULTS, **task.params}
-    video = (item.info or {}).get("video")
-    name = "cut" + job_extension(cut_from, video and video["codec"])
-    work, preview = split_progress(task, progress)
-    # Preparation's probe describes the original; a synced file is probed by the engine.
-    known = MediaInfo.from_dict(item.info) if item.info and source_role(item) == "original" else None
-    with scratch(task) as folder:
-        result = remove_silence(
-            cut_from,
-            folder / name,
-            info=known,
-            threshold_db=params["threshold_db"],
-            min_silence=params["min_silence"],
-            margin=params["margin"],
-            on_progress=work,
-        )
-        (folder / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
-        outputs = with_proxy(task, folder, "cut", name, preview)
-        publish(task, folder, {**outputs, "cutlist": "cutlist.json"})
-    return result
+    known = source_info(item)
+    cutlist = detect_silence(
+        source(item),
+        info=known,
+        threshold_db=params["threshold_db"],
+        min_silence=params["min_silence"],
+        margin=params["margin"],
+        on_progress=part(progress, 0.0, DETECT_SHARE),
+    )
+    edit = edits.set_automatic(item, cutlist.keep, cutlist.duration)
+    db.session.commit()  # nothing stays open while the render runs
+    return render_edit(task, edit, part(progress, DETECT_SHARE, 100.0), cutlist.details)
 
 
 def level(form, field) -> None:
@@ -113,6 +106,6 @@ KIND = JobKind(
     figure=figure,
     card_place=10,
     card="kinds/silence_card.html",
-    player=Player("cut", "Result: silence removed", "cut_vtt"),
+    player=Player("cut", "Result: the cut", "cut_vtt"),
     order=20,
 )

@@ -89,6 +89,14 @@ def path(item: Item, role: str) -> Path:
     return item_dir(item) / item.file(role).name
 
 
+def source_info(item: Item):
+    """What the source holds (jobs.mediainfo.MediaInfo) when preparation's probe describes it (the
+    original); None for a synced file, which the engine probes itself."""
+    from jobs.mediainfo import MediaInfo
+
+    return MediaInfo.from_dict(item.info) if item.info and source_role(item) == "original" else None
+
+
 def source(item: Item) -> Path:
     """Where the file the jobs after sync work on is (see webapp.kinds.source_role)."""
     return path(item, source_role(item))

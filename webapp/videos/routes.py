@@ -8,7 +8,7 @@ from flask import Response, abort, flash, redirect, render_template, request, st
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
-from webapp import CONTENT_SECURITY_POLICY, db
+from webapp import CONTENT_SECURITY_POLICY, db, edits
 from webapp.caching import send_private_file
 from webapp.kinds import KINDS, Player, file_label, input_roles, plan
 from webapp.mediatypes import served_type, stored_extension
@@ -43,8 +43,10 @@ def owned_item(item_id: str) -> Item:
 
 @bp.context_processor
 def _space():
-    """The upload page says how much space is left, or that none is."""
+    """The upload page says how much space is left, or that none is; the item page whether it has an edit."""
     return {
+        "editable": edits.editable,
+        "render_state": edits.render_state,
         "space_left": space_left,
         "space_full_message": space_full_message,
         "sync_needs_external": SYNC_NEEDS_EXTERNAL,
@@ -156,26 +158,33 @@ def run_kind(item_id, kind_name):
         abort(404)
     form = kind_form(kind)
     if form.validate_on_submit():
-        missing = [role for role in input_roles(kind, item) if item.file(role) is None]
-        if item.busy:
-            form.form_errors.append(BUSY)
-        elif missing:
-            needs = ", ".join(file_label(role) for role in missing)
-            form.form_errors.append(f"“{kind.label}” needs what this item does not have yet: {needs}.")
-        elif space_left(current_user) <= 0:
-            form.form_errors.append(space_full_message(current_user, "nothing can run now"))
-        else:
-            require_queue()
-            with submitting(item) as idle:
-                if idle:
-                    submit(item, plan({kind.name: kind.choice.params(form)}, prepared=True))
-                    flash(f"“{kind.label}” is queued.", "success")
-                    return _go(url_for("videos.show", item_id=item.id))
-            form.form_errors.append(BUSY)
+        problem = queue_kind(item, kind, kind.choice.params(form))
+        if problem is None:
+            flash(f"“{kind.label}” is queued.", "success")
+            return _go(url_for("videos.show", item_id=item.id))
+        form.form_errors.append(problem)
     # Said at the top of the page: the card that asks may not be drawn (its inputs are missing).
     for error in [*form.form_errors, *(error for field in form for error in field.errors)]:
         flash(error, "error")
     return _item_page(item, asked=form), 409 if form.form_errors else 400
+
+
+def queue_kind(item: Item, kind, params: dict) -> str | None:
+    """Queue `kind` alone on `item` (prepared already): None once queued, else why it cannot run."""
+    missing = [role for role in input_roles(kind, item) if item.file(role) is None]
+    if item.busy:
+        return BUSY
+    if missing:
+        needs = ", ".join(file_label(role) for role in missing)
+        return f"“{kind.label}” needs what this item does not have yet: {needs}."
+    if space_left(current_user) <= 0:
+        return space_full_message(current_user, "nothing can run now")
+    require_queue()
+    with submitting(item) as idle:
+        if idle:
+            submit(item, plan({kind.name: params}, prepared=True))
+            return None
+    return BUSY
 
 
 @bp.route("/videos/<item_id>/again", methods=["GET", "POST"])
