@@ -2,7 +2,8 @@
 
 Plain Python (no numpy, no media): the web process builds the list from the transcript's words
 (jobs/edit.py), the person's own list of filler phrases, and what the worker found in the sound
-(jobs/suggest_audio.py: the pauses, and the voiced stretches no word covers).
+(jobs/suggest_audio.py: the pauses, the hesitations a second listening heard, and the voiced
+stretches no word covers).
 
 Every suggestion is {"id", "kind", "start", "end", "text", "cut": [a, b], "words": [word ids]}, its
 id the same each time the same transcript and sound are read, so the editor can remember which
@@ -12,10 +13,10 @@ ones the person rejected.
 import re
 from bisect import bisect_left, bisect_right
 
-from jobs.edit import Range, merge
+from jobs.edit import Range
 
 # Sounds of hesitation: a filler wherever they are said. Whisper writes them drawn out at times
-# ("Umm", "Hmmm"), which `_matches` allows for.
+# ("Umm", "Hmmm"), which `_drawn_out` allows for.
 HESITATIONS = ("um", "uh", "er", "erm", "ah", "hmm", "mm")
 # Words that are fillers only as an aside ("it's, you know, late"), not in a sentence ("do you
 # know the way", "what kind of camera"): see `_set_off`. "like" is left out: far more often a
@@ -30,7 +31,10 @@ ASIDE_MARKS = ",.;:!?…—–-"
 # The first take may end in a word or two that were not said again ("the harbour project was… the
 # harbour project is"), at most one per two repeated words, and then only before a break (a pause
 # of RETAKE_PAUSE or a filler): "on the left and on the right" is a pattern of speech, not a retake.
+# Two words said again after a full stop are a new sentence begun alike, not a retake.
 RETAKE_WORDS = 2
+SENTENCE_ENDS = (".", "!", "?")
+TRAILING_OFF = ("...", "…")  # a take that trails off, not a sentence that ends
 RETAKE_SECONDS = 10.0
 RETAKE_PAUSE = 0.3
 # The same word twice in a row ("the the"), the second within this of the first: a stutter.
@@ -113,6 +117,8 @@ def stutters(words: list[dict], spans: list[Range], tokens: list[str]) -> list[S
             and token == tokens[index + 1]
             and not _hesitation(token)
             and words[index + 1]["start"] - words[index]["end"] <= STUTTER_GAP
+            # "…for you, you need": a stutter runs on; a punctuation mark between says it did not.
+            and not words[index]["text"].endswith(tuple(ASIDE_MARKS))
         ):
             said = words[index]["text"].strip(ASIDE_MARKS)
             found.append(
@@ -168,17 +174,24 @@ def unwritten(words: list[dict], stretches, found: list[Suggestion], heard: bool
     which Whisper timed short; any other one, alone between two pauses, is a filler of its own."""
     starts, ends = [word["start"] for word in words], [word["end"] for word in words]
     hesitations = {s["words"][0]: s for s in found if s["kind"] == "filler" and _hesitation_words(s, words)}
-    retakes = merge([tuple(s["cut"]) for s in found if s["kind"] == "retake"])
+    retakes = [s for s in found if s["kind"] == "retake"]
     fillers = [s for s in found if s["kind"] == "filler"]
     alone = []
     for start, end in stretches:
         before = bisect_right(ends, start) - 1  # the last word that ends before the stretch starts
         after = bisect_left(starts, end)  # the first word that starts after it ends
-        if _overlaps(retakes, start, end) or (not heard and after - before > 1):
+        if not heard and after - before > 1:
             continue
         low = words[before]["end"] if before >= 0 else 0.0
         high = words[after]["start"] if after < len(words) else float("inf")
         cut = [round(max(start - SOUND_MARGIN, low, 0.0), 3), round(min(end + SOUND_MARGIN, high), 3)]
+        retake = next((s for s in retakes if s["cut"][0] < end and start < s["end"] + TOUCHING), None)
+        if retake:
+            # A hesitation between two takes goes with the first; Whisper often times the second
+            # take's first word from it.
+            if heard:
+                _grow(retake, retake["start"], end, cut)
+            continue
         overlapping = [s for s in fillers + alone if s["cut"][0] < cut[1] and cut[0] < s["cut"][1]]
         written = hesitations.get(before) or hesitations.get(after)
         if overlapping or written:
@@ -250,8 +263,15 @@ def _said_again(words: list[dict], tokens: list[str], said: list[int], position:
             continue
         if left_over and (repeated < 3 or not _break_before(words, tokens, said[again - 1], said[again])):
             continue
+        # "…for the web. The web continues": a sentence ended, then the next began the same way.
+        if repeated < 3 and _ends_sentence(words[said[again - 1]]["text"]):
+            continue
         return again
     return None
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.endswith(SENTENCE_ENDS) and not text.endswith(TRAILING_OFF)
 
 
 def _break_before(words: list[dict], tokens: list[str], last: int, next_take: int) -> bool:
@@ -300,13 +320,6 @@ def _set_off(words: list[dict], first: int, last: int) -> bool:
         after is None or after["start"] - words[last - 1]["end"] >= ASIDE_PAUSE
     )
     return marked or paused
-
-
-def _overlaps(ranges: list[Range], start: float, end: float) -> bool:
-    index = bisect_right([a for a, _ in ranges], start) - 1
-    return (index >= 0 and ranges[index][1] > start) or (
-        index + 1 < len(ranges) and ranges[index + 1][0] < end
-    )
 
 
 def _word_suggestion(

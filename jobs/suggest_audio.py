@@ -72,7 +72,8 @@ def analyse(
         return {"duration": duration, "pauses": [[0.0, duration]], "hesitations": [], "sounds": []}
     heard = []
     if transcript.get("language", "en") == "en":
-        prompted = listen(src, info, model, part(on_progress, LEVELS_SHARE, 100.0))
+        listening = part(on_progress, LEVELS_SHARE, 100.0)
+        prompted = listen(src, info, model, lambda percent, _: listening(percent, LISTENING))
         heard = hesitations(transcript_words(prompted), sound)
     on_progress(100.0, ANALYSING)
     pauses = runs(levels < threshold, SHORTEST_PAUSE, float("inf"))

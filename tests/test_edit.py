@@ -6,8 +6,9 @@ import json
 import pytest
 
 from tests.helpers import Auth, csrf_from, make_user
-from tests.media import make_video
+from tests.media import espeak_exe, make_disfluent, make_video
 from tests.test_pipeline_jobs import duration_of, submit
+from tests.test_suggest import PLANTED
 from webapp import db, edits
 from webapp.edits import CONFLICT
 from webapp.models import Edit, Item, MediaFile, Task
@@ -332,3 +333,28 @@ def test_render_makes_the_current_edit_a_file_and_says_when_it_is_out_of_date(
     token = token_of(client, item_id)
     assert put(client, item_id, {"keep": [[0.0, 5.0]]}, 3, token).status_code == 200
     assert client.get(f"/videos/{item_id}/exports/edl.zip").status_code == 409
+
+
+def test_the_editor_suggests_the_fillers_and_the_retake_said_in_an_upload(
+    app, client, logged_in, run_worker, tmp_path
+):
+    """Transcription brings the suggest job (a real worker listens again for hesitations); the
+    editor's suggestions then cut each planted filler and the first take of the retake."""
+    if espeak_exe() is None:
+        pytest.skip("espeak-ng is not installed, so there is no way to generate test speech")
+    talk = tmp_path / "talk.wav"
+    planted = make_disfluent(talk, PLANTED, voice="en-us", speed=165, seed=1)
+    submit(client, talk, transcribe=True)
+    run_worker("media", "transcribe")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        assert {t.kind: t.status for t in item.tasks}["suggest"] == Task.DONE
+        item_id = item.id
+    suggestions = client.get(f"/videos/{item_id}/edit.json").json["suggestions"]
+    for said in planted:
+        kind = "filler" if said["kind"] == "filler" else "retake"
+        assert any(
+            s["kind"] == kind and s["cut"][0] < said["end"] and said["start"] < s["cut"][1]
+            for s in suggestions
+        ), (said, suggestions)
+    assert any(s["kind"] == "pause" for s in suggestions)

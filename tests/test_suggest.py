@@ -15,8 +15,8 @@ import pytest
 
 from jobs.edit import word_spans, words
 from jobs.errors import MediaError
-from jobs.suggest import DEFAULT_PHRASES, PAUSE_MARGIN, SOUND_TEXT, suggestions
-from jobs.suggest_audio import analyse
+from jobs.suggest import DEFAULT_PHRASES, HEARD_TEXT, PAUSE_MARGIN, SOUND_TEXT, suggestions
+from jobs.suggest_audio import LISTENING, analyse, hesitations
 from jobs.transcribe import transcribe
 from tests.helpers import ROOT
 from tests.media import SPEECH_RATE, espeak_exe, make_disfluent, make_silent_video, make_video, write_track
@@ -94,6 +94,11 @@ def test_a_word_said_twice_quickly_is_a_stutter_to_cut_once():
     assert not of_kind(result, "retake")
 
 
+def test_a_word_after_a_punctuation_mark_is_no_stutter():
+    _, result = suggest("a calendar for you, you need to compare")
+    assert not result
+
+
 def test_a_phrase_said_again_is_a_retake_cut_from_the_first_take_to_the_second():
     found, result = suggest("So the harbour project is / the harbour project is three weeks ahead")
     [retake] = of_kind(result, "retake")
@@ -105,14 +110,22 @@ def test_a_phrase_said_again_is_a_retake_cut_from_the_first_take_to_the_second()
 
 
 def test_a_first_take_ending_differently_and_fillers_between_takes_are_a_retake():
-    _, result = suggest("the harbour project was um / the harbour project is ready")
+    _, result = suggest("the harbour project was. um / the harbour project is ready")
     [retake] = of_kind(result, "retake")
     assert retake["words"] == [0, 1, 2, 3, 4]
     assert [f["text"] for f in of_kind(result, "filler")] == ["um"]
 
 
+def test_a_hesitation_heard_between_two_takes_goes_with_the_first():
+    # Whisper timed the second take from 2.4 s, over an "uh" heard until 2.75 s: "first" follows at 2.8 s.
+    found = said("the first draft / the first draft is late")
+    analysis = {"duration": 5, "pauses": [], "hesitations": [[2.4, 2.75]], "sounds": []}
+    [retake] = suggestions(found, word_spans(found, 5), analysis, DEFAULT_PHRASES, 0.3)
+    assert retake["kind"] == "retake" and retake["cut"][1] == pytest.approx(2.8)
+
+
 def test_a_chain_of_takes_is_one_retake():
-    _, result = suggest("the harbour / the harbour project / the harbour project is ready")
+    _, result = suggest("the harbour... / the harbour project / the harbour project is ready")
     [retake] = of_kind(result, "retake")
     assert retake["words"] == [0, 1, 2, 3, 4]
 
@@ -125,6 +138,7 @@ def test_a_chain_of_takes_is_one_retake():
         "we put it on the left and on the right",  # a pattern of speech
         "one by one and step by step",
         "I went to the shop and I went to the bank",  # no break before the second
+        "a replacement for the web. The web continues",  # a sentence ended, the next began alike
     ],
 )
 def test_repeats_that_are_not_retakes(text):
@@ -164,6 +178,32 @@ def test_a_sound_next_to_a_written_hesitation_is_that_hesitation():
     [filler] = suggestions(found, word_spans(found, 4), analysis, DEFAULT_PHRASES, 0.3)
     assert filler["words"] == [2]
     assert filler["start"] == 1.4 and filler["cut"][0] == 1.35
+
+
+def test_a_hesitation_heard_under_a_word_whisper_stretched_over_it_is_a_filler():
+    found = said("the river rose above")  # "river" ends at 1.2; "rose" 1.3–1.6, drawn over an "er"
+    analysis = {"duration": 3, "pauses": [], "hesitations": [[1.25, 1.45]], "sounds": []}
+    [filler] = suggestions(found, word_spans(found, 3), analysis, DEFAULT_PHRASES, 0.3)
+    assert (filler["kind"], filler["text"], filler["words"]) == ("filler", HEARD_TEXT, [])
+    assert filler["cut"] == [1.2, 1.5]  # a margin around it, but none into "river"
+
+
+def test_a_hesitation_heard_again_beside_the_written_one_grows_it():
+    found = said("the plan / uh works")  # "uh" written at 1.9 to 2.2, heard from 1.4
+    analysis = {"duration": 4, "pauses": [], "hesitations": [[1.4, 2.2]], "sounds": [[1.4, 1.7]]}
+    [filler] = suggestions(found, word_spans(found, 4), analysis, DEFAULT_PHRASES, 0.3)
+    assert filler["words"] == [2] and filler["start"] == 1.4
+
+
+def test_a_heard_hesitation_takes_in_the_voice_beside_it():
+    sound = np.zeros(300, bool)
+    sound[50:100] = sound[120:150] = sound[200:250] = True  # "plan" 0.5–1.0, "uh" 1.2–1.5, "works" 2.0–2.5
+    heard = [
+        {"id": 0, "text": "plan", "start": 0.5, "end": 1.0, "para": False},
+        {"id": 1, "text": "uh,", "start": 1.95, "end": 2.0, "para": False},  # squeezed against "works"
+        {"id": 2, "text": "works", "start": 2.0, "end": 2.5, "para": False},
+    ]
+    assert hesitations(heard, sound) == [[1.2, 2.0]]
 
 
 def test_a_sound_running_into_a_word_is_that_word():
@@ -241,7 +281,9 @@ def test_fillers_and_a_retake_planted_in_speech_are_suggested_where_they_were_sa
     planted = make_disfluent(src, PLANTED, voice="en-us", speed=165, seed=1)
     transcribe(src, tmp_path / "out", language="en")
     transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
-    analysis = analyse(src, transcript)
+    progress = []
+    analysis = analyse(src, transcript, on_progress=lambda percent, stage: progress.append((percent, stage)))
+    assert progress[-1][0] == 100 and LISTENING in {stage for _, stage in progress}
     found = words(transcript)
     result = suggestions(found, word_spans(found, analysis["duration"]), analysis, DEFAULT_PHRASES, 0.3)
 

@@ -1,9 +1,13 @@
-"""Find edit suggestions: the pauses and the voiced stretches no word covers (a filler Whisper left
-unwritten), read from the sound once the transcript is there. Nobody chooses it: it runs with every
-transcription, and the editor turns it into suggestions with the words (jobs/suggest.py)."""
+"""Find edit suggestions: the pauses, the hesitations Whisper leaves out of the transcript (heard
+by a second listening, prompted to write them) and the voiced stretches no word covers. Nobody
+chooses it: it runs with every transcription, and the editor turns it into suggestions with the
+words and the person's filler phrases (jobs/suggest.py)."""
 
 import json
 
+from flask import current_app
+
+from webapp.helpers import plural
 from webapp.kinds import SOURCE, JobKind
 from webapp.tasks.outputs import path, publish, scratch, source, source_info
 
@@ -13,24 +17,33 @@ def run(task, progress) -> dict:
 
     item = task.item
     transcript = json.loads(path(item, "transcript_json").read_text())
-    found = analyse(source(item), transcript, info=source_info(item), on_progress=progress)
+    model = current_app.config["TRANSCRIBE_MODEL"] or None
+    found = analyse(source(item), transcript, info=source_info(item), on_progress=progress, model=model)
     with scratch(task) as folder:
         (folder / "suggestions.json").write_text(json.dumps(found))
         publish(task, folder, {"suggestions": "suggestions.json"})
-    return {"pauses": len(found["pauses"]), "sounds": len(found["sounds"])}
+    return {key: len(found[key]) for key in ("pauses", "hesitations", "sounds")}
+
+
+def figure(result: dict) -> str | None:
+    if "pauses" not in result:
+        return None
+    unwritten = result.get("hesitations", 0) + result["sounds"]
+    return f"{plural(result['pauses'], 'pause')}, {plural(unwritten, 'unwritten sound')}"
 
 
 KIND = JobKind(
     name="suggest",
     label="Find edit suggestions",
     runner=run,
-    # Right after the transcript it reads, by the worker that wrote it; a fast pass over the sound.
+    # Right after the transcript it reads, by a worker that has the model loaded (it listens again).
     queue="transcribe",
-    timeout=30 * 60,
+    timeout=6 * 3600,
     inputs=(SOURCE, "transcript_json"),
     outputs={"suggestions": "Pauses and unwritten sounds, for the editor"},
     after=("sync", "transcribe"),
     needs=("transcribe",),
-    figure=lambda result: f"{result['pauses']} pauses" if "pauses" in result else None,
+    config={"model": "TRANSCRIBE_MODEL"},
+    figure=figure,
     order=35,
 )
