@@ -107,7 +107,9 @@ def draw_waveform(src: str | Path, dest: str | Path, duration: float, on_progres
         run_ffmpeg(
             [
                 *("-i", str(src), "-filter_complex", graph),
-                *("-map", "[picture]", "-update", "1", "-y", str(temporary)),
+                # passthrough: no frame rate is made up for the picture (from an Opus track's, ffmpeg
+                # guessed one that wrote about 7,000 frames, 86 s for a 2 s WebM).
+                *("-map", "[picture]", "-fps_mode", "passthrough", "-update", "1", "-y", str(temporary)),
                 *("-map", "[clock]", "-f", "null", "-"),
             ],
             duration=duration,

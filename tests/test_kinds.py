@@ -37,8 +37,11 @@ def test_the_plan_runs_each_chosen_kind_after_the_chosen_ones_it_needs():
         "suggest": ["sync", "transcribe"],
         "fit_subtitles": ["silence", "transcribe"],
     }
-    # Run again: the file is prepared already; a kind nobody chose is not run.
-    assert graph(plan({"transcribe": {"vad": True}}, prepared=True)) == {"transcribe": []}
+    # Run again: the file is prepared already; of the kinds nobody chooses, only what the choice needs.
+    assert graph(plan({"transcribe": {"vad": True}}, prepared=True)) == {
+        "transcribe": [],
+        "suggest": ["transcribe"],
+    }
     assert plan({"silence": {"margin": 0.3}}, prepared=True)[0]["params"] == {"margin": 0.3}
 
 
