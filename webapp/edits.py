@@ -111,6 +111,7 @@ def render_state(item: Item) -> dict | None:
     version = task.params.get("edit", {}).get("version") or (task.result or {}).get("edit_version")
     return {
         "task": task.id,
+        "kind": task.kind,
         "version": version,
         "status": task.status,
         "error": task.error,

@@ -67,7 +67,7 @@ KIND = JobKind(
     inputs=(SOURCE,),
     uses=("transcript_json",),
     outputs={
-        "cut": "Edited recording",
+        "cut": "The cut",
         "cutlist": "Cut list",
         "cut_proxy": "Browser preview of the cut",
         "cut_srt": "Subtitles for the cut",

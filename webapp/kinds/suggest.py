@@ -29,7 +29,7 @@ def figure(result: dict) -> str | None:
     if "pauses" not in result:
         return None
     unwritten = result.get("hesitations", 0) + result["sounds"]
-    return f"{plural(result['pauses'], 'pause')}, {plural(unwritten, 'unwritten sound')}"
+    return f"{plural(result['pauses'], 'pause')}, {plural(unwritten, 'sound')} no word covers"
 
 
 KIND = JobKind(

@@ -85,6 +85,11 @@ const Ranges = {
     return lo - 1;
   },
 
+  // Seconds of [a, b] that `keep` keeps.
+  keptWithin(keep, a, b) {
+    return keep.reduce((sum, [x, y]) => sum + Math.max(0, Math.min(b, y) - Math.max(a, x)), 0);
+  },
+
   isKept(keep, t) {
     const i = this.indexAt(keep, t);
     return i >= 0 && t < keep[i][1];
@@ -113,6 +118,8 @@ const TEXTS = {
   offline: "the server could not be reached.",
   loadFailed: "The edit could not be loaded. Reload the page to try again.",
   leaving: "Your last change is not saved yet.",
+  accept: "Accept",
+  accepted: "Accepted ✓",
   noSuggestions: "No suggestions: no long pauses, filler words or retakes were found.",
   fadesOff: "The preview skips what is cut, as the rendered file will (this browser cannot fade the sound at the joins, so you may hear a click there that the render will not have).",
   fadesOn: "The preview skips what is cut, as the rendered file will, with a short fade at each join.",
@@ -307,6 +314,7 @@ class Editor {
     if (!response.ok) return this.saveFailed(TEXTS.loadFailed);
     this.load(await response.json());
     this.showSaveState(`${TEXTS.version} ${this.version}`);
+    this.refreshRenderBox(); // the newer version may make the last render out of date
   }
 
   showSaveState(text, failed = false) {
@@ -505,13 +513,16 @@ class Editor {
     form.append(cut, shorten);
     this.pauseMode = () => form.querySelector("input[name=pause-mode]:checked").value;
     this.pauseLength = () => Math.max(0, parseFloat(length.value) || 0);
+    // Whether a pause counts as accepted depends on the choice: show it again when that changes.
+    form.addEventListener("input", () => this.updateSuggestions());
     return form;
   }
 
   suggestionRow(suggestion) {
     const row = element("li", { class: "suggestion", "data-suggestion": suggestion.id });
     const length = suggestion.end - suggestion.start;
-    const text = suggestion.kind === "pause" ? `${length.toFixed(1)} s` : `“${suggestion.text}”`;
+    const quoted = suggestion.text.startsWith("(") ? suggestion.text : `“${suggestion.text}”`;
+    const text = suggestion.kind === "pause" ? `${length.toFixed(1)} s` : quoted;
     const name = `${KINDS[suggestion.kind].one} at ${clock(suggestion.start)}`;
     row.append(
       element("button", { type: "button", class: "timestamp", "data-seek-to": Math.max(0, suggestion.start - 1), "aria-label": `Play the ${name}` }, `▶ ${clock(suggestion.start)}`),
@@ -525,17 +536,29 @@ class Editor {
 
   updateSuggestions() {
     for (const entry of this.suggestionRows) {
-      const [a, b] = entry.suggestion.cut;
-      const accepted = !Ranges.isKept(this.keep, (a + b) / 2);
+      const accepted = this.isAccepted(entry.suggestion);
       const rejected = !accepted && this.rejected.has(entry.suggestion.id);
       if (accepted === entry.accepted && rejected === entry.rejected) continue;
       entry.accepted = accepted;
       entry.rejected = rejected;
       entry.row.classList.toggle("accepted", accepted);
       entry.row.classList.toggle("rejected", rejected);
-      entry.row.querySelector("[data-accept]").setAttribute("aria-pressed", String(accepted));
+      const button = entry.row.querySelector("[data-accept]");
+      button.setAttribute("aria-pressed", String(accepted));
+      button.textContent = accepted ? TEXTS.accepted : TEXTS.accept;
       entry.row.querySelector("[data-reject]").setAttribute("aria-pressed", String(rejected));
     }
+  }
+
+  // Accepted: the edit already does what accepting it would. A pause that silence removal cut
+  // with its margins is not yet "shortened to 0.3 s": what is kept of it must be that length.
+  isAccepted(suggestion) {
+    const cut = this.suggestionCut(suggestion);
+    if (!cut) return true; // a pause no longer than the length asked for
+    if (Ranges.isKept(this.keep, (cut[0] + cut[1]) / 2)) return false;
+    if (suggestion.kind !== "pause" || this.pauseMode() === "cut") return true;
+    const kept = Ranges.keptWithin(this.keep, suggestion.start, suggestion.end);
+    return Math.abs(kept - this.pauseLength()) <= 2 * (this.frame || 0.04);
   }
 
   // What accepting a suggestion cuts: for a pause, all of it or all but the chosen length.
@@ -545,10 +568,13 @@ class Editor {
   }
 
   accept(entries) {
+    // A pause is first kept whole, so that accepting applies the choice made now (shortened to
+    // the length asked) to a pause an earlier cut took with other margins.
+    const pauses = entries.filter((e) => e.suggestion.kind === "pause").map((e) => [e.suggestion.start, e.suggestion.end]);
     const spans = entries.map((e) => this.suggestionCut(e.suggestion)).filter(Boolean);
     entries.forEach((e) => this.rejected.delete(e.suggestion.id));
     this.saveRejected();
-    if (!this.change(Ranges.cut(this.keep, spans))) this.updateSuggestions();
+    if (!this.change(Ranges.cut(Ranges.restore(this.keep, pauses, this.duration), spans))) this.updateSuggestions();
   }
 
   unaccept(entry) {
