@@ -29,7 +29,8 @@ def figure(result: dict) -> str | None:
     if "pauses" not in result:
         return None
     unwritten = result.get("hesitations", 0) + result["sounds"]
-    return f"{plural(result['pauses'], 'pause')}, {plural(unwritten, 'sound')} no word covers"
+    pauses = plural(result["pauses"], "pause")
+    return f"{pauses}, {plural(unwritten, 'sound')} no word covers" if unwritten else pauses
 
 
 KIND = JobKind(
