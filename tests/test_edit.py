@@ -140,6 +140,12 @@ def test_a_save_needs_the_version_the_token_and_the_owner(app, client, owner):
     assert client.get(f"/videos/{item_id}/edit.json").json["version"] == 1
 
 
+def test_a_script_that_is_not_logged_in_is_told_so_not_sent_to_a_form(app, client):
+    response = client.get("/videos/abc123/edit.json")
+    assert response.status_code == 401 and response.json == {"error": "Log in to Cutroom to see this."}
+    assert client.get("/videos/abc123/edit").status_code == 302  # a page: to the login form
+
+
 def test_an_item_still_being_prepared_has_no_edit_yet(app, client, owner):
     with app.app_context():
         item = Item(user_id=owner.id, title="arriving.mp4")

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import redis
-from flask import Flask, render_template, request, request_finished
+from flask import Flask, abort, render_template, request, request_finished
 from flask_caching import Cache
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -30,7 +30,18 @@ db = SQLAlchemy(model_class=Base)
 # ALTER most things in place, so its migrations rebuild the table instead.
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
-login_manager = LoginManager()
+
+
+class _LoginManager(LoginManager):
+    def unauthorized(self):
+        """Pages send a visitor to log in; JSON (the edit, read by scripts) answers 401 instead of
+        a redirect to a login form a script cannot use."""
+        if request.path.endswith(".json"):
+            abort(401)
+        return super().unauthorized()
+
+
+login_manager = _LoginManager()
 csrf = CSRFProtect()
 cache = Cache()
 
@@ -201,6 +212,7 @@ CSRF_EXPIRED = (
 
 ERROR_TEXT = {
     400: ("Bad request", "The request could not be understood. Go back and try again."),
+    401: ("Log in first", "Log in to Cutroom to see this."),
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
     405: ("Not allowed", "That action is not available here."),
