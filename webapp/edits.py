@@ -1,14 +1,13 @@
 """Items' edits: the kept ranges the editor, silence removal and accepted suggestions decide, with
 the version that keeps two tabs from overwriting each other, and the edit as the editor reads it."""
 
-import json
-
 from sqlalchemy.exc import IntegrityError
 
 from jobs import edit as ranges
+from jobs import suggest
 from webapp import db
 from webapp.models import Edit, Item
-from webapp.storage import item_dir
+from webapp.storage import stored_json
 
 CONFLICT = (
     "This edit was changed in another tab or window since this one loaded it, so this change was "
@@ -96,7 +95,7 @@ def set_automatic(item: Item, keep: list[tuple[float, float]], length: float) ->
 
 
 def reset(item: Item) -> Edit:
-    """Back to the automatic cut, as a new version (so it can be undone by editing again)."""
+    """Back to the automatic cut, as a new version."""
     edit = current(item)
     return save(item, edit.automatic, edit.version)
 
@@ -119,21 +118,13 @@ def render_state(item: Item) -> dict | None:
     }
 
 
-def transcript(item: Item) -> dict | None:
-    """The item's transcript on the source's timeline, or None."""
-    stored = item.file("transcript_json")
-    path = stored and item_dir(item) / stored.name
-    return json.loads(path.read_text()) if path and path.is_file() else None
-
-
 def editor_data(item: Item, phrases: list[str], pause_length: float) -> dict:
     """The edit as the editor (and a script) reads it: GET /videos/<id>/edit.json."""
-    from jobs import suggest
-
     edit = current(item)
     length = edit.duration
-    words = ranges.words(transcript(item) or {})
+    words = ranges.words(stored_json(item, "transcript_json") or {})
     spans = ranges.word_spans(words, length)
+    heard = stored_json(item, "suggestions")  # the suggest job's pauses, hesitations and sounds
     for word, span in zip(words, spans, strict=True):
         word["span"] = list(span)
     return {
@@ -145,17 +136,10 @@ def editor_data(item: Item, phrases: list[str], pause_length: float) -> dict:
         "kept_duration": round(ranges.kept_length(edit.keep), 6),
         "automatic": edit.automatic,  # what "Reset to automatic cut" returns to
         "words": words,
-        "suggestions": suggest.suggestions(words, spans, analysis(item), phrases, pause_length),
+        "suggestions": suggest.suggestions(words, spans, heard, phrases, pause_length),
         "pause_length": pause_length,
         "render": render_state(item),
     }
-
-
-def analysis(item: Item) -> dict | None:
-    """What the suggest job found in the sound (pauses, sounds no word covers), or None."""
-    stored = item.file("suggestions")
-    path = stored and item_dir(item) / stored.name
-    return json.loads(path.read_text()) if path and path.is_file() else None
 
 
 def edit_params(item: Item) -> dict:

@@ -1,7 +1,5 @@
 """Transcribe: speech to text with Whisper, as subtitles (SRT, WebVTT), plain text and JSON."""
 
-import json
-
 from flask import current_app
 from wtforms import BooleanField, SelectField
 from wtforms.validators import ValidationError
@@ -9,7 +7,7 @@ from wtforms.validators import ValidationError
 from jobs.models import DEFAULT_MODEL_NAME, model_languages
 from webapp.helpers import plural
 from webapp.kinds import SOURCE, Choice, JobKind
-from webapp.storage import item_dir
+from webapp.storage import stored_json
 from webapp.tasks.outputs import publish, scratch, source
 
 
@@ -32,11 +30,10 @@ def run(task, progress) -> dict:
 def paragraphs(item) -> list[dict] | None:
     """The transcript as readable paragraphs, each with its start time on the main player; None
     when there is no transcript (an empty list: one without speech)."""
-    stored = item.file("cut_json") or item.file("transcript_json")
-    path = stored and item_dir(item) / stored.name
-    if path is None or not path.is_file():  # none made, or gone from the disk (see videos.file)
+    transcript = stored_json(item, "cut_json" if item.file("cut_json") else "transcript_json")
+    if transcript is None:  # none made, or gone from the disk (see videos.file)
         return None
-    segments = json.loads(path.read_text()).get("segments", [])
+    segments = transcript.get("segments", [])
     found, current, last_end = [], None, None
     for segment in segments:
         # A new paragraph after a pause or once one grows long.
