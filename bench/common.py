@@ -1,4 +1,5 @@
-"""What the benches share: paths, the peers' venv, cached inputs, measuring a run and its table.
+"""What the benches share: paths, the peers' venv, cached inputs, measuring a run, its table, and
+the word error rate of a transcript.
 
 Importing this module also puts the repository on sys.path, so a bench run as a script from
 anywhere can import `jobs` and `tests.media` (bench/ is not a package).
@@ -122,3 +123,49 @@ def print_table(
         print("-" * len(header))
     for row in rows:
         print(row if isinstance(row, str) else line(row))
+
+
+# Numbers as Whisper may write them (digits or words) count the same.
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+)
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety"
+ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third"}
+
+
+def spelled(word: str) -> list[str]:
+    """`word` with a number from 0 to 99 written out ("40" → ["forty"])."""
+    if word in ORDINALS:
+        return [ORDINALS[word]]
+    if not word.isdigit() or int(word) > 99:
+        return [word]
+    n = int(word)
+    ones, tens = ONES.split(), TENS.split()
+    if n < 20:
+        return [ones[n]]
+    return [tens[n // 10]] + ([ones[n % 10]] if n % 10 else [])
+
+
+def wer_words(text: str) -> list[str]:
+    """Words as WER counts them: lower case, without punctuation (a hyphen parts words), numbers spelled."""
+    words = (word.strip("'") for word in re.findall(r"[a-z0-9']+", text.lower()))
+    return [part for word in words if word for part in spelled(word)]
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: word edits (insert, delete, substitute) over the reference's words."""
+    ref, hyp = wer_words(reference), wer_words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1] / len(ref)
+
+
+def reference_text(path: Path) -> str:
+    """The text of a reference transcript file: without its "#" note lines, and with the doubtful
+    words (in [brackets]) counted as written."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return " ".join(line for line in lines if not line.startswith("#")).replace("[", "").replace("]", "")

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 # First: it puts the repository on sys.path, for `jobs` and `tests`.
-from common import ROOT, cached, print_table
+from common import ROOT, cached, print_table, wer
 
 from jobs.edit import word_spans, words
 from jobs.suggest import DEFAULT_PHRASES, suggestions
@@ -146,23 +146,6 @@ def score(found: list[dict], planted: list[dict]) -> dict:
         "wrong": [s for s in fillers if s not in right],
         "missed": [p for p in truth if p not in hit],
     }
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word edits (insert, delete, substitute) over the reference's words."""
-    ref, hyp = tokens(reference), tokens(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1] / len(ref)
-
-
-def tokens(text: str) -> list[str]:
-    """Words as WER counts them: lower case, no punctuation, numbers as Whisper writes them spelled."""
-    numbers = {"9": "nine", "4": "four", "7": "seven", "2nd": "second", "1st": "first"}
-    return [numbers.get(w, w) for w in re.findall(r"[a-z0-9']+", text.lower())]
 
 
 def text(transcript: dict) -> str:
