@@ -1,6 +1,7 @@
 """Benchmark: Cutroom's transcription job against bare faster-whisper, same files, model and machine.
 
     python bench/transcribe.py [--minutes 5] [--runs 3] [--model PATH]
+    python bench/transcribe.py --kept [--minutes 5]   # would hearing only what a silence cut keeps help?
 
 Four ways to transcribe, each a fresh process (loading the model is part of its time), all with
 word timestamps, CPU int8:
@@ -24,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +170,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the talk (5)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each way, interleaved (3)")
     parser.add_argument("--model", help="model folder (default: the packaged tiny.en)")
+    parser.add_argument(
+        "--kept", action="store_true", help="only: would hearing only what silence removal keeps help?"
+    )
     args = parser.parse_args()
+    if args.kept:
+        return kept(args.minutes)
 
     model = args.model or str(default_model_path())
     src, said = talk(args.minutes)
@@ -221,6 +228,73 @@ def main() -> None:
         print(
             f"  {name:23}" + "".join(f"{file} {real[name][file]['seconds']:6.2f}   " for file in references)
         )
+
+
+def kept(minutes: float) -> None:
+    """Whisper hearing the speech clips (the job) against hearing only what silence removal (default
+    settings) keeps of that speech: as clips on the recording's timeline, and glued end to end
+    into as few 30 s windows as they fill. In this process, with the job's model and batches."""
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.audio import decode_audio
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from jobs import transcribe as job
+    from jobs.silence import detect_silence
+
+    model, rate = job.load_model(None), job.SAMPLE_RATE
+    src, said = talk(minutes)
+    inputs = [(src, said), *((path, reference_text(path.with_suffix(".txt"))) for path in REAL)]
+    header = ("input", "way", "windows", "heard s", "wall s", "CPU s", "WER")
+    rows = []
+    for path, text in inputs:
+        audio = decode_audio(str(path), sampling_rate=rate)
+        keep = detect_silence(path).keep
+        options = VadOptions(max_speech_duration_s=job.LONGEST_REGION)
+        regions = [(r["start"] / rate, r["end"] / rate) for r in get_speech_timestamps(audio, options)]
+        pieces = [(max(a, c), min(b, d)) for a, b in regions for c, d in keep if min(b, d) > max(a, c)]
+        clips = []
+        for start, end in pieces:  # joined as speech_clips joins the regions
+            if clips and start - clips[-1][1] <= job.JOIN_PAUSE and end - clips[-1][0] <= job.CLIP_SECONDS:
+                clips[-1][1] = end
+            else:
+                clips.append([start, end])
+        glued, windows = [], [0.0]
+        for start, end in pieces:
+            glued.append(audio[int(start * rate) : int(end * rate)])
+            if windows[-1] and windows[-1] + (end - start) > job.CLIP_SECONDS - 0.5:
+                windows.append(0.0)
+            windows[-1] += end - start
+        edges = np.cumsum([0.0, *windows])
+        ways = {
+            "speech clips (the job)": (audio, job.speech_clips(audio)),
+            "kept ∩ speech, as clips": (audio, [{"start": a, "end": b} for a, b in clips]),
+            "kept ∩ speech, glued": (
+                np.concatenate(glued),
+                [{"start": a, "end": b} for a, b in zip(edges, edges[1:], strict=False)],
+            ),
+        }
+        for name, (sound, heard) in ways.items():
+            started, cpu = time.monotonic(), time.process_time()
+            pipeline = BatchedInferencePipeline(model)
+            segments, _ = pipeline.transcribe(
+                sound, word_timestamps=True, clip_timestamps=heard, batch_size=job.BATCH
+            )
+            transcript = " ".join(segment.text for segment in segments)
+            wall, cpu = time.monotonic() - started, time.process_time() - cpu
+            seconds = sum(clip["end"] - clip["start"] for clip in heard)
+            rows.append(
+                (
+                    path.name,
+                    name,
+                    len(heard),
+                    f"{seconds:.1f}",
+                    f"{wall:.2f}",
+                    f"{cpu:.2f}",
+                    f"{wer(text, transcript):.3f}",
+                )
+            )
+    print(f"load average: {load()}")
+    print_table(header, rows, (16, 25, 8, 8, 8, 8, 7), gap="")
 
 
 if __name__ == "__main__":
