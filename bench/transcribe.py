@@ -258,13 +258,13 @@ def kept(minutes: float) -> None:
                 clips[-1][1] = end
             else:
                 clips.append([start, end])
-        glued, windows = [], [0.0]
+        glued, windows = [], [0]  # in samples, so the windows end where the glued sound does
         for start, end in pieces:
             glued.append(audio[int(start * rate) : int(end * rate)])
-            if windows[-1] and windows[-1] + (end - start) > job.CLIP_SECONDS - 0.5:
-                windows.append(0.0)
-            windows[-1] += end - start
-        edges = np.cumsum([0.0, *windows])
+            if windows[-1] and windows[-1] + glued[-1].size > (job.CLIP_SECONDS - 0.5) * rate:
+                windows.append(0)
+            windows[-1] += glued[-1].size
+        edges = np.cumsum([0, *windows]) / rate
         ways = {
             "speech clips (the job)": (audio, job.speech_clips(audio)),
             "kept ∩ speech, as clips": (audio, [{"start": a, "end": b} for a, b in clips]),
@@ -294,7 +294,7 @@ def kept(minutes: float) -> None:
                 )
             )
     print(f"load average: {load()}")
-    print_table(header, rows, (16, 25, 8, 8, 8, 8, 7), gap="")
+    print_table(header, rows, (16, 25, 8, 8, 8, 8, 7), left=2, gap="")
 
 
 if __name__ == "__main__":
