@@ -8,7 +8,16 @@ from fractions import Fraction
 import pytest
 
 from jobs.errors import MediaError
-from jobs.render.plan import Gops, Piece, frame_ranges, join_windows, plan_smart, smart_work
+from jobs.render.plan import (
+    Gops,
+    Piece,
+    frame_ranges,
+    join_windows,
+    plan_smart,
+    smart_work,
+    snap_to_gops,
+    split_frames,
+)
 
 # Ten GOPs of ten frames: keyframes at 0, 10, …, 90; frames 0..99.
 TEN_BY_TEN = Gops(keyframes=tuple(range(0, 100, 10)), frames=100)
@@ -121,3 +130,41 @@ def test_a_short_last_gop_is_checked_to_the_end():
     plan = plan_smart([(85, 95)], SHORT_LAST)
 
     assert join_windows(plan, SHORT_LAST) == [(0, 10)]
+
+
+def test_edges_in_a_pause_move_out_onto_keyframes_within_the_slack():
+    # 12 is 2 past the keyframe at 10, 38 is 2 short of the GOP end at 40: both move out.
+    assert snap_to_gops([(12, 38), (62, 75)], TEN_BY_TEN, slack=2) == [(10, 40), (60, 75)]
+
+
+def test_edges_further_than_the_slack_stay():
+    assert snap_to_gops([(13, 37)], TEN_BY_TEN, slack=2) == [(13, 37)]
+
+
+def test_an_edge_never_moves_onto_the_next_kept_range():
+    # The keyframe at 40 is within the slack of both 38 and 42, but taking it from both sides
+    # would join the ranges over a pause that is to go: only the first range's end moves.
+    assert snap_to_gops([(20, 38), (42, 60)], TEN_BY_TEN, slack=3) == [(20, 40), (42, 60)]
+
+
+def test_an_edge_moves_only_where_it_makes_a_whole_gop_copied():
+    # 12..18 lies inside one GOP: moving 12 to 10 would still leave it encoded.
+    assert snap_to_gops([(12, 18)], TEN_BY_TEN, slack=5) == [(12, 18)]
+
+
+def test_snapping_to_the_end_of_a_short_last_gop():
+    assert snap_to_gops([(80, 93)], SHORT_LAST, slack=2) == [(80, 95)]
+
+
+def test_parallel_segments_share_the_kept_frames_evenly_and_in_order():
+    runs = split_frames([(0, 10), (20, 25), (30, 31)], 4)
+
+    assert runs == [[(0, 4)], [(4, 8)], [(8, 10), (20, 22)], [(22, 25), (30, 31)]]
+
+
+def test_fewer_frames_than_segments_give_one_frame_each():
+    assert split_frames([(5, 8)], 5) == [[(5, 6)], [(6, 7)], [(7, 8)]]
+
+
+def test_the_first_range_may_move_back_to_the_first_frame():
+    assert snap_to_gops([(2, 30)], TEN_BY_TEN, slack=2) == [(0, 30)]

@@ -141,6 +141,27 @@ def test_smart_render_shows_the_right_frame_everywhere(smart_talk, tmp_path):
     assert max(differences) < 6  # re-encoded edges differ by compression noise only
 
 
+def test_a_re_encode_in_parallel_segments_shows_the_right_frame_everywhere(tmp_path, monkeypatch):
+    # Segments split clips at any frame and each seeks on its own: every output frame must still be
+    # the source frame it stands for, none lost or doubled at a segment's start or end.
+    monkeypatch.setattr("jobs.render.smart_work", lambda *args: float("inf"))
+    monkeypatch.setattr("jobs.render.reencode.usable_cores", lambda: 2)
+    talk = make_video(tmp_path / "talk.mp4", seconds=44, audio=False)
+    keep = [(0.0, 3.3), (5.1, 12.7), (14.02, 24.0), (25.0, 30.52), (31.3, 44.0)]
+    out = tmp_path / "out.mp4"
+
+    result = render_cut(talk, out, CutList(44.0, keep))
+
+    assert result["mode"] == "reencode"
+    source, output = gray_frames(talk), gray_frames(out)
+    wanted = [n for a, b in keep for n in range(round(a * 25), round(b * 25))]
+    assert len(output) == len(wanted)
+    for j, n in enumerate(wanted):
+        near = [m for m in (n - 1, n, n + 1) if 0 <= m < len(source)]
+        closest = min(near, key=lambda m: np.abs(output[j] - source[m]).mean())
+        assert closest == n, f"output frame {j} shows source frame {closest}, not {n}"
+
+
 def gray_frames(path):
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="gray").astype(np.float32) for frame in container.decode(video=0)]

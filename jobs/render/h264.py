@@ -66,15 +66,16 @@ def starts_with_idr(data: bytes, length_size: int) -> bool:
     return False
 
 
-def edge_encoder(context, rate: Fraction, bit_rate: int) -> av.CodecContext:
+def edge_encoder(context, rate: Fraction, bit_rate: int, threads: int) -> av.CodecContext:
     """A libx264 encoder matching the source's `context` (size, pixels, profile, level) whose output
-    is one closed GOP without B-frames, each keyframe carrying its own SPS/PPS."""
+    is one closed GOP without B-frames, each keyframe carrying its own SPS/PPS; `threads` threads."""
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height = context.width, context.height
     encoder.pix_fmt = context.pix_fmt
     encoder.time_base = 1 / rate
     encoder.framerate = rate
     encoder.bit_rate = int(max(bit_rate, 200_000) * EDGE_BITRATE_FACTOR)
+    encoder.thread_count = threads
     level = context.level
     options = {
         "preset": EDGE_PRESET,
