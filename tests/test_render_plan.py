@@ -12,6 +12,7 @@ from jobs.render.plan import (
     Gops,
     Piece,
     frame_ranges,
+    full_work,
     join_windows,
     plan_smart,
     smart_work,
@@ -99,11 +100,17 @@ def test_less_than_a_frame_is_refused():
         frame_ranges([(1.0, 1.01)], Fraction(25), total=100)  # frames 25 to 25.25 → 25
 
 
-def test_the_work_estimate_counts_encoded_frames_copies_and_restarts():
+def test_the_work_estimate_counts_encoded_frames_copies_decodes_and_restarts():
     plan = plan_smart([(15, 47)], TEN_BY_TEN)
 
-    # 12 encoded + 20 copied / 32 + 2 encoder restarts × a 10-frame GOP.
-    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + 2 * 10
+    # 12 encoded + 20 copied / 32; decoded: 10..19 and 40..46 to reach the edges, and the check's
+    # windows (output frames 0..14: the first edge and the GOP after it; 25..31: the last edge);
+    # 2 restarts.
+    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + (10 + 7 + 15 + 7) / 5 + 2 * 10
+
+
+def test_a_plain_re_encode_decodes_up_to_the_last_kept_frame():
+    assert full_work([(15, 47), (60, 70)]) == 42 + 70 / 5
 
 
 def test_only_the_first_gop_of_a_copied_run_is_checked():

@@ -153,7 +153,7 @@ def _render_video(
     if gops:
         snapped = snap_to_gops(frames, gops, int(slack * rate))
         candidate = plan_smart(snapped, gops)
-        if candidate.copy_frames and smart_work(candidate, gops) < full_work(snapped, gops):
+        if candidate.copy_frames and smart_work(candidate, gops) < full_work(snapped):
             plan, frames = candidate, snapped
     kept_frames = sum(b - a for a, b in frames)
     exact = CutList(

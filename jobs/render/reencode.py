@@ -18,7 +18,7 @@ from jobs.render.plan import split_frames
 # Below this many kept seconds a segment costs more in start-up and seeking than it saves.
 SHORTEST_SEGMENT = 10.0
 # Segments per core: the ones that finish early (less to decode, a quieter core) take more work.
-SEGMENTS_PER_CORE = 2
+SEGMENTS_PER_CORE = 1
 
 
 class _Stopped(Exception):
@@ -35,10 +35,9 @@ def reencode_picture(
 ) -> Path:
     """Encode the kept `frames` of src's picture afresh, alone; return the ffconcat list of the pieces."""
     kept = sum(b - a for a, b in frames)
-    cores = usable_cores()
-    wanted = 1 if cores == 1 else cores * SEGMENTS_PER_CORE
-    segments = split_frames(frames, max(1, min(wanted, int(kept / rate / SHORTEST_SEGMENT))))
-    workers = min(cores, len(segments))
+    # One segment a core: each more seeks back to a keyframe and decodes up to a GOP twice.
+    segments = split_frames(frames, max(1, min(usable_cores(), int(kept / rate / SHORTEST_SEGMENT))))
+    workers = len(segments)
     done = [0.0] * len(segments)  # seconds encoded of each segment, for the progress
     stop = threading.Event()
     label = f"Encoding {len(frames)} segments"
