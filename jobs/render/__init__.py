@@ -4,13 +4,20 @@ Video is cut at frame boundaries and the sound at the very same instants, re-enc
 from the keep list with short fades at every join. For H.264 the GOPs that lie wholly inside
 a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
 the source's profile, level, size and frame rate; each re-encoded piece carries its own
-SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. Every smart
+SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. The edges are
+encoded side by side on every core, the sound meanwhile in a thread of its own. Every smart
 render is checked afterwards (index before media data, track lengths, and a decode of each
-re-encoded piece and of the first GOP after every join); any fault falls back to a plain re-encode.
+re-encoded piece and of the first GOP after every join); any fault falls back to a plain
+re-encode, which runs as one segment per core at once. Which of the two is tried first follows
+an estimate of their work (plan.smart_work, plan.full_work).
 
 The modules: `plan` (which frames are kept, which GOPs copied: pure arithmetic), `index` (the
-source's packets), `h264` (bitstream rules), `picture` (the smart picture track), `audio` (the
-sound), `mux` (joining the tracks), `verify` (the check); this one runs them and falls back.
+source's packets), `h264` (bitstream rules), `picture` (the smart picture track), `reencode` (the
+plain one), `parallel` (cores and threads), `audio` (the sound), `mux` (joining the tracks),
+`verify` (the check); this one runs them and falls back.
+
+Every process a render starts (ffmpeg) is started by jobs.ffmpeg.popen; the edges are encoded in
+threads of the calling process.
 """
 
 import logging
