@@ -39,6 +39,7 @@ PEERS = ("unsilence==1.0.9", "smartcut==1.7")
 AUTO_EDITOR = "auto-editor==23.32.1"
 AUTO_EDITOR_PYTHON = "python3.10"
 AV_BUILD = ("Cython==0.29.37", "wheel==0.48.0")
+AUTO_EDITOR_NUMPY = "numpy==1.26.4"  # it asks for numpy >= 1.22 but calls np.float_, gone in 2.0
 RATE = 48000
 # (talk length range, pause length range) in seconds, and the keyframe interval.
 INPUTS = {
@@ -167,7 +168,7 @@ def auto_editor_venv() -> tuple[Path | None, str]:
         if not (folder / "auto-editor").exists():  # pip's build isolation would take Cython 3
             install = [folder / "python", "-m", "pip", "install", "-q", "--no-build-isolation", "av==10.0.0"]
             subprocess.run(install, check=True)
-        return peer_venv([AUTO_EDITOR], venv), ""
+        return peer_venv([AUTO_EDITOR, AUTO_EDITOR_NUMPY], venv), ""
     except (OSError, subprocess.CalledProcessError) as exc:
         return None, f"{AUTO_EDITOR} could not be installed here ({exc}); see the comment at AUTO_EDITOR"
 
