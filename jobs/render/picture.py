@@ -28,8 +28,9 @@ def write_smart_video(
 ) -> None:
     """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line.
 
-    The edges are independent closed GOPs: they are encoded on every core at once (PyAV lets go
-    of the GIL while it decodes and encodes), a few ahead of the writer, and written in order."""
+    The edges are independent closed GOPs: they are encoded on every core at once, a few ahead of
+    the writer, and written in order. PyAV (18.1) lets go of the GIL while it encodes but not while
+    it decodes (two threads decoding took 2.3× as long as one), so only the encoding overlaps."""
     edges = [piece for piece in plan.pieces if not piece.copy]
     workers = min(usable_cores(), max(1, len(edges)))
     with (

@@ -1,7 +1,6 @@
 """The check after a smart render: index before media data, track lengths, and a decode of every
 place a join can break."""
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -10,7 +9,6 @@ import av
 
 from jobs.containers import muxer_flags
 from jobs.render.mux import sound_fits, sound_frame, stream_durations, top_level_boxes
-from jobs.render.parallel import usable_cores
 from jobs.render.plan import Window
 
 
@@ -47,43 +45,35 @@ def fault(path: Path, expected: Expected) -> str | None:
 def decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | None:
     """Decode the video frames of `windows` (output frame numbers), each from the keyframe before it.
 
-    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint. The
-    windows are shared out between threads, one decoder each, on every core.
+    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint.
     """
-    cores = usable_cores()
-    shares = [windows[number::cores] for number in range(min(cores, len(windows)))]
+    complaints: list[str] = []
     previous_level = av.logging.get_level()
     av.logging.set_level(av.logging.ERROR)
     try:
-        with av.logging.Capture(local=False) as logs, ThreadPoolExecutor(max(1, len(shares))) as pool:
-            complaints = [
-                found for found in pool.map(lambda share: _decode(path, share, rate), shares) if found
-            ]
-            complaints += [
-                f"{name}: {message.strip()}" for level, name, message in logs if level <= av.logging.ERROR
-            ]
-    finally:
-        av.logging.set_level(previous_level)
-    return "decoding errors: " + "; ".join(complaints)[:300] if complaints else None
-
-
-def _decode(path: Path, windows: list[Window], rate: Fraction) -> str | None:
-    """Decode `windows` of `path` with a decoder of its own; the first complaint, or None."""
-    try:
-        with av.open(str(path)) as container:
+        with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
             stream = container.streams.video[0]
-            # One thread per decoder: with frame threads, FFmpeg logs from its own threads into the
+            # One decoding thread: with frame threads, FFmpeg logs from its own threads into the
             # Python capture, which can deadlock on the GIL (seen here as a hung check).
             stream.thread_type = "NONE"
             stream.codec_context.thread_count = 1
+            time_base = stream.time_base
             first = stream.start_time or 0
             for start, stop in windows:
-                complaint = _decode_window(container, stream, first, stream.time_base, rate, start, stop)
+                complaint = _decode_window(container, stream, first, time_base, rate, start, stop)
                 if complaint:
-                    return complaint
+                    complaints.append(complaint)
+                    break
+                if logs:
+                    break
+            complaints += [
+                f"{name}: {message.strip()}" for level, name, message in logs if level <= av.logging.ERROR
+            ]
     except av.error.FFmpegError as exc:
-        return str(exc)
-    return None
+        complaints.append(str(exc))
+    finally:
+        av.logging.set_level(previous_level)
+    return "decoding errors: " + "; ".join(complaints)[:300] if complaints else None
 
 
 def _decode_window(
