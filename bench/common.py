@@ -24,19 +24,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def peer_venv(packages: Sequence[str]) -> Path:
-    """bench/.venv's bin folder, with `packages` ("name==version") installed from PyPI if missing."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+def peer_venv(packages: Sequence[str], venv: Path = PEER_VENV, python: str = sys.executable) -> Path:
+    """`venv`'s bin folder (bench/.venv), with `packages` ("name==version") installed from PyPI if
+    missing. A peer whose pins clash with the others' gets a venv of its own, made by `python`."""
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
     installed = {
         folder.name.removesuffix(".dist-info").lower()
-        for folder in PEER_VENV.glob("lib/python*/site-packages/*.dist-info")
+        for folder in venv.glob("lib/python*/site-packages/*.dist-info")
     }
     missing = [package for package in packages if dist_info_name(package) not in installed]
     if missing:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *missing], check=True)
-    return PEER_VENV / "bin"
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *missing], check=True)
+    return venv / "bin"
 
 
 def dist_info_name(package: str) -> str:

@@ -1,11 +1,15 @@
-"""Bench silence removal: Cutroom against unsilence, smartcut and a plain re-encode, same input, same run.
+"""Bench silence removal: Cutroom against unsilence, auto-editor, smartcut and a plain re-encode, same run.
 
-    python bench/silence.py [--minutes 10] [--skip unsilence,smartcut] [--gops 2,8]
+    python bench/silence.py [--minutes 10] [--skip unsilence,smartcut] [--inputs talk2,talk8,dense2]
 
-Generates (once, cached in bench/.cache/) a 1280×720 30 fps H.264 "talk" of voice-like tone
-bursts with about 25 % pauses, twice: with a keyframe every 2 s and every 8 s. Every tool runs
-as a subprocess; wall time and peak RSS (largest process of its tree, from os.wait4) are measured.
-The peers get Cutroom's own keep list (smartcut, the re-encode) or its threshold (unsilence).
+Generates (once, cached in bench/.cache/) 1280×720 30 fps H.264 "talks" of voice-like tone
+bursts over faint noise: `talk` with 4–14 s of speech between pauses of 1–5 s (about 25 %
+pauses), encoded with a keyframe every 2 s (talk2) and every 8 s (talk8), and `dense` with a
+pause every 5–6 s (3.5–4.5 s of speech, pauses of 1.2–2 s) and 2 s GOPs (dense2). Every tool
+runs as a subprocess; wall time, CPU time (user + system of its whole tree) and peak RSS (the
+largest process of its tree) come from os.wait4. CPU utilisation is CPU s / (wall s × cores).
+unsilence gets Cutroom's threshold, auto-editor its own detection with Cutroom's margin,
+smartcut and the re-encode Cutroom's keep list.
 """
 
 import argparse
@@ -19,24 +23,42 @@ from pathlib import Path
 import numpy as np
 
 # First: it puts the repository on sys.path, for `jobs` and `tests`.
-from common import CACHE, OUR_PYTHON, cached, measure, peer_venv, print_table
+from common import CACHE, HERE, OUR_PYTHON, cached, measure, peer_venv, print_table
 
 from jobs.ffmpeg import ffmpeg_exe
 from jobs.probe import probe
+from jobs.render.parallel import usable_cores
 
 PEERS = ("unsilence==1.0.9", "smartcut==1.7")
+# The issue measured auto-editor 28, the last pure-Python line before the rewrite whose package
+# fetches a binary at install time; PyPI's index here holds 22.x, 23.x and 29.x only, so 23.32.1
+# it is. It pins av==10.0.0, which has no wheel for this Python and clashes with smartcut's av: it
+# gets a venv of its own on Python 3.10 and builds av from source against Debian's FFmpeg 5.1
+# (apt-get install libavformat-dev libavcodec-dev libavdevice-dev libavfilter-dev libswscale-dev
+# libswresample-dev pkg-config), with Cython < 3.
+AUTO_EDITOR = "auto-editor==23.32.1"
+AUTO_EDITOR_PYTHON = "python3.10"
+AV_BUILD = ("Cython==0.29.37", "wheel==0.48.0")
+AUTO_EDITOR_NUMPY = "numpy==1.26.4"  # it asks for numpy >= 1.22 but calls np.float_, gone in 2.0
 RATE = 48000
-GOPS = (2, 8)
+# (talk length range, pause length range) in seconds, and the keyframe interval.
+INPUTS = {
+    "talk2": ("talk", 2),
+    "talk8": ("talk", 8),
+    "dense2": ("dense", 2),
+}
+SPACING = {"talk": ((4, 14), (1, 5)), "dense": ((3.5, 4.5), (1.2, 2.0))}
 
 
-def talk_sound(path: Path, seconds: float, seed: int = 7) -> None:
-    """Voice-like bursts (4–14 s) and pauses (1–5 s, ~25 % of the time) over faint noise, in blocks."""
+def talk_sound(path: Path, seconds: float, seed: int = 7, spacing: str = "talk") -> None:
+    """Voice-like bursts and pauses (lengths from SPACING[spacing]) over faint noise, in blocks."""
+    (talk_lo, talk_hi), (pause_lo, pause_hi) = SPACING[spacing]
     rng = np.random.default_rng(seed)
     spans, at = [], 0.0
     while at < seconds:
-        talk = rng.uniform(4, 14)
+        talk = rng.uniform(talk_lo, talk_hi)
         spans.append((at, min(seconds, at + talk)))
-        at += talk + rng.uniform(1, 5)
+        at += talk + rng.uniform(pause_lo, pause_hi)
     total = int(seconds * RATE)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -53,12 +75,14 @@ def talk_sound(path: Path, seconds: float, seed: int = 7) -> None:
             out.writeframes((np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes())
 
 
-def talk_video(minutes: float, gop: int) -> Path:
+def talk_video(minutes: float, gop: int, spacing: str = "talk") -> Path:
     seconds = minutes * 60
-    name = f"talk-{minutes:g}min-gop{gop}s.mp4"
+    name = f"{spacing}-{minutes:g}min-gop{gop}s.mp4"
 
     def encode(part: Path) -> None:
-        [sound] = cached(lambda wav: talk_sound(wav, seconds), f"talk-{minutes:g}min.wav")
+        [sound] = cached(
+            lambda wav: talk_sound(wav, seconds, spacing=spacing), f"{spacing}-{minutes:g}min.wav"
+        )
         print(f"generating {name} …", flush=True)
         subprocess.run(
             [
@@ -77,12 +101,12 @@ def talk_video(minutes: float, gop: int) -> Path:
     return path
 
 
-def run(command: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit status) of `command` and the processes it starts."""
+def run(command: list[str]) -> dict:
+    """What `command` and the processes it starts cost: measure()'s figures, failures printed."""
     result = measure(command)
     if result["status"]:
-        print(f"  ! {command[0]} failed: {result['stderr'][-400:]}", file=sys.stderr)
-    return result["seconds"], result["rss_mb"], result["status"]
+        print(f"  ! {Path(command[0]).name} failed: {result['stderr'][-400:]}", file=sys.stderr)
+    return result
 
 
 def between_terms(keep: list[list[float]]) -> str:
@@ -90,20 +114,21 @@ def between_terms(keep: list[list[float]]) -> str:
 
 
 def tools(
-    peers: Path, source: Path, out: Path, keep: list[list[float]], threshold: float
+    peers: Path, auto_editor: Path | None, source: Path, out: Path, cutlist: dict
 ) -> dict[str, tuple[list[str], Path]]:
+    keep = cutlist["keep"]
     flat = ",".join(f"{value:.3f}" for pair in keep for value in pair)
     select = between_terms(keep)
-    return {
-        "unsilence": (
+    found = {
+        "unsilence 1.0.9": (
             [
                 str(peers / "unsilence"),
-                *(str(source), str(out / "unsilence.mp4"), "-y", "-t", str(os.cpu_count() or 2)),
-                *("-sl", f"{threshold:.1f}", "-ss", "1000", "-st", "0.2", "-sit", "0.2"),
+                *(str(source), str(out / "unsilence.mp4"), "-y", "-t", str(usable_cores())),
+                *("-sl", f"{cutlist['threshold_db']:.1f}", "-ss", "1000", "-st", "0.2", "-sit", "0.2"),
             ],
             out / "unsilence.mp4",
         ),
-        "smartcut": (
+        "smartcut 1.7": (
             [str(peers / "smartcut"), str(source), str(out / "smartcut.mp4"), "-k", flat],
             out / "smartcut.mp4",
         ),
@@ -123,71 +148,91 @@ def tools(
             out / "reencode.mp4",
         ),
     }
+    if auto_editor:
+        found["auto-editor 23.32.1"] = (
+            [
+                str(auto_editor / "auto-editor"),
+                *(str(source), "-o", str(out / "auto-editor.mp4"), "--no-open", "--progress", "none"),
+                *("--margin", f"{cutlist['margin']}sec", "--ffmpeg-location", ffmpeg_exe()),
+            ],
+            out / "auto-editor.mp4",
+        )
+    return found
+
+
+def auto_editor_venv() -> tuple[Path | None, str]:
+    """auto-editor's bin folder, or None and why it could not be installed."""
+    venv = HERE / ".venv-auto-editor"
+    try:
+        folder = peer_venv(AV_BUILD, venv, python=AUTO_EDITOR_PYTHON)
+        if not (folder / "auto-editor").exists():  # pip's build isolation would take Cython 3
+            install = [folder / "python", "-m", "pip", "install", "-q", "--no-build-isolation", "av==10.0.0"]
+            subprocess.run(install, check=True)
+        return peer_venv([AUTO_EDITOR, AUTO_EDITOR_NUMPY], venv), ""
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return None, f"{AUTO_EDITOR} could not be installed here ({exc}); see the comment at AUTO_EDITOR"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
-    parser.add_argument("--skip", default="", help="comma-separated tools to leave out")
-    parser.add_argument("--gops", default=",".join(map(str, GOPS)), help="keyframe intervals, s (2,8)")
+    parser.add_argument("--skip", default="", help="comma-separated tools to leave out (first word)")
+    parser.add_argument("--inputs", default=",".join(INPUTS), help=f"of {', '.join(INPUTS)}")
     args = parser.parse_args()
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
     peers = peer_venv(PEERS)
+    auto_editor, missing = (None, "") if "auto-editor" in skip else auto_editor_venv()
+    cores = usable_cores()
+    loads = [os.getloadavg()]
     rows = []
-    for gop in (int(value) for value in args.gops.split(",")):
-        source = talk_video(args.minutes, gop)
-        out = CACHE / f"out-gop{gop}s"
+    for name in args.inputs.split(","):
+        spacing, gop = INPUTS[name.strip()]
+        source = talk_video(args.minutes, gop, spacing)
+        out = CACHE / f"out-{name}"
         out.mkdir(exist_ok=True)
         cuts = out / "cuts.json"
-        ours = [
-            str(OUR_PYTHON),
-            "-m",
-            "jobs",
-            "silence",
-            str(source),
-            str(out / "cutroom.mp4"),
-            "--json",
-            str(cuts),
-        ]
+        ours = [OUR_PYTHON, "-m", "jobs", "silence", source, out / "cutroom.mp4", "--json", cuts]
         print(f"cutroom on {source.name} …", flush=True)
-        seconds, peak, status = run(ours)
-        if status:
+        mine = run([str(part) for part in ours])
+        if mine["status"]:
             return 1
         figures = json.loads(cuts.read_text())
-        cutlist = figures.get("cutlist", figures)
-        render = figures.get("render", {})
-        rows.append(
-            ("cutroom " + render.get("mode", "?"), source, seconds, peak, out / "cutroom.mp4", seconds)
-        )
-        print(
-            f"  {seconds:.1f} s, {peak:.0f} MB; {render}, removed {cutlist['removed_share']:.0%}", flush=True
-        )
-        ours_seconds = seconds
-        for name, (command, output) in tools(
-            peers, source, out, cutlist["keep"], cutlist["threshold_db"]
-        ).items():
-            if name in skip:
+        cutlist, render = figures.get("cutlist", figures), figures.get("render", {})
+        how = render.get("mode", "?")
+        if how == "smart":
+            how += f": {render['copied_seconds']:.0f} s copied, {render['encoded_seconds']:.0f} s encoded"
+        rows.append((f"Cutroom ({how})", name, mine, out / "cutroom.mp4", mine))
+        print(f"  {mine['seconds']:.1f} s; {render}, removed {cutlist['removed_share']:.0%}", flush=True)
+        for tool, (command, output) in tools(peers, auto_editor, source, out, cutlist).items():
+            if tool.split()[0] in skip:
                 continue
-            print(f"{name} on {source.name} …", flush=True)
+            print(f"{tool} on {source.name} …", flush=True)
             output.unlink(missing_ok=True)
-            seconds, peak, status = run(command)
-            rows.append((name, source, seconds, peak, output if not status else None, ours_seconds))
-            print(f"  {seconds:.1f} s, {peak:.0f} MB, {seconds / ours_seconds:.2f}× ours", flush=True)
+            theirs = run(command)
+            rows.append((tool, name, theirs, output if not theirs["status"] else None, mine))
+            print(f"  {theirs['seconds']:.1f} s, {theirs['seconds'] / mine['seconds']:.2f}× ours", flush=True)
+    loads.append(os.getloadavg())
     print()
+    print(f"{args.minutes:g}-minute inputs; {cores} usable cores; load average (1, 5, 15 min) ", end="")
+    print(" → ".join("{:.1f} {:.1f} {:.1f}".format(*load) for load in loads))
+    if missing:
+        print(f"auto-editor left out: {missing}")
     print_table(
-        ("tool", "input", "seconds", "peak MB", "out s", "× ours"),
+        ("tool", "input", "wall s", "CPU s", "CPU use", "peak MB", "out s", "× Cutroom"),
         [
             (
+                tool,
                 name,
-                source.name,
-                f"{seconds:.1f}",
-                f"{peak:.0f}",
+                f"{result['seconds']:.1f}",
+                f"{result['cpu_seconds']:.1f}",
+                f"{result['cpu_seconds'] / (result['seconds'] * cores):.0%}",
+                f"{result['rss_mb']:.0f}",
                 f"{probe(output).duration:.1f}" if output and output.exists() else "failed",
-                f"{seconds / ours_seconds:.2f}",
+                f"{result['seconds'] / mine['seconds']:.2f}",
             )
-            for name, source, seconds, peak, output, ours_seconds in rows
+            for tool, name, result, output, mine in rows
         ],
-        (18, 24, 8, 8, 8, 7),
+        (52, 6, 7, 7, 7, 7, 6, 9),
         left=2,
     )
     return 0

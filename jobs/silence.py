@@ -84,7 +84,10 @@ def remove_silence(
         on_progress=part(on_progress, 0.0, DETECT_SHARE),
         info=info,
     )
-    result = make_cut(src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info)
+    # What is cut out is pause: a kept edge may take up to another margin of it to land on a keyframe.
+    result = make_cut(
+        src, dst, cutlist, on_progress=part(on_progress, DETECT_SHARE, 100.0), info=info, slack=margin
+    )
     on_progress(100.0, "Done")
     return result
 

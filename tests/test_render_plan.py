@@ -8,7 +8,17 @@ from fractions import Fraction
 import pytest
 
 from jobs.errors import MediaError
-from jobs.render.plan import Gops, Piece, frame_ranges, join_windows, plan_smart, smart_work
+from jobs.render.plan import (
+    Gops,
+    Piece,
+    frame_ranges,
+    full_work,
+    join_windows,
+    plan_smart,
+    smart_work,
+    snap_to_gops,
+    split_frames,
+)
 
 # Ten GOPs of ten frames: keyframes at 0, 10, …, 90; frames 0..99.
 TEN_BY_TEN = Gops(keyframes=tuple(range(0, 100, 10)), frames=100)
@@ -90,11 +100,17 @@ def test_less_than_a_frame_is_refused():
         frame_ranges([(1.0, 1.01)], Fraction(25), total=100)  # frames 25 to 25.25 → 25
 
 
-def test_the_work_estimate_counts_encoded_frames_copies_and_restarts():
+def test_the_work_estimate_counts_encoded_frames_copies_decodes_and_restarts():
     plan = plan_smart([(15, 47)], TEN_BY_TEN)
 
-    # 12 encoded + 20 copied / 32 + 2 encoder restarts × a 10-frame GOP.
-    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + 2 * 10
+    # 12 encoded + 20 copied / 32; decoded: 10..19 and 40..46 to reach the edges, and the check's
+    # windows (output frames 0..14: the first edge and the GOP after it; 25..31: the last edge);
+    # 2 restarts.
+    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + (10 + 7 + 15 + 7) / 5 + 2 * 10
+
+
+def test_a_plain_re_encode_decodes_up_to_the_last_kept_frame():
+    assert full_work([(15, 47), (60, 70)]) == 42 + 70 / 5
 
 
 def test_only_the_first_gop_of_a_copied_run_is_checked():
@@ -121,3 +137,41 @@ def test_a_short_last_gop_is_checked_to_the_end():
     plan = plan_smart([(85, 95)], SHORT_LAST)
 
     assert join_windows(plan, SHORT_LAST) == [(0, 10)]
+
+
+def test_edges_in_a_pause_move_out_onto_keyframes_within_the_slack():
+    # 12 is 2 past the keyframe at 10, 38 is 2 short of the GOP end at 40: both move out.
+    assert snap_to_gops([(12, 38), (62, 75)], TEN_BY_TEN, slack=2) == [(10, 40), (60, 75)]
+
+
+def test_edges_further_than_the_slack_stay():
+    assert snap_to_gops([(13, 37)], TEN_BY_TEN, slack=2) == [(13, 37)]
+
+
+def test_an_edge_never_moves_onto_the_next_kept_range():
+    # The keyframe at 40 is within the slack of both 38 and 42, but taking it from both sides
+    # would join the ranges over a pause that is to go: only the first range's end moves.
+    assert snap_to_gops([(20, 38), (42, 60)], TEN_BY_TEN, slack=3) == [(20, 40), (42, 60)]
+
+
+def test_an_edge_moves_only_where_it_makes_a_whole_gop_copied():
+    # 12..18 lies inside one GOP: moving 12 to 10 would still leave it encoded.
+    assert snap_to_gops([(12, 18)], TEN_BY_TEN, slack=5) == [(12, 18)]
+
+
+def test_snapping_to_the_end_of_a_short_last_gop():
+    assert snap_to_gops([(80, 93)], SHORT_LAST, slack=2) == [(80, 95)]
+
+
+def test_parallel_segments_share_the_kept_frames_evenly_and_in_order():
+    runs = split_frames([(0, 10), (20, 25), (30, 31)], 4)
+
+    assert runs == [[(0, 4)], [(4, 8)], [(8, 10), (20, 22)], [(22, 25), (30, 31)]]
+
+
+def test_fewer_frames_than_segments_give_one_frame_each():
+    assert split_frames([(5, 8)], 5) == [[(5, 6)], [(6, 7)], [(7, 8)]]
+
+
+def test_the_first_range_may_move_back_to_the_first_frame():
+    assert snap_to_gops([(2, 30)], TEN_BY_TEN, slack=2) == [(0, 30)]

@@ -4,13 +4,20 @@ Video is cut at frame boundaries and the sound at the very same instants, re-enc
 from the keep list with short fades at every join. For H.264 the GOPs that lie wholly inside
 a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
 the source's profile, level, size and frame rate; each re-encoded piece carries its own
-SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. Every smart
+SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. The edges are
+encoded side by side on every core, the sound meanwhile in a thread of its own. Every smart
 render is checked afterwards (index before media data, track lengths, and a decode of each
-re-encoded piece and of the first GOP after every join); any fault falls back to a plain re-encode.
+re-encoded piece and of the first GOP after every join); any fault falls back to a plain
+re-encode, which runs as one segment per core at once. Which of the two is tried first follows
+an estimate of their work (plan.smart_work, plan.full_work).
 
 The modules: `plan` (which frames are kept, which GOPs copied: pure arithmetic), `index` (the
-source's packets), `h264` (bitstream rules), `picture` (the smart picture track), `audio` (the
-sound), `mux` (joining the tracks), `verify` (the check); this one runs them and falls back.
+source's packets), `h264` (bitstream rules), `picture` (the smart picture track), `reencode` (the
+plain one), `parallel` (cores and threads), `audio` (the sound), `mux` (joining the tracks),
+`verify` (the check); this one runs them and falls back.
+
+Every process a render starts (ffmpeg) is started by jobs.ffmpeg.popen; the edges are encoded in
+threads of the calling process.
 """
 
 import logging
@@ -25,16 +32,24 @@ import av
 from jobs.containers import Container, output_container, video_encoder
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import run_ffmpeg, video_filter_file
 from jobs.files import written_atomically
 from jobs.probe import MediaInfo, probe
-from jobs.progress import Progress, ignore, never_back, part
+from jobs.progress import Progress, ignore, never_back
 from jobs.render import verify
 from jobs.render.audio import write_audio_only
 from jobs.render.index import VideoIndex, index_video
 from jobs.render.mux import Track, cut_tracks, join
 from jobs.render.picture import SmartRenderFailed, write_smart_video
-from jobs.render.plan import SmartPlan, frame_ranges, join_windows, plan_smart, smart_work
+from jobs.render.plan import (
+    SmartPlan,
+    frame_ranges,
+    full_work,
+    join_windows,
+    plan_smart,
+    smart_work,
+    snap_to_gops,
+)
+from jobs.render.reencode import reencode_picture
 from jobs.render.verify import Expected
 from jobs.streams import Extras, extra_streams
 
@@ -54,6 +69,7 @@ def render_cut(
     *,
     on_progress: Progress | None = None,
     info: MediaInfo | None = None,
+    slack: float = 0.0,
 ) -> dict:
     """Write to `dst` the parts of `src` that `cutlist` keeps; return how the work was done.
 
@@ -61,7 +77,9 @@ def render_cut(
     "encoded_seconds", "dropped"}, and for a video "keep": the kept ranges as really cut, on whole
     frames. "dropped" describes the source's streams the result does not carry (see jobs.streams).
     `dst` appears only when complete; an extension that cannot hold the result is refused first.
-    `info` is src's probe where the caller has it already.
+    `info` is src's probe where the caller has it already. `slack` (seconds) is how far a kept
+    range may grow into the part cut out next to it, where that part is a pause, so that its edge
+    falls on a GOP's and the GOP is copied instead of re-encoded (see plan.snap_to_gops).
     """
     src, dst = Path(src), Path(dst)
     report = never_back(on_progress or ignore)
@@ -83,7 +101,7 @@ def render_cut(
             write_audio_only(src, temp, info, container, cutlist, report)
             result = _figures("audio", len(cutlist.keep), 0.0, cutlist.kept_duration)
         else:
-            result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report)
+            result = _render_video(src, temp, info, container, extras, cutlist, Path(work), report, slack)
     report(100.0, "Done")
     return {**result, "dropped": extras.dropped}
 
@@ -95,11 +113,12 @@ def make_cut(
     *,
     on_progress: Progress | None = None,
     info: MediaInfo | None = None,
+    slack: float = 0.0,
 ) -> dict:
     """render_cut, and the figures of the cut as it was really made: {"cutlist" (its to_dict),
     "original_duration", "kept_duration", "removed_seconds", "removed_share", "dropped" (the
     source's tracks the result does not carry, described for the person), "render"}."""
-    render = render_cut(src, dst, cutlist, on_progress=on_progress, info=info)
+    render = render_cut(src, dst, cutlist, on_progress=on_progress, info=info, slack=slack)
     if "keep" in render:  # a picture is cut on whole frames: the cut list says what really was
         cutlist = CutList(cutlist.duration, render.pop("keep"), cutlist.details, fade=cutlist.fade)
     figures = cutlist.to_dict()
@@ -130,13 +149,19 @@ def _render_video(
     cutlist: CutList,
     work: Path,
     report: Progress,
+    slack: float,
 ) -> dict:
     rate, length = _frame_rate(src, info)
     # Copied GOPs are H.264: only a container whose picture is H.264 can take them.
     index = index_video(src, info, rate, report) if container.video == "h264" else None
     gops = index.gops if index else None
     frames = frame_ranges(cutlist.keep, rate, gops.frames if gops else round(length * rate))
-    plan = plan_smart(frames, gops) if gops else None
+    plan = None
+    if gops:
+        snapped = snap_to_gops(frames, gops, int(slack * rate))
+        candidate = plan_smart(snapped, gops)
+        if candidate.copy_frames and smart_work(candidate, gops) < full_work(snapped):
+            plan, frames = candidate, snapped
     kept_frames = sum(b - a for a, b in frames)
     exact = CutList(
         cutlist.duration, [(float(a / rate), float(b / rate)) for a, b in frames], fade=cutlist.fade
@@ -145,7 +170,7 @@ def _render_video(
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracks = cut_tracks(pool, src, container, extras, exact, work)
         fallback = result = None
-        if plan and plan.copy_frames and smart_work(plan, gops) < kept_frames:
+        if plan:
             expected = Expected(kept_frames / rate, bool(extras.sound), rate, join_windows(plan, gops))
             fallback = _smart(src, temp, index, plan, tracks, expected, work, report)
             if fallback is None:
@@ -153,8 +178,8 @@ def _render_video(
                 result = _figures("smart", len(frames), float(copied), float(encoded))
         if result is None:  # no smart render, or it failed its check
             temp.unlink(missing_ok=True)
-            _reencode(src, work / "encoded.mkv", frames, rate, video_encoder(container), report)
-            join(work / "encoded.mkv", tracks, temp, report)
+            picture = reencode_picture(src, work, frames, rate, video_encoder(container), report)
+            join(picture, tracks, temp, report)
             result = _figures("reencode", len(frames), 0.0, float(kept_frames / rate))
     if fallback:
         result["fallback_reason"] = fallback
@@ -196,38 +221,6 @@ def _smart(
     except CANNOT_SMART_RENDER as exc:
         log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
         return f"smart render failed: {exc}"
-
-
-def _reencode(
-    src: Path,
-    picture: Path,
-    frames: list[tuple[int, int]],
-    rate: Fraction,
-    encode: tuple[str, ...],
-    report: Progress,
-) -> None:
-    """Decode the whole picture, keep the frames of the kept clips and encode them afresh, alone."""
-    half = 1 / (2 * rate)
-    # Frames sit on a grid of 1/rate; half a frame early at both ends selects exactly [a, b).
-    clips = [(float(a / rate - half), float(b / rate - half)) for a, b in frames]
-    # In a file: an edit's thousands of clips pass the 128 KiB one argument may hold.
-    graph = picture.with_suffix(".filter")
-    graph.write_text(f"select='{inside(clips)}',setpts=N/FRAME_RATE/TB")
-    args = ["-y", "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn", *video_filter_file(graph), *encode]
-    args += ["-r", f"{rate.numerator}/{rate.denominator}", str(picture)]
-    kept = float(sum(b - a for a, b in frames) / rate)
-    label = f"Encoding {len(frames)} segments"
-    run_ffmpeg(args, duration=kept, on_progress=part(report, 0.0, 88.0), stage=label)
-
-
-def inside(clips: list[tuple[float, float]]) -> str:
-    """An ffmpeg expression that is true while t is in one of `clips` (in order, apart): a search
-    tree, so a frame is tested against about log2(n) clips, not all of them, and nests only that
-    deep (ffmpeg's parser refuses more than 100 levels, and each "+" of a flat sum is one)."""
-    if len(clips) == 1:
-        return "between(t,{:.6f},{:.6f})".format(*clips[0])
-    middle = len(clips) // 2
-    return f"if(lt(t,{clips[middle][0]:.6f}),{inside(clips[:middle])},{inside(clips[middle:])})"
 
 
 def _figures(mode: str, segments: int, copied: float, encoded: float) -> dict:

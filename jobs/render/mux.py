@@ -106,3 +106,18 @@ def stream_durations(path: str | Path) -> tuple[float | None, float | None]:
         for streams in (container.streams.video, container.streams.audio):
             found.append(stored_length(streams[0]) if streams else None)
     return found[0], found[1]
+
+
+def sound_frame(path: str | Path) -> float:
+    """How long one coded frame of the first sound track of `path` lasts (AAC: 1024 samples), in
+    seconds; 0 for sound stored sample by sample (PCM)."""
+    with av.open(str(path)) as container:
+        context = container.streams.audio[0].codec_context
+        return context.frame_size / context.sample_rate if context.frame_size else 0.0
+
+
+def sound_fits(picture: float, sound: float, frame: float, sound_frame: float) -> bool:
+    """Whether a track of sound stored as lasting `sound` seconds plays as long as a picture of
+    `picture` seconds, within a `frame`. AAC and MP3 store whole coded frames and the encoder's
+    priming, which the player skips: the stored length runs up to two coded frames longer."""
+    return -frame <= sound - picture <= frame + 2 * sound_frame

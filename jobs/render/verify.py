@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 
 from jobs.containers import muxer_flags
-from jobs.render.mux import stream_durations, top_level_boxes
+from jobs.render.mux import sound_fits, sound_frame, stream_durations, top_level_boxes
 from jobs.render.plan import Window
 
 
@@ -37,7 +37,7 @@ def fault(path: Path, expected: Expected) -> str | None:
     frame = float(1 / expected.rate)
     if video is None or abs(video - float(expected.duration)) > frame:
         return f"picture lasts {video} s instead of {float(expected.duration):.3f} s"
-    if expected.with_audio and (audio is None or abs(audio - video) > frame):
+    if expected.with_audio and (audio is None or not sound_fits(video, audio, frame, sound_frame(path))):
         return f"sound lasts {audio} s, picture {video} s"
     return decode_errors(path, expected.windows, expected.rate)
 
