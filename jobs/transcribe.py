@@ -25,6 +25,7 @@ from jobs.mediainfo import DAMAGED, MediaInfo
 from jobs.models import DEFAULT_MODEL_NAME, LANGUAGES, default_model_path
 from jobs.probe import probe
 from jobs.progress import Progress, ignore
+from jobs.render.parallel import usable_cores
 from jobs.silence import FRAME_SECONDS, sample_levels, voiced
 from jobs.subtitles import write_outputs
 
@@ -328,7 +329,7 @@ def _load(key: str, name_or_path: str | None) -> WhisperModel:
         # One thread per core: CTranslate2's default (4) on a 2-core machine makes threads wait for
         # each other; a worker runs one job at a time, so the cores are its own.
         model = WhisperModel(
-            key, device="cpu", compute_type="int8", cpu_threads=cores(), local_files_only=True
+            key, device="cpu", compute_type="int8", cpu_threads=usable_cores(), local_files_only=True
         )
     except Exception as exc:  # CTranslate2 and huggingface_hub raise many unrelated types
         if os.path.isdir(key):
@@ -336,14 +337,6 @@ def _load(key: str, name_or_path: str | None) -> WhisperModel:
         raise MediaError(MODEL_NOT_INSTALLED.format(name=shown)) from exc
     log.info("Whisper model %s ready after %.1f s", shown, time.monotonic() - started)
     return model
-
-
-def cores() -> int:
-    """The cores this process may run on (its affinity mask, which a container or taskset narrows)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _display_name(name_or_path: str | None) -> str:
