@@ -24,6 +24,7 @@ from webapp.disk import check_room_for_task
 from webapp.kinds import KINDS
 from webapp.models import Task, utcnow
 from webapp.pipeline import STARTING_STAGE, cancel_jobs, dependants, redis_conn
+from webapp.queues import queue_of
 from webapp.quota import check_space_for_task
 from webapp.tasks.progress import Progress, TaskCancelled
 from webapp.tasks.reuse import earlier_result, input_key, reuse
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 def preload(queues: list[str]) -> None:
     """Load what jobs on these queues need once, in the worker process, before any job runs."""
     for kind in KINDS.values():
-        if kind.preload and kind.queue in queues:
+        if kind.preload and kind.queue in {queue_of(name) for name in queues}:
             kind.preload(current_app.config)
 
 
