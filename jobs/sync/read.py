@@ -16,8 +16,11 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress
+from jobs.sound import RAW_INPUT, sound_ready
 
 ANALYSIS_RATE = 8000
+# Of reading a recording through its decoded sound, the share its decoding takes.
+DECODE_SHARE = 0.8
 READ_SECONDS = 30.0
 # Windows quieter than this share of the recording's RMS are treated as silence and skipped.
 QUIET_SHARE = 0.05
@@ -54,8 +57,11 @@ def decode_pair(
     external: str | Path,
     external_info: MediaInfo,
     on_progress: Progress,
+    primary_sound: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode both files at once (two ffmpeg processes), reporting their combined progress."""
+    """Decode both files at once (two ffmpeg processes), reporting their combined progress. With
+    `primary_sound`, the primary is read from that decoded sound (decoded into it first unless a
+    job before did, see jobs.sound), which starts at the container's time zero."""
     fractions = [0.0, 0.0]
     stop = threading.Event()
 
@@ -64,7 +70,7 @@ def decode_pair(
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
-            pool.submit(_decode, primary, primary_info.duration, CAMERA, follow(0), stop),
+            pool.submit(_decode, primary, primary_info.duration, CAMERA, follow(0), stop, primary_sound),
             pool.submit(_decode, external, external_info.duration, "external recording", follow(1), stop),
         ]
         try:
@@ -85,13 +91,19 @@ def _decode(
     role: str,
     on_fraction: Callable[[float], None],
     stop: threading.Event,
+    sound: Path | None = None,
 ) -> np.ndarray:
-    """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe."""
+    """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe (from its
+    decoded `sound` when given: decoding is then most of the work, resampling it the rest)."""
     expected = max(1, int((duration + 1.0) * ANALYSIS_RATE))
     samples = np.empty(expected, dtype=np.float32)
     filled = 0
-    chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS)
+    raw = ()
     try:
+        if sound is not None:
+            sound_ready(path, sound, duration, lambda fraction: on_fraction(DECODE_SHARE * fraction))
+            path, raw, on_fraction = sound, RAW_INPUT, _rest(on_fraction)
+        chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS, extra_input_args=raw)
         with contextlib.closing(chunks):
             for chunk in chunks:
                 if stop.is_set():
@@ -107,6 +119,10 @@ def _decode(
         raise MediaError(UNREADABLE.format(role=role, reason=reason)) from exc
     on_fraction(1.0)
     return samples[:filled]
+
+
+def _rest(on_fraction: Callable[[float], None]) -> Callable[[float], None]:
+    return lambda fraction: on_fraction(DECODE_SHARE + (1.0 - DECODE_SHARE) * fraction)
 
 
 def normalise(samples: np.ndarray) -> None:

@@ -26,6 +26,7 @@ from webapp.models import Task, utcnow
 from webapp.pipeline import STARTING_STAGE, cancel_jobs, dependants, redis_conn
 from webapp.queues import queue_of
 from webapp.quota import check_space_for_task
+from webapp.tasks.outputs import drop_sound_when_idle
 from webapp.tasks.progress import Progress, TaskCancelled
 from webapp.tasks.reuse import earlier_result, input_key, reuse
 
@@ -130,6 +131,7 @@ def _run(task: Task, progress: Progress) -> dict | None:
         task.realtime_factor = task.item.duration / task.run_seconds
     task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
     db.session.commit()
+    drop_sound_when_idle(task.item_id)
     progress(100, "Done")
     return result
 
@@ -139,6 +141,7 @@ def record_failure(task: Task, reason: str) -> None:
     label = KINDS[task.kind].label if task.kind in KINDS else task.kind  # a kind since removed
     cancel_jobs(dependants(task), f"Not run, because “{label}” failed.")
     db.session.commit()
+    drop_sound_when_idle(task.item_id)
 
 
 class Lease:
