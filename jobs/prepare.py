@@ -8,7 +8,7 @@ from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
 from jobs.proxy import MAKING_PROXY, browser_plays, proxy_if_needed
-from jobs.sound import RAW_INPUT, sound_ready
+from jobs.sound import DECODE_SHARE, RAW_INPUT, sound_ready
 
 POSTER_NAME = "poster.jpg"
 WAVEFORM_NAME = "waveform.png"
@@ -22,8 +22,6 @@ READ_SHARE = 5.0
 POSTER_SHARE = 10.0
 PROXY_FROM = 50.0
 DRAWING_WAVEFORM = "Drawing waveform"
-# Share of drawing the waveform taken by decoding the sound, when it is decoded into a sound file.
-DECODE_SHARE = 80.0
 
 
 def prepare(
@@ -113,10 +111,9 @@ def draw_waveform(
     source = ["-i", str(src)]
     if sound is not None:
         # Decoding is the work; drawing from the decoded sound takes a fraction of it.
-        sound_ready(
-            src, sound, duration, lambda fraction: on_progress(DECODE_SHARE * fraction, DRAWING_WAVEFORM)
-        )
-        source, on_progress = [*RAW_INPUT, "-i", str(sound)], part(on_progress, DECODE_SHARE, 100.0)
+        decoding = 100.0 * DECODE_SHARE
+        sound_ready(src, sound, duration, lambda fraction: on_progress(decoding * fraction, DRAWING_WAVEFORM))
+        source, on_progress = [*RAW_INPUT, "-i", str(sound)], part(on_progress, decoding, 100.0)
     # showwavespic emits its single picture only at the end of the audio, and ffmpeg holds
     # back all progress reports until every output has started. A transparent first frame
     # starts the picture output at once, and a null copy of the audio carries the progress

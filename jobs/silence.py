@@ -138,14 +138,11 @@ def frame_levels(
     `sound` file when given (jobs.sound: decoded once for every job that reads it)."""
     parts = []
     carry = np.zeros(0, np.float32)
-    done = 0
-    for chunk in mono_chunks(src, sound, CHUNK_FRAMES * FRAME_SECONDS):
+    for chunk in mono_chunks(src, sound, duration, on_fraction, CHUNK_FRAMES * FRAME_SECONDS):
         samples = np.concatenate([carry, chunk]) if len(carry) else chunk
         whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
         parts.append(sample_levels(samples[:whole]))
         carry = samples[whole:]
-        done += len(chunk)
-        on_fraction(min(1.0, done / DETECT_RATE / duration) if duration else 0.0)
     if len(carry):
         parts.append(sample_levels(carry))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -1,6 +1,7 @@
 """Reading both recordings for matching: each file's first sound track as mono float32 at
 ANALYSIS_RATE, decoded by two ffmpeg processes at once through pipes (full-rate audio is never
-held), and the probes that tell whether there is sound to read."""
+held; the camera's from its decoded sound when there is one, see jobs.sound), and the probes that
+tell whether there is sound to read."""
 
 import contextlib
 import math
@@ -16,11 +17,9 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress
-from jobs.sound import RAW_INPUT, sound_ready
+from jobs.sound import RAW_INPUT, decode_then_read, sound_ready
 
 ANALYSIS_RATE = 8000
-# Of reading a recording through its decoded sound, the share its decoding takes.
-DECODE_SHARE = 0.8
 READ_SECONDS = 30.0
 # Windows quieter than this share of the recording's RMS are treated as silence and skipped.
 QUIET_SHARE = 0.05
@@ -101,8 +100,8 @@ def _decode(
     raw = ()
     try:
         if sound is not None:
-            sound_ready(path, sound, duration, lambda fraction: on_fraction(DECODE_SHARE * fraction))
-            path, raw, on_fraction = sound, RAW_INPUT, _rest(on_fraction)
+            on_decode, on_fraction = decode_then_read(on_fraction)
+            path, raw = sound_ready(path, sound, duration, on_decode), RAW_INPUT
         chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS, extra_input_args=raw)
         with contextlib.closing(chunks):
             for chunk in chunks:
@@ -119,10 +118,6 @@ def _decode(
         raise MediaError(UNREADABLE.format(role=role, reason=reason)) from exc
     on_fraction(1.0)
     return samples[:filled]
-
-
-def _rest(on_fraction: Callable[[float], None]) -> Callable[[float], None]:
-    return lambda fraction: on_fraction(DECODE_SHARE + (1.0 - DECODE_SHARE) * fraction)
 
 
 def normalise(samples: np.ndarray) -> None:

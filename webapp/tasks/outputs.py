@@ -111,8 +111,9 @@ def sound(item: Item, role: str | None = None) -> Path:
 
 
 def drop_sound_when_idle(item_id: str) -> None:
-    """Remove the item's decoded sounds once none of its jobs waits or runs: they serve the jobs of
-    one submission, and an hour's takes 230 MB. (Leftovers go with the maintenance job.)"""
+    """Remove the item's decoded sounds once none of its jobs waits or runs (as the session has
+    it, uncommitted changes included): they serve the jobs of one submission, and an hour's takes
+    230 MB. (Leftovers go with the maintenance job.)"""
     active = db.select(Task.id).where(Task.item_id == item_id, Task.status.in_(Task.ACTIVE))
     item = db.session.get(Item, item_id)
     if item is not None and db.session.scalar(active.limit(1)) is None:

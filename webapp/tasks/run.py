@@ -130,8 +130,8 @@ def _run(task: Task, progress: Progress) -> dict | None:
     if task.item.duration and task.run_seconds > 0 and source is None:
         task.realtime_factor = task.item.duration / task.run_seconds
     task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
+    drop_sound_when_idle(task.item_id)  # before the commit: whoever sees it done finds it gone
     db.session.commit()
-    drop_sound_when_idle(task.item_id)
     progress(100, "Done")
     return result
 
@@ -140,8 +140,8 @@ def record_failure(task: Task, reason: str) -> None:
     task.status, task.error, task.finished_at = Task.FAILED, reason, utcnow()
     label = KINDS[task.kind].label if task.kind in KINDS else task.kind  # a kind since removed
     cancel_jobs(dependants(task), f"Not run, because “{label}” failed.")
-    db.session.commit()
     drop_sound_when_idle(task.item_id)
+    db.session.commit()
 
 
 class Lease:
