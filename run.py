@@ -56,15 +56,14 @@ def media_workers(env: dict) -> int:
     return count
 
 
-def worker_names(media: int) -> list[tuple[str, list[str]]]:
-    """(process name, queues) of each worker to start: the media ones numbered when there are
-    several, and one for the short lanes alone, so short work never waits for a long job to end."""
+def worker_names(media: int) -> list[tuple[str, str]]:
+    """(process name, queue) of each worker to start: the media ones numbered when there are
+    several, and one for each short lane alone, so short work never waits for a long job to end."""
     names = []
-    for queue in QUEUES:
+    for queue in (*QUEUES, *SHORT_LANES.values()):
         count = media if queue == "media" else 1
         for n in range(1, count + 1):
-            names.append((f"worker ({queue} {n})" if count > 1 else f"worker ({queue})", [queue]))
-    names.append(("worker (short)", list(SHORT_LANES.values())))
+            names.append((f"worker ({queue} {n})" if count > 1 else f"worker ({queue})", queue))
     return names
 
 
@@ -340,8 +339,8 @@ class Supervisor:
         if not self.migrate_db():
             return 0 if self.signals else 1
 
-        for name, served in worker_names(self.media_workers):
-            self.spawn(name, [sys.executable, "worker.py", *served])
+        for name, queue in worker_names(self.media_workers):
+            self.spawn(name, [sys.executable, "worker.py", queue])
         # Enqueues the maintenance job (retention, cleanup) on a timer; a worker runs it.
         self.spawn("clock", [sys.executable, "clock.py"])
         self.spawn(
@@ -380,8 +379,8 @@ class Supervisor:
         lines = [
             f"Cutroom is running at  {shown_url}",
             f"Redis:    {redacted(redis_url)}{started}",
-            f"Workers:  {self.media_workers} for media, one each for {', '.join(QUEUES[1:])} "
-            "and for short recordings",
+            f"Workers:  {self.media_workers} for media, one each for "
+            f"{', '.join([*QUEUES[1:], *SHORT_LANES.values()])}",
             f"Clock:    maintenance every {self.env.get('MAINTENANCE_INTERVAL') or 3600} s",
             f"Mail:     {mail}",
             "What exits is started again; Ctrl-C stops everything.",

@@ -1,7 +1,7 @@
 """Run an RQ worker inside the app context for the queues named on the command line.
 
 python worker.py media transcribe mail        # all queues (each one's short lane first)
-python worker.py media-short transcribe-short # only the short work: the short lanes
+python worker.py media-short                  # only short recordings' media work
 python worker.py --burst media                # drain the queue, then exit
 """
 
@@ -73,9 +73,9 @@ class ForkingWorker(Worker):
 
 def worker_class(queues: list[str]) -> type[Worker]:
     """Transcription runs in the worker process itself, so the model it loaded once serves every
-    job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork);
-    so do the other jobs of a worker that serves it too (the short lanes' worker). Everything
-    else gets a fork per job, which a stop command or a timeout can kill cleanly."""
+    job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork),
+    and so do the other jobs of a worker that serves it too. Everything else gets a fork per job,
+    which a stop command or a timeout can kill cleanly."""
     return SimpleWorker if "transcribe" in {queue_of(name) for name in queues} else ForkingWorker
 
 
@@ -117,6 +117,10 @@ def main() -> None:
             target=sweep_lost_tasks, args=(app, min(SWEEP_SECONDS, lease / 3)), name="sweep", daemon=True
         ).start()
         preload(queues)
+        if worker_class(queues) is SimpleWorker and any(map(is_long_lane, queues)) and LONG_JOB_NICENESS:
+            # It runs its jobs in its own process, so it cannot lower the priority of the long ones
+            # alone: all of them run at the long ones' (the short lane's own worker runs the rest).
+            os.nice(LONG_JOB_NICENESS)
         worker = worker_class(queues)(
             [get_queue(name) for name in queues],
             connection=redis_conn(),

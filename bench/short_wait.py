@@ -14,13 +14,14 @@ priority, standing in for a render that uses every core (parallel segment encode
 Settings:
   before      the layout before lanes: 2 media workers and 1 transcription worker, one queue each
               (SHORT_SECONDS=0 puts every job in the long queues; nothing is niced)
-  lanes       as `make run`, without priorities: 2 media, 1 transcription, 1 short-lane worker
+  lanes       as `make run`, without priorities: 2 media, 1 transcription, 1 for each short lane
   lanes-nice  as `make run`: lanes, and long jobs at nice LONG_JOB_NICENESS (10)
   more        no lanes, more workers: 3 media and 2 transcription workers
 
 Prints, for the short clip, how long its first job waited for a worker, the longest wait of any
 of its jobs, and how long after its upload all its jobs were done; and how far the long render
-had got by then. The round stops once the clip is done.
+went on meanwhile (its percent done at the clip's upload and when the clip was done). The round
+stops once the clip is done.
 """
 
 import argparse
@@ -41,14 +42,12 @@ from tests.helpers import Auth, csrf_from, make_user
 from webapp.localredis import free_port, start_redis, stop
 
 MEDIA = ("media",)
+LANES = [(1, ("media-short",)), (1, ("transcribe-short",))]  # a worker of its own for each short lane
 # (process count, queues of each, environment) per setting.
 SETTINGS = {
     "before": ([(2, MEDIA), (1, ("transcribe",))], {"SHORT_SECONDS": "0", "LONG_JOB_NICENESS": "0"}),
-    "lanes": (
-        [(2, MEDIA), (1, ("transcribe",)), (1, ("media-short", "transcribe-short"))],
-        {"LONG_JOB_NICENESS": "0"},
-    ),
-    "lanes-nice": ([(2, MEDIA), (1, ("transcribe",)), (1, ("media-short", "transcribe-short"))], {}),
+    "lanes": ([*LANES, (2, MEDIA), (1, ("transcribe",))], {"LONG_JOB_NICENESS": "0"}),
+    "lanes-nice": ([*LANES, (2, MEDIA), (1, ("transcribe",))], {}),
     "more": ([(3, MEDIA), (2, ("transcribe",))], {"SHORT_SECONDS": "0", "LONG_JOB_NICENESS": "0"}),
 }
 DEFAULT_NICENESS = 10
@@ -163,6 +162,7 @@ def one_round(long: Path, short: Path, setting: str, burns: int, redis_url: str)
         niceness = int(env["LONG_JOB_NICENESS"] or DEFAULT_NICENESS)
         burners = [burn(niceness) for _ in range(burns)]
         upload(client, short)
+        began = long_render()[1]
         while True:
             with app.app_context():
                 items = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
@@ -170,7 +170,10 @@ def one_round(long: Path, short: Path, setting: str, burns: int, redis_url: str)
                     figures = _figures(items[1])
                     db.session.remove()
                     status, percent = long_render()
-                    figures["long"] = "done" if status == Task.DONE else f"{percent:.0f} %"
+                    # It went on meanwhile, its progress live: from where it was at the clip's upload.
+                    figures["long"] = f"{began:.0f}→" + (
+                        "done" if status == Task.DONE else f"{percent:.0f} %"
+                    )
                     return figures
                 db.session.remove()
             time.sleep(0.2)
@@ -190,6 +193,8 @@ def _figures(item) -> dict:
     tasks = {task.kind: task for task in item.tasks}
     assert all(task.status == "done" for task in tasks.values()), {k: t.error for k, t in tasks.items()}
     finished = max(task.finished_at for task in tasks.values())
+    for kind, task in tasks.items():
+        print(f"  {kind}: waited {task.wait_seconds:.1f} s, ran {task.run_seconds:.1f} s", flush=True)
     return {
         "jobs": len(tasks),
         "first_wait": min(task.wait_seconds for task in tasks.values()),

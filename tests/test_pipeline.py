@@ -115,8 +115,8 @@ def test_a_short_recordings_jobs_wait_in_a_lane_of_their_own_taken_before_long_w
         assert [t.queue for t in long.tasks] == ["media"]
         assert [t.queue for t in short.tasks] == ["media-short"]
 
-    # The short lanes' own worker (run.py, Procfile) takes the clip's job, never the long one.
-    run_worker("media-short", "transcribe-short")
+    # The short lane's own worker (run.py, Procfile) takes the clip's job, never the long one.
+    run_worker("media-short")
     with app.app_context():
         long, short = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
         assert (long.tasks[0].status, short.tasks[0].status) == (Task.QUEUED, Task.DONE)

@@ -49,17 +49,18 @@ def test_a_killed_worker_is_started_again_and_the_site_keeps_working(own_redis, 
     run = start_run({**app_env, "PORT": str(port)}, log)
     try:
         started = workers(own_redis.url)
-        # One media worker per core, at least two, each taking short work first; and one for the
-        # short lanes alone, so short work never waits for long work to end.
+        # One media worker per core, at least two, each taking short work first; and one for each
+        # short lane alone, so short work never waits for long work to end.
         media = max(os.cpu_count(), 2)
         counts = {queues: len(pids) for queues, pids in started.items()}
         assert counts == {
             "media-short,media": media,
             "transcribe-short,transcribe": 1,
             "mail": 1,
-            "media-short,transcribe-short": 1,
+            "media-short": 1,
+            "transcribe-short": 1,
         }
-        said = f"Workers:  {media} for media, one each for transcribe, mail and for short recordings"
+        said = f"Workers:  {media} for media, one each for transcribe, mail, media-short, transcribe-short"
         assert said in log.read_text()
 
         victim = started["media-short,media"][0]
