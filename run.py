@@ -13,7 +13,7 @@ them all in order (exit 0); if one exits during start-up, it stops them all
 manager instead.
 
 It imports only the standard library (and redis-py, through
-webapp/localredis.py; the queue list from webapp/queues.py): nothing of the app loads in this process.
+webapp/localredis.py; the queues and lanes from webapp/queues.py): nothing of the app loads in this process.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ POLL = 0.2  # s
 
 
 def media_workers(env: dict) -> int:
-    """How many media workers to start: MEDIA_WORKERS, else one per core and at least two, so a
-    short job (an 11 s clip's preparation) need not wait behind a long encode. Raises ValueError."""
+    """How many media workers to start: MEDIA_WORKERS, else one per core and at least two, so one
+    long recording's jobs (its preparation and its cut) run beside each other. Raises ValueError."""
     setting = env.get("MEDIA_WORKERS", "").strip()
     if not setting:
         return max(os.cpu_count() or 1, 2)
@@ -57,9 +57,10 @@ def media_workers(env: dict) -> int:
 
 
 def worker_names(media: int) -> list[tuple[str, str]]:
-    """(process name, queue) of each worker to start: the media ones numbered when there are several."""
+    """(process name, queue) of each worker to start: the media ones numbered when there are
+    several, and one for each short lane alone, so short work never waits for a long job to end."""
     names = []
-    for queue in QUEUES:
+    for queue in (*QUEUES, *SHORT_LANES.values()):
         count = media if queue == "media" else 1
         for n in range(1, count + 1):
             names.append((f"worker ({queue} {n})" if count > 1 else f"worker ({queue})", queue))
@@ -79,7 +80,8 @@ def load_by_path(name: str):
     return module
 
 
-QUEUES = load_by_path("queues").QUEUES
+queues = load_by_path("queues")
+QUEUES, SHORT_LANES = queues.QUEUES, queues.SHORT_LANES
 
 
 def redacted(url: str) -> str:
@@ -377,7 +379,8 @@ class Supervisor:
         lines = [
             f"Cutroom is running at  {shown_url}",
             f"Redis:    {redacted(redis_url)}{started}",
-            f"Workers:  {self.media_workers} for media, one each for {', '.join(QUEUES[1:])}",
+            f"Workers:  {self.media_workers} for media, one each for "
+            f"{', '.join([*QUEUES[1:], *SHORT_LANES.values()])}",
             f"Clock:    maintenance every {self.env.get('MAINTENANCE_INTERVAL') or 3600} s",
             f"Mail:     {mail}",
             "What exits is started again; Ctrl-C stops everything.",

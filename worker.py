@@ -1,6 +1,7 @@
 """Run an RQ worker inside the app context for the queues named on the command line.
 
-python worker.py media transcribe mail        # all queues
+python worker.py media transcribe mail        # all queues (each one's short lane first)
+python worker.py media-short                  # only short recordings' media work
 python worker.py --burst media                # drain the queue, then exit
 """
 
@@ -17,7 +18,7 @@ from rq import SimpleWorker, Worker
 
 from webapp import create_app, db
 from webapp.pipeline import get_queue, redis_conn
-from webapp.queues import QUEUES
+from webapp.queues import EVERY_QUEUE, is_long_lane, queue_of, served
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ REGISTRY_CLEANUP_SECONDS = 60
 # At most this many seconds pass between two looks for lost tasks, so a task whose worker died is
 # queued again (or failed) at most TASK_LEASE_SECONDS + SWEEP_SECONDS after its death.
 SWEEP_SECONDS = 5
+# LONG_JOB_NICENESS: the CPU priority (nice) of a job from a long lane, and of the ffmpeg it starts:
+# short work beside it gets the cores first, while a long job alone still gets them all (README:
+# Processes). 0 leaves it as the worker's.
+LONG_JOB_NICENESS = int(os.environ.get("LONG_JOB_NICENESS") or 10)
 
 
 class ForkingWorker(Worker):
@@ -39,6 +44,8 @@ class ForkingWorker(Worker):
         # The work horse is a fork: drop the parent's pooled connections without closing
         # them, so parent and child never share a database socket.
         db.engine.dispose(close=False)
+        if is_long_lane(queue.name) and LONG_JOB_NICENESS:
+            os.nice(LONG_JOB_NICENESS)
         return super().main_work_horse(job, queue)
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
@@ -66,9 +73,10 @@ class ForkingWorker(Worker):
 
 def worker_class(queues: list[str]) -> type[Worker]:
     """Transcription runs in the worker process itself, so the model it loaded once serves every
-    job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork).
-    Everything else gets a fork per job, which a stop command or a timeout can kill cleanly."""
-    return SimpleWorker if "transcribe" in queues else ForkingWorker
+    job (a fork per job would load it per job, and CTranslate2's threads do not survive a fork),
+    and so do the other jobs of a worker that serves it too. Everything else gets a fork per job,
+    which a stop command or a timeout can kill cleanly."""
+    return SimpleWorker if "transcribe" in {queue_of(name) for name in queues} else ForkingWorker
 
 
 def sweep_lost_tasks(app: Flask, interval: float) -> None:
@@ -91,10 +99,11 @@ def sweep_lost_tasks(app: Flask, interval: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("queues", nargs="+", choices=QUEUES, help="queues to work on, in priority order")
+    parser.add_argument("queues", nargs="+", choices=EVERY_QUEUE, help="queues to work on, in priority order")
     parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     parser.add_argument("--name", help="worker name (default: host and pid)")
     args = parser.parse_args()
+    queues = served(args.queues)
 
     app = create_app({"WAIT_FOR_REDIS": True})
     with app.app_context():
@@ -107,9 +116,13 @@ def main() -> None:
         threading.Thread(
             target=sweep_lost_tasks, args=(app, min(SWEEP_SECONDS, lease / 3)), name="sweep", daemon=True
         ).start()
-        preload(args.queues)
-        worker = worker_class(args.queues)(
-            [get_queue(name) for name in args.queues],
+        preload(queues)
+        if worker_class(queues) is SimpleWorker and any(map(is_long_lane, queues)) and LONG_JOB_NICENESS:
+            # It runs its jobs in its own process, so it cannot lower the priority of the long ones
+            # alone: all of them run at the long ones' (the short lane's own worker runs the rest).
+            os.nice(LONG_JOB_NICENESS)
+        worker = worker_class(queues)(
+            [get_queue(name) for name in queues],
             connection=redis_conn(),
             name=args.name,
             maintenance_interval=REGISTRY_CLEANUP_SECONDS,

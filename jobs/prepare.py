@@ -8,6 +8,7 @@ from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
 from jobs.proxy import MAKING_PROXY, browser_plays, proxy_if_needed
+from jobs.sound import DECODE_SHARE, RAW_INPUT, sound_ready
 
 POSTER_NAME = "poster.jpg"
 WAVEFORM_NAME = "waveform.png"
@@ -24,11 +25,16 @@ DRAWING_WAVEFORM = "Drawing waveform"
 
 
 def prepare(
-    src: str | Path, out_dir: str | Path, on_progress: Progress = ignore, *, info: MediaInfo | None = None
+    src: str | Path,
+    out_dir: str | Path,
+    on_progress: Progress = ignore,
+    *,
+    info: MediaInfo | None = None,
+    sound: Path | None = None,
 ) -> dict:
     """Probe `src` (unless `info` already says what it holds) and write poster.jpg (video),
     waveform.png (audio) and, where browsers cannot play `src`, a proxy they can (see jobs.proxy)
-    into `out_dir`.
+    into `out_dir`. With `sound`, the waveform is drawn from that decoded sound (see draw_waveform).
 
     `on_progress` gets the overall percentage (0..100) and the name of the current step.
     Returns {"info": MediaInfo as a dict, "outputs": {"poster": name or None, "waveform": ...}}, and
@@ -50,7 +56,9 @@ def prepare(
     if info.audio:
         start = READ_SHARE + (POSTER_SHARE if info.video else 0.0)
         on_progress(start, DRAWING_WAVEFORM)
-        draw_waveform(src, out_dir / WAVEFORM_NAME, info.duration, part(on_progress, start, proxy_from))
+        draw_waveform(
+            src, out_dir / WAVEFORM_NAME, info.duration, part(on_progress, start, proxy_from), sound
+        )
         outputs["waveform"] = WAVEFORM_NAME
     if proxy_from < 100.0:
         on_progress(proxy_from, MAKING_PROXY)
@@ -89,9 +97,23 @@ def _grab_frame(src: Path, seconds: float, dest: Path) -> None:
         raise FFmpegError(NO_POSTER)
 
 
-def draw_waveform(src: str | Path, dest: str | Path, duration: float, on_progress: Progress = ignore) -> None:
+def draw_waveform(
+    src: str | Path,
+    dest: str | Path,
+    duration: float,
+    on_progress: Progress = ignore,
+    sound: Path | None = None,
+) -> None:
     """Draw the first audio track of `src` (`duration` s long) as a WAVEFORM_SIZE PNG at `dest`,
-    reporting its percent done as DRAWING_WAVEFORM."""
+    reporting its percent done as DRAWING_WAVEFORM. With `sound`, it is drawn from that decoded
+    sound (decoded into it first unless a job before did, see jobs.sound), which the jobs after
+    read too."""
+    source = ["-i", str(src)]
+    if sound is not None:
+        # Decoding is the work; drawing from the decoded sound takes a fraction of it.
+        decoding = 100.0 * DECODE_SHARE
+        sound_ready(src, sound, duration, lambda fraction: on_progress(decoding * fraction, DRAWING_WAVEFORM))
+        source, on_progress = [*RAW_INPUT, "-i", str(sound)], part(on_progress, decoding, 100.0)
     # showwavespic emits its single picture only at the end of the audio, and ffmpeg holds
     # back all progress reports until every output has started. A transparent first frame
     # starts the picture output at once, and a null copy of the audio carries the progress
@@ -106,7 +128,9 @@ def draw_waveform(src: str | Path, dest: str | Path, duration: float, on_progres
     with written_atomically(dest) as temporary:
         run_ffmpeg(
             [
-                *("-i", str(src), "-filter_complex", graph),
+                *source,
+                "-filter_complex",
+                graph,
                 # passthrough: no frame rate is made up for the picture (from an Opus track's, ffmpeg
                 # guessed one that wrote about 7,000 frames, 86 s for a 2 s WebM).
                 *("-map", "[picture]", "-fps_mode", "passthrough", "-update", "1", "-y", str(temporary)),

@@ -1,7 +1,6 @@
 """Find the pauses in a spoken recording and cut them out: detection, thresholds and the entry points."""
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +8,11 @@ import numpy as np
 from jobs.containers import output_container
 from jobs.cutlist import CutList
 from jobs.errors import MediaError
-from jobs.ffmpeg import FROM_TIME_ZERO, decode_pcm
 from jobs.mediainfo import MediaInfo
 from jobs.probe import probe
 from jobs.progress import Progress, ignore, part
 from jobs.render import make_cut
+from jobs.sound import SOUND_RATE, mono_chunks
 
 NO_AUDIO = "This file has no sound to find pauses in. Upload a recording with an audio track."
 TOO_SHORT = "This recording is too short to remove pauses from (it lasts under half a second)."
@@ -27,7 +26,7 @@ NOTHING_LOUD = (
 )
 
 # Loudness is measured on a modest mono copy of the sound: plenty for telling speech from pauses.
-DETECT_RATE = 16000
+DETECT_RATE = SOUND_RATE
 FRAME_SECONDS = 0.01
 FRAME_SAMPLES = int(DETECT_RATE * FRAME_SECONDS)
 CHUNK_FRAMES = 1000  # 10 s of sound per read, whatever the length of the recording
@@ -100,11 +99,13 @@ def detect_silence(
     margin: float = 0.2,
     on_progress: Progress = ignore,
     info: MediaInfo | None = None,
+    sound: Path | None = None,
 ) -> CutList:
     """The ranges of `src` to keep: everything but pauses of `min_silence` s or more, less `margin`.
 
-    `info` is what `src` holds, if the caller knows it already; else `src` is probed.
-    The sound is decoded once, as a stream, so memory stays flat whatever the length.
+    `info` is what `src` holds, if the caller knows it already; else `src` is probed. The sound
+    is read once, as a stream, so memory stays flat whatever the length: from the decoded `sound`
+    file when given (decoded into it first unless a job before did, see jobs.sound).
     """
     info = info or probe(src)
     if info.audio is None:
@@ -112,7 +113,7 @@ def detect_silence(
     if info.duration < SHORTEST_INPUT:
         raise MediaError(TOO_SHORT)
     on_progress(0.0, DETECTING)
-    levels = frame_levels(src, info.duration, lambda fraction: on_progress(100 * fraction, DETECTING))
+    levels = frame_levels(src, info.duration, lambda fraction: on_progress(100 * fraction, DETECTING), sound)
     frames = int(np.ceil(info.duration / FRAME_SECONDS))
     # Sound that ends before the picture leaves the rest silent.
     levels = np.concatenate([levels[:frames], np.full(max(0, frames - len(levels)), FLOOR_DB, np.float32)])
@@ -133,30 +134,21 @@ def detect_silence(
     return CutList(info.duration, keep, details)
 
 
-def frame_levels(src: str | Path, duration: float, on_fraction: Callable[[float], None]) -> np.ndarray:
-    """Loudness in dBFS of every FRAME_SECONDS of the sound, read in chunks."""
+def frame_levels(
+    src: str | Path, duration: float, on_fraction: Callable[[float], None], sound: Path | None = None
+) -> np.ndarray:
+    """Loudness in dBFS of every FRAME_SECONDS of the sound, read in chunks; from the decoded
+    `sound` file when given (jobs.sound: decoded once for every job that reads it)."""
     parts = []
     carry = np.zeros(0, np.float32)
-    done = 0
-    for chunk in _mono_chunks(src):
+    for chunk in mono_chunks(src, sound, duration, on_fraction, CHUNK_FRAMES * FRAME_SECONDS):
         samples = np.concatenate([carry, chunk]) if len(carry) else chunk
         whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
         parts.append(sample_levels(samples[:whole]))
         carry = samples[whole:]
-        done += len(chunk)
-        on_fraction(min(1.0, done / DETECT_RATE / duration) if duration else 0.0)
     if len(carry):
         parts.append(sample_levels(carry))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
-def _mono_chunks(src: str | Path) -> Iterator[np.ndarray]:
-    chunks = decode_pcm(
-        src, sample_rate=DETECT_RATE, chunk_seconds=CHUNK_FRAMES * FRAME_SECONDS, filters=FROM_TIME_ZERO
-    )
-    with contextlib.closing(chunks):
-        for chunk in chunks:
-            yield chunk[:, 0]
 
 
 def sample_levels(samples: np.ndarray) -> np.ndarray:

@@ -99,6 +99,38 @@ def test_failed_job_shows_a_human_reason_and_keeps_the_traceback_in_rq(
     page = client.get("/videos").get_data(as_text=True)
     assert "failed" in page and error.split(".")[0] in page
     with app.app_context():
-        assert job_id in FailedJobRegistry(queue=get_queue("media")).get_job_ids()
+        assert job_id in FailedJobRegistry(queue=get_queue("media-short")).get_job_ids()  # a 2 s clip
         job = Job.fetch(job_id, connection=redis_conn())
         assert "Traceback" in job.latest_result().exc_string
+
+
+def test_a_short_recordings_jobs_wait_in_a_lane_of_their_own_taken_before_long_work(
+    app, client, logged_in, long_audio, tmp_path, run_worker
+):
+    clip = make_video(tmp_path / "clip.mp4", seconds=4)
+    assert upload(client, long_audio).status_code == 303  # first in line
+    assert upload(client, clip).status_code == 303
+    with app.app_context():
+        long, short = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
+        assert [t.queue for t in long.tasks] == ["media"]
+        assert [t.queue for t in short.tasks] == ["media-short"]
+
+    # The short lane's own worker (run.py, Procfile) takes the clip's job, never the long one.
+    run_worker("media-short")
+    with app.app_context():
+        long, short = db.session.scalars(db.select(Item).order_by(Item.created_at)).all()
+        assert (long.tasks[0].status, short.tasks[0].status) == (Task.QUEUED, Task.DONE)
+
+
+def test_a_media_worker_that_comes_free_takes_short_work_before_long_work(
+    app, client, logged_in, long_audio, tmp_path, run_worker
+):
+    clip = make_video(tmp_path / "clip.mp4", seconds=4)
+    assert upload(client, long_audio).status_code == 303
+    assert upload(client, clip).status_code == 303
+    run_worker("media")
+    with app.app_context():
+        items = db.session.scalars(db.select(Item).order_by(Item.created_at))
+        long, short = (item.tasks[0] for item in items)
+        assert long.status == short.status == Task.DONE
+        assert short.started_at < long.started_at  # queued after it, taken before it

@@ -14,6 +14,7 @@ from webapp import db, pipeline
 from webapp.helpers import time_left
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
+from webapp.queues import served
 from webapp.tasks.progress import Progress
 from webapp.timeleft import SETTLE_SECONDS, TimeLeft
 
@@ -59,7 +60,8 @@ class ChipWatch:
 def work_in_process(app) -> None:
     """A real RQ worker in this process, so ChipWatch sees each report as it is made."""
     with app.app_context():
-        SimpleWorker([get_queue("media")], connection=redis_conn()).work(burst=True)
+        queues = [get_queue(name) for name in served(["media"])]  # its short lane too, as worker.py
+        SimpleWorker(queues, connection=redis_conn()).work(burst=True)
 
 
 def latest_item_id(app) -> str:

@@ -49,16 +49,24 @@ def test_a_killed_worker_is_started_again_and_the_site_keeps_working(own_redis, 
     run = start_run({**app_env, "PORT": str(port)}, log)
     try:
         started = workers(own_redis.url)
-        # One media worker per core, at least two, so short work does not wait behind long work.
+        # One media worker per core, at least two, each taking short work first; and one for each
+        # short lane alone, so short work never waits for long work to end.
         media = max(os.cpu_count(), 2)
         counts = {queues: len(pids) for queues, pids in started.items()}
-        assert counts == {"media": media, "transcribe": 1, "mail": 1}
-        assert f"Workers:  {media} for media, one each for transcribe, mail" in log.read_text()
+        assert counts == {
+            "media-short,media": media,
+            "transcribe-short,transcribe": 1,
+            "mail": 1,
+            "media-short": 1,
+            "transcribe-short": 1,
+        }
+        said = f"Workers:  {media} for media, one each for transcribe, mail, media-short, transcribe-short"
+        assert said in log.read_text()
 
-        victim = started["media"][0]
+        victim = started["media-short,media"][0]
         os.kill(victim, signal.SIGKILL)
         wait_until(
-            lambda: victim not in (now := workers(own_redis.url)["media"]) and len(now) == media,
+            lambda: victim not in (now := workers(own_redis.url)["media-short,media"]) and len(now) == media,
             30,
             "a new media worker",
             step=0.5,
@@ -109,7 +117,7 @@ def test_media_workers_is_a_setting_and_a_wrong_value_is_refused(app_env, tmp_pa
     port, log = free_port(), tmp_path / "run.log"
     run = start_run({**app_env, "PORT": str(port), "MEDIA_WORKERS": "3"}, log)
     try:
-        assert len(workers(app_env["REDIS_URL"])["media"]) == 3
+        assert len(workers(app_env["REDIS_URL"])["media-short,media"]) == 3
     finally:
         run.send_signal(signal.SIGTERM)
         assert run.wait(60) == 0, log.read_text()

@@ -72,13 +72,14 @@ def test_upload_lands_in_item_folder_and_enqueues_preparation(app, client, logge
         assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(video.read_bytes()).digest()
         assert used_bytes(logged_in.id) == video.stat().st_size
         (task,) = item.tasks
-        assert (task.kind, task.queue, task.status) == ("prepare", "media", Task.QUEUED)
+        # A 3 s recording: its jobs wait in the short lane (webapp/queues.py).
+        assert (task.kind, task.queue, task.status) == ("prepare", "media-short", Task.QUEUED)
         from rq.job import Job
 
         from webapp.pipeline import redis_conn
 
         job = Job.fetch(task.rq_job_id, connection=redis_conn())
-        assert job.origin == "media" and job.timeout == 30 * 60
+        assert job.origin == "media-short" and job.timeout == 30 * 60
     assert media_files(app) == [stored]
     page = client.get("/videos").get_data(as_text=True)
     assert "Talk &amp; &lt;b&gt;one&lt;b&gt;.mp4" in page and "<b>one" not in page

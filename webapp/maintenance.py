@@ -25,7 +25,7 @@ from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, User, utcnow
 from webapp.pipeline import FAILURE_TTL
 from webapp.retention import retention
-from webapp.storage import item_dir, user_dir
+from webapp.storage import SOUND_PREFIX, item_dir, user_dir
 from webapp.tasks.recovery import recover_lost_tasks
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def cleanup(dry_run: bool = False) -> Report:
             elif folder.name not in busy:
                 names = {row.name for row in rows.get(folder.name, [])}
                 for path in _entries(folder):
-                    if path.name.startswith((".work-", ".upload-")):
+                    if path.name.startswith((".work-", ".upload-", SOUND_PREFIX)):
                         _remove_stale(path, "stale temp", report)
                     elif path.name not in names:
                         _remove_stale(path, "no row", report)

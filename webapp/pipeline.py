@@ -24,6 +24,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from webapp import db, edits
 from webapp.kinds import KINDS
 from webapp.models import Item, Task
+from webapp.queues import lane
 from webapp.timeleft import Clock
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def submit(item: Item, specs: list[dict]) -> list[Task]:
         params = spec.get("params", {})
         if kind.edit:  # it works on the edit as it is now: later changes are for a later run
             params = {**params, "edit": edits.edit_params(item)}
-        task = Task(item=item, kind=kind.name, queue=kind.queue, params=params)
+        task = Task(item=item, kind=kind.name, queue=lane(kind.queue, item.duration), params=params)
         db.session.add(task)
         tasks[spec["kind"]] = task
     db.session.flush()

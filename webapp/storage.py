@@ -15,6 +15,16 @@ def item_dir(item) -> Path:
     return user_dir(item.user_id) / item.id
 
 
+# How the decoded sound of an item's file (jobs/sound.py) and its lock are named: temporary files,
+# which the maintenance job removes once the item has been idle a while (webapp/maintenance.py).
+SOUND_PREFIX = ".sound-"
+
+
+def sound_file(item, name: str) -> Path:
+    """Where the decoded sound of the item's file `name` is kept for the jobs that read it."""
+    return item_dir(item) / f"{SOUND_PREFIX}{name}.f32"
+
+
 def stored_json(item, role: str):
     """The item's JSON file of `role`, read; None when it has none, or the file is gone from the
     disk (retention, a delete racing this request)."""

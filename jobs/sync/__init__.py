@@ -67,11 +67,14 @@ def sync_audio(
     keep_camera_audio: bool = False,
     on_progress: Progress = ignore,
     primary_info: MediaInfo | None = None,
+    primary_sound: Path | None = None,
 ) -> dict:
     """find_offset, then swap_audio; returns both results merged. An unfit `dst` is refused first.
 
     `primary_info` is the primary's probe when the caller has it (the worker keeps the upload's):
     each file is then probed here once at most, and both halves share what was found.
+    `primary_sound` is where the primary's decoded sound is kept (see jobs.sound): both halves
+    read it instead of decoding the primary's sound again.
     """
     primary_info = primary_info or probe(primary)
     video = primary_info.video
@@ -85,6 +88,7 @@ def sync_audio(
         on_progress=part(on_progress, 0.0, FIND_SHARE),
         primary_info=primary_info,
         external_info=external_info,
+        primary_sound=primary_sound,
     )
     written = swap_audio(
         primary,
@@ -95,5 +99,6 @@ def sync_audio(
         on_progress=part(on_progress, FIND_SHARE, 100.0),
         primary_info=primary_info,
         external_info=external_info,
+        primary_sound=primary_sound,
     )
     return {**found, **written}

@@ -39,14 +39,17 @@ def fill_gain(
     sync: dict,
     covered: tuple[int, int],
     on_progress: Progress,
+    primary_sound: Path | None = None,
 ) -> float:
     """The gain in dB that brings the camera's sound to the external's loudness: the difference of
     their FILL_PERCENTILE frame levels over the stretch both recorded. A high percentile is the
     level of speech, whatever the pauses, noise floors or a few loud bangs. Each side's levels take
-    half of the progress."""
+    half of the progress. The camera's are read from its decoded sound when given (see jobs.sound)."""
     start, end = covered[0] / OUTPUT_RATE, covered[1] / OUTPUT_RATE
     on_progress(0.0, MATCHING_LEVELS)
-    cam = frame_levels(primary, info.duration, lambda f: on_progress(50.0 * f, MATCHING_LEVELS))
+    cam = frame_levels(
+        primary, info.duration, lambda f: on_progress(50.0 * f, MATCHING_LEVELS), primary_sound
+    )
     ext = frame_levels(external, ext_info.duration, lambda f: on_progress(50.0 * (1 + f), MATCHING_LEVELS))
     # The same stretch on each side: camera time = offset + rate · external time.
     cam_part = cam[int(start / FRAME_SECONDS) : int(end / FRAME_SECONDS)]

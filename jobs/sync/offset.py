@@ -25,6 +25,7 @@ def find_offset(
     on_progress: Progress = ignore,
     primary_info: MediaInfo | None = None,
     external_info: MediaInfo | None = None,
+    primary_sound: Path | None = None,
 ) -> dict:
     """Measure where `external` starts in `primary`, how well they match and the clock drift.
 
@@ -34,14 +35,17 @@ def find_offset(
     docstring for the conventions. Raises MediaError with the reason when the two do not hold the
     same sound (quoting the confidence found), or when the match is doubtful. `primary_info` and
     `external_info` are the files' probes when the caller has them (else they are probed here).
+    `primary_sound` is where the primary's decoded sound is kept (see jobs.sound), if anywhere.
     """
     on_progress(0.0, "Reading camera audio")
     primary_info, external_info = (
         probe_audio(primary, CAMERA, primary_info),
         probe_audio(external, EXTERNAL, external_info),
     )
-    cam, ext = decode_pair(primary, primary_info, external, external_info, part(on_progress, 0.0, READ_SHARE))
-    cam_start = audio_start(primary)
+    reading = part(on_progress, 0.0, READ_SHARE)
+    cam, ext = decode_pair(primary, primary_info, external, external_info, reading, primary_sound)
+    # The decoded sound starts at the container's time zero, a decode at the first audio sample.
+    cam_start = 0.0 if primary_sound else audio_start(primary)
 
     on_progress(READ_SHARE, "Matching")
     for samples, role in ((cam, CAMERA), (ext, "external recording")):

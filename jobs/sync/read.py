@@ -1,6 +1,7 @@
 """Reading both recordings for matching: each file's first sound track as mono float32 at
 ANALYSIS_RATE, decoded by two ffmpeg processes at once through pipes (full-rate audio is never
-held), and the probes that tell whether there is sound to read."""
+held; the camera's from its decoded sound when there is one, see jobs.sound), and the probes that
+tell whether there is sound to read."""
 
 import contextlib
 import math
@@ -16,6 +17,7 @@ from jobs.errors import MediaError
 from jobs.ffmpeg import FFmpegError, decode_pcm
 from jobs.probe import MediaInfo, probe
 from jobs.progress import Progress
+from jobs.sound import RAW_INPUT, decode_then_read, sound_ready
 
 ANALYSIS_RATE = 8000
 READ_SECONDS = 30.0
@@ -54,8 +56,11 @@ def decode_pair(
     external: str | Path,
     external_info: MediaInfo,
     on_progress: Progress,
+    primary_sound: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode both files at once (two ffmpeg processes), reporting their combined progress."""
+    """Decode both files at once (two ffmpeg processes), reporting their combined progress. With
+    `primary_sound`, the primary is read from that decoded sound (decoded into it first unless a
+    job before did, see jobs.sound), which starts at the container's time zero."""
     fractions = [0.0, 0.0]
     stop = threading.Event()
 
@@ -64,7 +69,7 @@ def decode_pair(
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
-            pool.submit(_decode, primary, primary_info.duration, CAMERA, follow(0), stop),
+            pool.submit(_decode, primary, primary_info.duration, CAMERA, follow(0), stop, primary_sound),
             pool.submit(_decode, external, external_info.duration, "external recording", follow(1), stop),
         ]
         try:
@@ -85,13 +90,19 @@ def _decode(
     role: str,
     on_fraction: Callable[[float], None],
     stop: threading.Event,
+    sound: Path | None = None,
 ) -> np.ndarray:
-    """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe."""
+    """The file's first audio track as mono float32 at ANALYSIS_RATE, read through a pipe (from its
+    decoded `sound` when given: decoding is then most of the work, resampling it the rest)."""
     expected = max(1, int((duration + 1.0) * ANALYSIS_RATE))
     samples = np.empty(expected, dtype=np.float32)
     filled = 0
-    chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS)
+    raw = ()
     try:
+        if sound is not None:
+            on_decode, on_fraction = decode_then_read(on_fraction)
+            path, raw = sound_ready(path, sound, duration, on_decode), RAW_INPUT
+        chunks = decode_pcm(path, sample_rate=ANALYSIS_RATE, chunk_seconds=READ_SECONDS, extra_input_args=raw)
         with contextlib.closing(chunks):
             for chunk in chunks:
                 if stop.is_set():

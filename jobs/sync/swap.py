@@ -30,6 +30,7 @@ def swap_audio(
     on_progress: Progress = ignore,
     primary_info: MediaInfo | None = None,
     external_info: MediaInfo | None = None,
+    primary_sound: Path | None = None,
 ) -> dict:
     """Write `dst`: the primary's video copied as is, with the external sound lined up by `sync`.
 
@@ -41,7 +42,8 @@ def swap_audio(
     the camera's sound follows as a second track; text subtitles are carried over. An audio-only
     primary gives an audio file. `dst` appears only complete: it is written under a temporary
     name in its folder and renamed at the end. `primary_info` and `external_info` are the files'
-    probes when the caller has them (else they are probed here).
+    probes when the caller has them (else they are probed here); `primary_sound` is where the
+    primary's decoded sound is kept (see jobs.sound), if anywhere.
     Returns {"output_duration", "audio_tracks", "camera_fill": [[start, end] s, ...],
     "camera_fill_gain_db": the gain given to the camera's sound, or None when nothing was filled,
     "dropped": the primary's tracks not carried over}.
@@ -67,7 +69,7 @@ def swap_audio(
     gain = None
     if head or tail:
         levels = part(on_progress, 0.0, 100.0 - FILL_WRITE_SHARE)
-        gain = fill_gain(primary, info, external, ext_info, sync, covered, levels)
+        gain = fill_gain(primary, info, external, ext_info, sync, covered, levels, primary_sound)
         graph = f"{graph};{fill_filter(gain, first, last, length, ext_info.audio.channels)}"
     write_share = FILL_WRITE_SHARE if gain is not None else 100.0
 

@@ -2,7 +2,7 @@
 play it, a browser preview. It runs by itself with each upload; nobody chooses it."""
 
 from webapp.kinds import JobKind
-from webapp.tasks.outputs import path, publish, scratch
+from webapp.tasks.outputs import path, publish, scratch, sound
 
 
 def run(task, progress) -> dict:
@@ -13,7 +13,9 @@ def run(task, progress) -> dict:
     # The upload was probed as it arrived (webapp/videos/routes.py): not again.
     known = MediaInfo.from_dict(item.info) if item.info else None
     with scratch(task) as folder:
-        result = prepare(path(item, "original"), folder, on_progress=progress, info=known)
+        result = prepare(
+            path(item, "original"), folder, on_progress=progress, info=known, sound=sound(item, "original")
+        )
         publish(task, folder, {role: name for role, name in result["outputs"].items() if name})
     info = result["info"]
     item.info, item.duration = info, info["duration"]

@@ -6,7 +6,7 @@ from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 from webapp import db, edits
 from webapp.kinds import SOURCE, Choice, JobKind, Player
 from webapp.kinds.render import render_edit
-from webapp.tasks.outputs import source, source_info
+from webapp.tasks.outputs import sound, source, source_info
 
 DEFAULTS = {"threshold_db": "auto", "min_silence": 0.5, "margin": 0.2}
 
@@ -27,6 +27,7 @@ def run(task, progress) -> dict:
         min_silence=params["min_silence"],
         margin=params["margin"],
         on_progress=part(progress, 0.0, DETECT_SHARE),
+        sound=sound(item),
     )
     edit = edits.set_automatic(item, cutlist.keep, cutlist.duration)
     db.session.commit()  # nothing stays open while the render runs

@@ -3,7 +3,8 @@
 from wtforms import BooleanField
 
 from webapp.kinds import Choice, JobKind, Player
-from webapp.tasks.outputs import path, publish, scratch, split_progress, with_proxy
+from webapp.storage import sound_file
+from webapp.tasks.outputs import path, publish, scratch, sound, split_progress, with_proxy
 
 SYNCED_WAVEFORM = "synced_waveform.png"
 # Share of the sync task's progress taken by the sync itself; drawing its waveform takes the rest.
@@ -31,16 +32,21 @@ def run(task, progress) -> dict:
             keep_camera_audio=task.params.get("keep_camera_audio", False),
             primary_info=MediaInfo.from_dict(item.info) if item.info else None,  # preparation's probe
             on_progress=part(work, 0.0, SYNC_SHARE),
+            primary_sound=sound(item, "original"),
         )
-        # Silence removal cuts the synced sound: the item page draws its pauses over this picture.
+        # Silence removal cuts the synced sound: the item page draws its pauses over this picture,
+        # and reads the sound decoded for it.
+        synced_sound = folder / f"{name}.sound"
         draw_waveform(
             folder / name,
             folder / SYNCED_WAVEFORM,
             result["output_duration"],
             part(work, SYNC_SHARE, 100.0),
+            synced_sound,
         )
         outputs = with_proxy(task, folder, "synced", name, preview)
         publish(task, folder, {**outputs, "synced_waveform": SYNCED_WAVEFORM})
+        synced_sound.replace(sound_file(item, name))
     return result
 
 

@@ -21,7 +21,7 @@ from webapp import cache, db
 from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, User, utcnow
 from webapp.pipeline import get_queue, left_out_live_figures
-from webapp.queues import QUEUES
+from webapp.queues import EVERY_QUEUE
 
 DAY = timedelta(hours=24)
 TIMING_WINDOW = timedelta(days=7)
@@ -195,7 +195,7 @@ def queue_figures(now: datetime) -> list[QueueFigures] | None:
 
 def _queue_figures(now: datetime) -> list[QueueFigures]:
     found = []
-    for name in QUEUES:
+    for name in EVERY_QUEUE:
         queue = get_queue(name)
         oldest_wait = None
         # Jobs leave a queue in order, so the head is the one that has waited longest.

@@ -9,13 +9,14 @@ from pathlib import Path
 from webapp import db
 from webapp.kinds import source_role
 from webapp.models import Item, MediaFile, Task
-from webapp.storage import item_dir
+from webapp.storage import SOUND_PREFIX, item_dir, sound_file
 
 
 def record_output(task: Task, role: str, written: Path) -> MediaFile:
     """Register a finished output file of `task`, replacing an older one of the same role."""
     item = task.item
     forget_output(item, role, keep=written.name)
+    sound_file(item, written.name).unlink(missing_ok=True)  # of a file made before under this name
     # The unit of work inserts before it deletes: the old row must be gone before one of the same name comes.
     db.session.flush()
     output = MediaFile(role=role, name=written.name, size=written.stat().st_size, content_key=task.input_key)
@@ -30,6 +31,7 @@ def forget_output(item: Item, role: str, keep: str | None = None) -> None:
         item.files.remove(old)
         if old.name != keep:  # e.g. cut.wav made again as cut.m4a from the synced file
             (item_dir(item) / old.name).unlink(missing_ok=True)
+            sound_file(item, old.name).unlink(missing_ok=True)
 
 
 # The share of a sync's or silence removal's progress its output's browser preview takes.
@@ -100,3 +102,20 @@ def source_info(item: Item):
 def source(item: Item) -> Path:
     """Where the file the jobs after sync work on is (see webapp.kinds.source_role)."""
     return path(item, source_role(item))
+
+
+def sound(item: Item, role: str | None = None) -> Path:
+    """Where the decoded sound (jobs/sound.py) of the item's file of `role` (the source by default)
+    is kept, so the jobs that read its sound decode it once."""
+    return sound_file(item, item.file(role or source_role(item)).name)
+
+
+def drop_sound_when_idle(item_id: str) -> None:
+    """Remove the item's decoded sounds once none of its jobs waits or runs (as the session has
+    it, uncommitted changes included): they serve the jobs of one submission, and an hour's takes
+    230 MB. (Leftovers go with the maintenance job.)"""
+    active = db.select(Task.id).where(Task.item_id == item_id, Task.status.in_(Task.ACTIVE))
+    item = db.session.get(Item, item_id)
+    if item is not None and db.session.scalar(active.limit(1)) is None:
+        for decoded in item_dir(item).glob(f"{SOUND_PREFIX}*"):
+            decoded.unlink(missing_ok=True)

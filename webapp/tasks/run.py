@@ -24,7 +24,9 @@ from webapp.disk import check_room_for_task
 from webapp.kinds import KINDS
 from webapp.models import Task, utcnow
 from webapp.pipeline import STARTING_STAGE, cancel_jobs, dependants, redis_conn
+from webapp.queues import queue_of
 from webapp.quota import check_space_for_task
+from webapp.tasks.outputs import drop_sound_when_idle
 from webapp.tasks.progress import Progress, TaskCancelled
 from webapp.tasks.reuse import earlier_result, input_key, reuse
 
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 def preload(queues: list[str]) -> None:
     """Load what jobs on these queues need once, in the worker process, before any job runs."""
     for kind in KINDS.values():
-        if kind.preload and kind.queue in queues:
+        if kind.preload and kind.queue in {queue_of(name) for name in queues}:
             kind.preload(current_app.config)
 
 
@@ -128,6 +130,7 @@ def _run(task: Task, progress: Progress) -> dict | None:
     if task.item.duration and task.run_seconds > 0 and source is None:
         task.realtime_factor = task.item.duration / task.run_seconds
     task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
+    drop_sound_when_idle(task.item_id)  # before the commit: whoever sees it done finds it gone
     db.session.commit()
     progress(100, "Done")
     return result
@@ -137,6 +140,7 @@ def record_failure(task: Task, reason: str) -> None:
     task.status, task.error, task.finished_at = Task.FAILED, reason, utcnow()
     label = KINDS[task.kind].label if task.kind in KINDS else task.kind  # a kind since removed
     cancel_jobs(dependants(task), f"Not run, because “{label}” failed.")
+    drop_sound_when_idle(task.item_id)
     db.session.commit()
 
 
