@@ -46,13 +46,15 @@ def analyse(
     on_progress: Progress = ignore,
     *,
     model: str | None = None,
+    sound: Path | None = None,
 ) -> dict:
     """{"duration", "pauses": [[start, end], ...] (quiet of SHORTEST_PAUSE or more, whole),
     "hesitations": [[start, end], ...] (where a listening prompted for them hears hesitations),
     "sounds": [[start, end], ...] (voiced stretches no word of `transcript` covers)} for `src`.
 
     Hesitations are listened for only in English, with `model` (None: the packaged tiny.en).
-    `info` is what `src` holds, if the caller knows it already; else `src` is probed. Raises
+    `info` is what `src` holds, if the caller knows it already; else `src` is probed; `sound` is
+    its shared decoded sound file (jobs.sound), if it has one. Raises
     MediaError when `src` has no sound."""
     info = info or probe(src)
     if info.audio is None:
@@ -60,21 +62,21 @@ def analyse(
     duration = round(info.duration, 3)
     on_progress(0.0, ANALYSING)
     levels = frame_levels(
-        src, info.duration, lambda fraction: on_progress(LEVELS_SHARE * fraction, ANALYSING)
+        src, info.duration, lambda fraction: on_progress(LEVELS_SHARE * fraction, ANALYSING), sound
     )
     frames = int(np.ceil(info.duration / FRAME_SECONDS))
     # Sound that ends before the picture leaves the rest silent.
     levels = np.concatenate([levels[:frames], np.full(max(0, frames - len(levels)), FLOOR_DB, np.float32)])
     try:
         threshold, _, _ = choose_threshold(levels, "auto")
-        sound = voiced(levels)
+        speaking = voiced(levels)
     except MediaError:  # silent throughout: one pause, nothing said
         return {"duration": duration, "pauses": [[0.0, duration]], "hesitations": [], "sounds": []}
     heard = []
     if transcript.get("language", "en") == "en":
         listening = part(on_progress, LEVELS_SHARE, 100.0)
-        prompted = listen(src, info, model, lambda percent, _: listening(percent, LISTENING))
-        heard = hesitations(transcript_words(prompted), sound)
+        prompted = listen(src, info, model, lambda percent, _: listening(percent, LISTENING), sound)
+        heard = hesitations(transcript_words(prompted), speaking)
     on_progress(100.0, ANALYSING)
     pauses = runs(levels < threshold, SHORTEST_PAUSE, float("inf"))
     return {
@@ -82,18 +84,27 @@ def analyse(
         "pauses": [[start, min(end, duration)] for start, end in pauses],
         "hesitations": heard,
         "sounds": runs(
-            sound & ~covered(transcript_words(transcript), len(levels)), SHORTEST_SOUND, LONGEST_SOUND
+            speaking & ~covered(transcript_words(transcript), len(levels)), SHORTEST_SOUND, LONGEST_SOUND
         ),
     }
 
 
-def listen(src: str | Path, info: MediaInfo, model: str | None, on_progress: Progress) -> dict:
+def listen(
+    src: str | Path, info: MediaInfo, model: str | None, on_progress: Progress, sound: Path | None = None
+) -> dict:
     """A transcript of `src` made with FILLER_PROMPT."""
     from jobs.transcribe import transcribe  # loads Whisper: only when listening
 
     with tempfile.TemporaryDirectory(prefix="listen-") as folder:
         transcribe(
-            src, folder, model=model, language="en", prompt=FILLER_PROMPT, info=info, on_progress=on_progress
+            src,
+            folder,
+            model=model,
+            language="en",
+            prompt=FILLER_PROMPT,
+            info=info,
+            on_progress=on_progress,
+            sound=sound,
         )
         return json.loads((Path(folder) / "transcript.json").read_text(encoding="utf-8"))
 

@@ -27,9 +27,10 @@ from jobs.probe import probe
 from jobs.progress import Progress, ignore
 from jobs.render.parallel import usable_cores
 from jobs.silence import FRAME_SECONDS, sample_levels, voiced
+from jobs.sound import SOUND_RATE, sound_ready
 from jobs.subtitles import write_outputs
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = SOUND_RATE  # Whisper's: the shared sound file (jobs.sound) is made at it
 # Overall progress (percent) at each step; transcribing takes nearly all the time.
 READING_AUDIO = 2.0
 TRANSCRIBING = 5.0
@@ -122,6 +123,7 @@ def transcribe(
     prompt: str | None = None,
     on_progress: Progress = ignore,
     info: MediaInfo | None = None,
+    sound: Path | None = None,
 ) -> dict:
     """Transcribe the speech in `src` and write transcript.srt, .vtt, .txt and .json into `out_dir`.
 
@@ -130,7 +132,8 @@ def transcribe(
     reads before each window of English speech (None: none). Segments Whisper itself
     flags as made up are dropped, and word edges are fitted to the sound (`fit_to_sound`).
     `on_progress` gets the overall percentage (0..100) and the step. `info` is what `src` holds, if
-    the caller knows it already; else `src` is probed.
+    the caller knows it already; else `src` is probed. `sound` is the file that holds (or is to
+    hold) `src`'s decoded sound (jobs.sound), shared with the other jobs that read it.
     Returns {"language", "duration", "segments": count, "words": count, "outputs": {kind: file
     name}, "model"}. Raises MediaError if the file has no sound or the model cannot be used.
     """
@@ -148,7 +151,7 @@ def transcribe(
         raise MediaError(ENGLISH_ONLY.format(name=model_name, language_name=LANGUAGES[language]))
 
     on_progress(READING_AUDIO, "Reading audio")
-    audio = _decode(src)
+    audio = _decode(src, sound, info.duration)
     on_progress(TRANSCRIBING, "Transcribing")
     # faster-whisper puts its "hotwords" before every window (an initial prompt leads only the first
     # when each clip is heard on its own). An English prompt would lead Whisper to English in a
@@ -349,8 +352,11 @@ def _display_name(name_or_path: str | None) -> str:
     return name_or_path
 
 
-def _decode(src: str | Path):
-    """The sound as 16 kHz mono float samples, the form Whisper reads."""
+def _decode(src: str | Path, sound: Path | None, duration: float) -> np.ndarray:
+    """The sound as 16 kHz mono float samples, the form Whisper reads: from the shared `sound`
+    file when there is one (decoded into it first unless a job before did)."""
+    if sound is not None:
+        return np.fromfile(sound_ready(src, sound, duration, lambda _fraction: None), np.float32)
     try:
         return decode_audio(str(src), sampling_rate=SAMPLE_RATE)
     except (av.FFmpegError, IndexError) as exc:

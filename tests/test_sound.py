@@ -1,6 +1,8 @@
 """A recording's sound decoded once (jobs/sound.py): the jobs that read it after the first take the
 decoded sound file, not the recording, and find what they find from the recording itself."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,9 @@ from jobs.prepare import draw_waveform
 from jobs.probe import probe
 from jobs.silence import detect_silence
 from jobs.sound import SOUND_RATE
+from jobs.suggest_audio import analyse
 from jobs.sync import find_offset
+from jobs.transcribe import transcribe
 from tests.helpers import OFFSET
 from tests.media import espeak_exe
 
@@ -44,3 +48,20 @@ def test_without_a_decoded_sound_the_recording_itself_is_read(recording, tmp_pat
     with pytest.raises(MediaError):
         detect_silence(gone, info=probe(camera), sound=tmp_path / ".sound-camera.f32")
     assert not (tmp_path / ".sound-camera.f32").exists()  # nothing half-written stays
+
+
+def test_transcription_and_its_second_listening_read_the_decoded_sound_too(recording, tmp_path):
+    camera, _ = recording
+    info = probe(camera)
+    sound = tmp_path / ".sound-camera.f32"
+    (tmp_path / "first").mkdir()
+    first = transcribe(camera, tmp_path / "first", info=info, sound=sound)  # decodes it
+    assert sound.exists() and first["words"] > 3
+
+    gone = tmp_path / "camera.mp4"
+    gone.write_bytes(b"no longer a recording")
+    (tmp_path / "again").mkdir()
+    assert transcribe(gone, tmp_path / "again", info=info, sound=sound)["words"] == first["words"]
+    transcript = json.loads((tmp_path / "again" / "transcript.json").read_text())
+    found = analyse(gone, transcript, info=info, sound=sound)
+    assert found["duration"] == round(info.duration, 3) and found["pauses"]

@@ -9,7 +9,7 @@ from flask import current_app
 
 from webapp.helpers import plural
 from webapp.kinds import SOURCE, JobKind
-from webapp.tasks.outputs import path, publish, scratch, source, source_info
+from webapp.tasks.outputs import path, publish, scratch, sound, source, source_info
 
 
 def run(task, progress) -> dict:
@@ -18,7 +18,9 @@ def run(task, progress) -> dict:
     item = task.item
     transcript = json.loads(path(item, "transcript_json").read_text())
     model = current_app.config["TRANSCRIBE_MODEL"] or None
-    found = analyse(source(item), transcript, info=source_info(item), on_progress=progress, model=model)
+    found = analyse(
+        source(item), transcript, info=source_info(item), on_progress=progress, model=model, sound=sound(item)
+    )
     with scratch(task) as folder:
         (folder / "suggestions.json").write_text(json.dumps(found))
         publish(task, folder, {"suggestions": "suggestions.json"})

@@ -8,7 +8,7 @@ from jobs.models import DEFAULT_MODEL_NAME, model_languages
 from webapp.helpers import plural
 from webapp.kinds import SOURCE, Choice, JobKind
 from webapp.storage import stored_json
-from webapp.tasks.outputs import publish, scratch, source
+from webapp.tasks.outputs import publish, scratch, sound, source
 
 
 def run(task, progress) -> dict:
@@ -22,6 +22,7 @@ def run(task, progress) -> dict:
             language=task.params.get("language"),
             vad=task.params.get("vad", True),
             on_progress=progress,
+            sound=sound(task.item),
         )
         publish(task, folder, {f"transcript_{fmt}": name for fmt, name in result["outputs"].items()})
     return result
