@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.helpers import Auth, csrf_from, make_user
-from tests.media import espeak_exe, make_disfluent, make_video
+from tests.media import espeak_exe, make_disfluent, make_talk, make_video
 from tests.test_pipeline_jobs import duration_of, submit
 from tests.test_suggest import PLANTED
 from webapp import db, edits
@@ -339,6 +339,32 @@ def test_render_makes_the_current_edit_a_file_and_says_when_it_is_out_of_date(
     token = token_of(client, item_id)
     assert put(client, item_id, {"keep": [[0.0, 5.0]]}, 3, token).status_code == 200
     assert client.get(f"/videos/{item_id}/exports/edl.zip").status_code == 409
+
+
+def test_silence_removal_lets_an_edge_take_a_little_more_pause_to_copy_a_whole_gop(
+    app, client, logged_in, run_worker, tmp_path
+):
+    """A keyframe just inside a removed pause: the render's cut starts there (a GOP copied instead
+    of encoded), never more than a margin (0.2 s) into the pause; the edit stays as detected."""
+    # Speech 0-2, 4.25-9.7, 12.7-15.7 s; keyframes every second. Kept with the 0.2 s margin: from
+    # 4.05 s (a keyframe at 4.0) to 9.9 s (a GOP ends at 10.0).
+    pattern = [(2.0, True), (2.25, False), (5.45, True), (3.0, False), (3.0, True)]
+    talk = make_talk(tmp_path / "talk.mp4", pattern, gop_seconds=1.0)
+    submit(client, talk, silence=True)
+    run_worker("media")
+    with app.app_context():
+        item = db.session.scalar(db.select(Item))
+        cutlist = json.loads((item_dir(item) / item.file("cutlist").name).read_text())
+    edit = client.get(f"/videos/{item.id}/edit.json").json["keep"]
+    rendered = cutlist["keep"]
+    assert len(rendered) == len(edit) == 3
+    moved = 0
+    for (start, stop), (asked_start, asked_stop) in zip(rendered, edit, strict=True):
+        assert asked_start - 0.2 - FRAME <= start <= asked_start + FRAME / 2
+        assert asked_stop - FRAME / 2 <= stop <= asked_stop + 0.2 + FRAME
+        moved += (asked_start - start > FRAME / 2) + (stop - asked_stop > FRAME / 2)
+    assert moved == 2
+    assert rendered[1] == [4.0, 10.0]
 
 
 def test_the_editor_suggests_the_fillers_and_the_retake_said_in_an_upload(

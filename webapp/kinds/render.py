@@ -17,10 +17,12 @@ from webapp.tasks.outputs import (
 )
 
 
-def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict:
+def render_edit(task, edit: dict, progress, details: dict | None = None, slack: float = 0.0) -> dict:
     """Render `edit` ({"version", "keep", "fade", "duration"}) of the task's item as its "cut"
     output, with its cut list, browser preview and, when there is a transcript, subtitles fitted
-    to it; return the figures of the cut."""
+    to it; return the figures of the cut. `slack`: how far a kept edge may grow into what the
+    edit removes to land on a keyframe (jobs.render.render_cut): only where that is known to be
+    silence."""
     from jobs.containers import job_extension
     from jobs.cutlist import CutList
     from jobs.render import make_cut
@@ -34,7 +36,7 @@ def render_edit(task, edit: dict, progress, details: dict | None = None) -> dict
     cutlist = CutList(edit["duration"], [tuple(r) for r in edit["keep"]], details or {}, fade=edit["fade"])
     work, preview = split_progress(task, progress)
     with scratch(task) as folder:
-        result = make_cut(cut_from, folder / name, cutlist, on_progress=work, info=known)
+        result = make_cut(cut_from, folder / name, cutlist, on_progress=work, info=known, slack=slack)
         cutlist = CutList.from_dict(result["cutlist"])
         (folder / "cutlist.json").write_text(json.dumps(result["cutlist"], indent=1))
         outputs = {**with_proxy(task, folder, "cut", name, preview), "cutlist": "cutlist.json"}

@@ -31,7 +31,10 @@ def run(task, progress) -> dict:
     )
     edit = edits.set_automatic(item, cutlist.keep, cutlist.duration)
     db.session.commit()  # nothing stays open while the render runs
-    return render_edit(task, edit, part(progress, DETECT_SHARE, 100.0), cutlist.details)
+    # What the cut removes is silence, so an edge may take up to another margin of it to land on a
+    # keyframe (a whole GOP copied instead of encoded).
+    slack = float(params["margin"])
+    return render_edit(task, edit, part(progress, DETECT_SHARE, 100.0), cutlist.details, slack)
 
 
 def level(form, field) -> None:
