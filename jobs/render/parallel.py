@@ -76,8 +76,8 @@ class Processes(Executor):
 
     `initializer(*initargs)` runs first in each (to open a file once per process, say). What is
     submitted and what comes back must pickle, so functions are module-level ones. Leaving the
-    `with` block normally lets the workers finish and end; leaving it by an exception (a cancel)
-    kills them at once. The processes are started by the calling thread, and die when it ends.
+    `with` block normally lets the workers finish and end; leaving it by an exception kills them at
+    once. The processes are started by the calling thread, and die when it ends.
     """
 
     def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = ()):
@@ -118,7 +118,9 @@ class Processes(Executor):
                 process.wait()
 
     def __exit__(self, kind, value, trace):
-        if kind is not None:
+        # A generator closed by its reader (done, or cancelled) lets the calls under way finish.
+        failed = kind is not None and not issubclass(kind, GeneratorExit)
+        if failed:
             for process in self._processes:
                 process.kill()
         self.shutdown(wait=True, cancel_futures=kind is not None)
