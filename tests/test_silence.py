@@ -18,6 +18,7 @@ from jobs.ffmpeg import ffmpeg_exe
 from jobs.probe import probe
 from jobs.render import h264, parallel, render_cut, verify
 from jobs.render.mux import sound_fits, sound_frame, stream_durations
+from jobs.render.plan import frame_ranges
 from jobs.silence import detect_silence, remove_silence
 from tests.helpers import wait_until
 from tests.media import make_phrases, make_talk, make_video
@@ -200,6 +201,22 @@ def assert_children_die_with(job: subprocess.Popen, children: list[int]) -> None
         for pid in children:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_process_gives_back_results_and_exceptions_as_they_were():
+    # The render's fallback to a re-encode catches the media errors by their type.
+    with parallel.Processes(2) as pool:
+        assert list(pool.map(divmod, [7, 9], [2, 4])) == [(3, 1), (2, 1)]
+        with pytest.raises(MediaError, match="less than one frame"):
+            pool.submit(frame_ranges, [(1.0, 1.0)], 25, 100).result()
+
+
+def test_a_worker_process_that_dies_fails_its_task_instead_of_leaving_it_waiting():
+    with parallel.Processes(1) as pool:
+        with pytest.raises(parallel.WorkerDied):
+            pool.submit(os._exit, 3).result(timeout=30)
+        with pytest.raises(parallel.WorkerDied):
+            pool.submit(divmod, 7, 2).result(timeout=30)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux only")
