@@ -69,7 +69,9 @@ VIDEO_ENCODERS = {
     ),
 }
 AUDIO_ENCODERS = {
-    "aac": ("-c:a", "aac", "-b:a", "192k"),
+    # FFmpeg's default AAC search (twoloop) took 3.5 s of CPU for 2 minutes of a talk, a sixth of a
+    # whole smart render; "fast" took 0.56 s at 52 dB SNR (twoloop: 61.5 dB; twoloop at 128k: 47 dB).
+    "aac": ("-c:a", "aac", "-aac_coder", "fast", "-b:a", "192k"),
     "mp3": ("-c:a", "libmp3lame", "-q:a", "2"),
     "flac": ("-c:a", "flac"),
     "vorbis": ("-c:a", "libvorbis", "-q:a", "5"),

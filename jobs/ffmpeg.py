@@ -62,8 +62,9 @@ _prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
 
 
 def popen(command: list[str], **kwargs) -> subprocess.Popen:
-    """subprocess.Popen for ffmpeg, with stdin closed unless given. On Linux the child is killed when
-    the thread that started it ends, even by SIGKILL: a job killed outright leaves no ffmpeg behind."""
+    """subprocess.Popen for ffmpeg (or a render's worker process), with stdin closed unless given. On
+    Linux the child is killed when the thread that started it ends, even by SIGKILL: a job killed
+    outright leaves no ffmpeg behind."""
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     if _prctl is not None:
         kwargs["preexec_fn"] = functools.partial(_die_with_parent, os.getpid())

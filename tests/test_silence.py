@@ -1,7 +1,11 @@
 """Silence removal against real ffmpeg on generated talks: detection, cutting, smart rendering, errors."""
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -12,9 +16,11 @@ from jobs.cutlist import CutList
 from jobs.errors import MediaError
 from jobs.ffmpeg import ffmpeg_exe
 from jobs.probe import probe
-from jobs.render import h264, render_cut, verify
+from jobs.render import h264, parallel, render_cut, verify
 from jobs.render.mux import sound_fits, sound_frame, stream_durations
+from jobs.render.plan import frame_ranges
 from jobs.silence import detect_silence, remove_silence
+from tests.helpers import wait_until
 from tests.media import make_phrases, make_talk, make_video
 
 # (seconds, sounding): pauses of 1.5 s and 1.0 s, and a short 0.3 s one that must stay.
@@ -127,18 +133,122 @@ def test_smart_render_copies_whole_gops_and_decodes_cleanly(smart_talk, tmp_path
     assert_cuts_match([tuple(r) for r in result["cutlist"]["removed"]], [(7.0, 8.4), (17.4, 19.4)])
 
 
-def test_smart_render_shows_the_right_frame_everywhere(smart_talk, tmp_path):
+@pytest.mark.parametrize("in_processes", [False, True])
+def test_smart_render_shows_the_right_frame_everywhere(smart_talk, tmp_path, monkeypatch, in_processes):
+    # In processes, each worker keeps the source open and seeks from edge to edge.
+    started = []
+    if in_processes:
+        monkeypatch.setattr(parallel, "FRAMES_PER_PROCESS", 1)
+        monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+        monkeypatch.setattr(parallel.Processes, "__init__", recording(parallel.Processes.__init__, started))
     out = tmp_path / "out.mp4"
     cutlist = CutList(probe(smart_talk).duration, [(0.0, 3.3), (5.1, 12.7), (14.02, 24.0)])
 
     result = render_cut(smart_talk, out, cutlist)
 
     assert result["mode"] == "smart"
+    assert len(started) == (2 if in_processes else 0)  # the edges, then the check
     source, output = gray_frames(smart_talk), gray_frames(out)
     wanted = [n for a, b in cutlist.keep for n in range(round(a * 25), round(b * 25))]
     assert len(output) == len(wanted)
     differences = [np.abs(output[j] - source[n]).mean() for j, n in enumerate(wanted)]
     assert max(differences) < 6  # re-encoded edges differ by compression noise only
+
+
+def recording(init, started):
+    def record(self, *args, **kwargs):
+        started.append(self)
+        init(self, *args, **kwargs)
+
+    return record
+
+
+def descendants(pid: int) -> list[int]:
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in table.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """True while the process runs (a zombie nobody reaps here runs nothing any more)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(script: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT)
+
+
+def assert_children_die_with(job: subprocess.Popen, children: list[int]) -> None:
+    try:
+        job.send_signal(signal.SIGKILL)  # as RQ kills a work horse, but not its process group
+        assert job.wait() == -signal.SIGKILL, "the job had ended before it was killed"
+        wait_until(lambda: not any(running(pid) for pid in children), 10, "the job's children to end")
+    finally:
+        for pid in children:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_process_gives_back_results_and_exceptions_as_they_were():
+    # The render's fallback to a re-encode catches the media errors by their type.
+    with parallel.Processes(2) as pool:
+        assert list(pool.map(divmod, [7, 9], [2, 4])) == [(3, 1), (2, 1)]
+        with pytest.raises(MediaError, match="less than one frame"):
+            pool.submit(frame_ranges, [(1.0, 1.0)], 25, 100).result()
+
+
+def test_a_worker_process_that_dies_fails_its_task_instead_of_leaving_it_waiting():
+    with parallel.Processes(1) as pool:
+        with pytest.raises(parallel.WorkerDied):
+            pool.submit(os._exit, 3).result(timeout=30)
+        with pytest.raises(parallel.WorkerDied):
+            pool.submit(divmod, 7, 2).result(timeout=30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux only")
+def test_a_worker_process_busy_when_its_render_is_killed_dies_with_it():
+    # Busy, a worker reads no more tasks, so it never sees its pipe close: only the kernel ends it.
+    script = "import sys, time\nfrom jobs.render.parallel import Processes\n"
+    script += "pool = Processes(2)\nfor _ in range(2):\n    pool.submit(time.sleep, 600)\ntime.sleep(600)\n"
+    job = run_python(script)
+    children = wait_until(lambda: len(found := descendants(job.pid)) == 2 and found, 30, "the workers")
+
+    assert_children_die_with(job, children)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux only")
+def test_a_render_killed_outright_leaves_no_process_behind(tmp_path):
+    # Dense cuts on 1-second GOPs: dozens of edges, encoded in worker processes while ffmpeg cuts the sound.
+    talk = make_video(tmp_path / "talk.mp4", seconds=40, size="640x360")
+    keep = [(start + 0.5, start + 2.5) for start in range(0, 39, 3)]
+    script = "import sys\nfrom jobs.cutlist import CutList\nfrom jobs.render import parallel, render_cut\n"
+    script += "parallel.FRAMES_PER_PROCESS = 1\n"
+    script += f"render_cut(sys.argv[1], sys.argv[2], CutList(40.0, {keep!r}))\n"
+    job = run_python(script, talk, tmp_path / "out.mp4")
+
+    def workers():
+        found = descendants(job.pid)
+        serving = [pid for pid in found if parallel.SERVE in Path(f"/proc/{pid}/cmdline").read_text()]
+        return serving and found
+
+    children = wait_until(workers, 30, "the render's worker processes")
+
+    assert_children_die_with(job, children)
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_a_re_encode_in_parallel_segments_shows_the_right_frame_everywhere(tmp_path, monkeypatch):

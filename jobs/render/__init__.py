@@ -5,10 +5,10 @@ from the keep list with short fades at every join. For H.264 the GOPs that lie w
 a kept clip are stream-copied and only the partial GOPs at the clip edges are re-encoded with
 the source's profile, level, size and frame rate; each re-encoded piece carries its own
 SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. The edges are
-encoded side by side on every core, the sound meanwhile in a thread of its own. Every smart
-render is checked afterwards (index before media data, track lengths, and a decode of each
-re-encoded piece and of the first GOP after every join); any fault falls back to a plain
-re-encode, which runs as one segment per core at once. Which of the two is tried first follows
+decoded and encoded side by side on every core, the sound meanwhile in a thread of its own. Every
+smart render is checked afterwards (index before media data, track lengths, and a decode of each
+re-encoded piece and of the first GOP after every join, also on every core); any fault falls back
+to a plain re-encode, which runs as one segment per core at once. Which of the two is tried first follows
 an estimate of their work (plan.smart_work, plan.full_work).
 
 The modules: `plan` (which frames are kept, which GOPs copied: pure arithmetic), `index` (the
@@ -16,8 +16,9 @@ source's packets), `h264` (bitstream rules), `picture` (the smart picture track)
 plain one), `parallel` (cores and threads), `audio` (the sound), `mux` (joining the tracks),
 `verify` (the check); this one runs them and falls back.
 
-Every process a render starts (ffmpeg) is started by jobs.ffmpeg.popen; the edges are encoded in
-threads of the calling process.
+Every process a render starts is started by jobs.ffmpeg.popen, so it dies with the render: ffmpeg,
+and the worker processes (parallel.Processes) that decode where there is enough to decode, since
+PyAV holds the GIL while it decodes.
 """
 
 import logging

@@ -3,7 +3,6 @@ written on one frame grid with one line of decode times."""
 
 import contextlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -13,10 +12,12 @@ from jobs.errors import MediaError
 from jobs.progress import Progress
 from jobs.render import h264
 from jobs.render.index import VideoIndex
-from jobs.render.parallel import in_order, threads_each, usable_cores
-from jobs.render.plan import Piece, SmartPlan
+from jobs.render.parallel import Processes, decoding_processes, in_order, usable_cores
+from jobs.render.plan import Piece, SmartPlan, edge_decoding
 
 SHORT_DECODE = "Could only decode {fed} of {wanted} frames at a cut."
+
+EdgePackets = list[tuple[int, bytes, bool]]  # (frame offset in the edge, length-prefixed data, keyframe)
 
 
 class SmartRenderFailed(Exception):
@@ -28,25 +29,16 @@ def write_smart_video(
 ) -> None:
     """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line.
 
-    The edges are independent closed GOPs: they are encoded on every core at once, a few ahead of
-    the writer, and written in order. PyAV (18.1) lets go of the GIL while it encodes but not while
-    it decodes (two threads decoding took 2.3× as long as one), so only the encoding overlaps."""
+    The edges are independent closed GOPs: they are encoded on every core at once (see
+    _encoded_edges), a few ahead of the writer, and written in order."""
     edges = [piece for piece in plan.pieces if not piece.copy]
-    workers = min(usable_cores(), max(1, len(edges)))
-    with (
-        av.open(str(src)) as reader,
-        av.open(str(out_path), "w") as out,
-        ThreadPoolExecutor(max_workers=workers) as pool,
-    ):
+    with av.open(str(src)) as reader, av.open(str(out_path), "w") as out:
         source = reader.streams.video[0]
         target = out.add_stream_from_template(source)
         target.time_base = index.time_base
         length_size = h264.nal_length_size(source.codec_context.extradata)
         parameter_sets = h264.parameter_sets(source.codec_context.extradata, length_size)
-        threads = threads_each(workers)
-        encoded = in_order(
-            pool, lambda piece: _encode_edge(src, index, piece, length_size, threads), edges, workers + 1
-        )
+        encoded = _encoded_edges(src, index, edges, length_size, edge_decoding(plan.pieces, index.gops))
         packets = _PacketCursor(reader, source, index)
         shown_out = 0  # frames written so far, in display order
         decoded_out = 0  # packets written so far, in decode order
@@ -74,41 +66,76 @@ def write_smart_video(
                 shown_out += piece.stop - piece.start
 
 
-def _encode_edge(
-    src: Path, index: VideoIndex, piece: Piece, length_size: int, threads: int
-) -> list[tuple[int, bytes, bool]]:
-    """Decode frames [piece.start, piece.stop) and encode them as one closed, B-frame-free GOP."""
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads
-        encoder = h264.edge_encoder(
-            stream.codec_context, 1 / (index.time_base * index.frame_ticks), index.bit_rate, threads
-        )
-        keys = index.keyframes
-        gop_start = int(keys[np.searchsorted(keys, piece.start, side="right") - 1])
-        container.seek(index.first_pts + gop_start * index.frame_ticks, stream=stream, backward=True)
-        wanted = piece.stop - piece.start
-        fed = 0
-        packets = []
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                shown = round((frame.pts - index.first_pts) / index.frame_ticks)
-                if shown < piece.start or fed >= wanted:
-                    continue
-                frame.pts = fed
-                frame.time_base = encoder.time_base
-                frame.pict_type = av.video.frame.PictureType.NONE
-                for out in encoder.encode(frame):
-                    packets += h264.edge_packet(out, length_size)
-                fed += 1
-            if fed >= wanted:
-                break
-        if fed != wanted:
-            raise MediaError(SHORT_DECODE.format(fed=fed, wanted=wanted))
-        for out in encoder.encode(None):
-            packets += h264.edge_packet(out, length_size)
-        return packets
+def _encoded_edges(
+    src: Path, index: VideoIndex, edges: list[Piece], length_size: int, decoding: int
+) -> Iterator[EdgePackets]:
+    """Each edge's packets, in order. PyAV holds the GIL while it decodes, so where there is enough
+    `decoding` (frames) to pay for them, worker processes (one a core, each with the source open)
+    decode and encode the edges; else this thread does, each x264 using every core."""
+    workers = decoding_processes(decoding, len(edges))
+    if workers:
+        with Processes(workers, _start_worker, (src, index, length_size)) as pool:
+            yield from in_order(pool, _encode_in_worker, edges, workers + 1)
+        return
+    for piece in edges:
+        with _open_source(src, usable_cores()) as container:
+            yield _encode_edge(container, index, piece, length_size, usable_cores())
+
+
+def _open_source(src: Path, threads: int):
+    container = av.open(str(src))
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return container
+
+
+# In a worker process: the source opened once for all the edges it encodes (see _encoded_edges).
+_worker: tuple | None = None
+
+
+def _start_worker(src: Path, index: VideoIndex, length_size: int) -> None:
+    global _worker
+    _worker = (_open_source(src, 1), index, length_size)
+
+
+def _encode_in_worker(piece: Piece) -> EdgePackets:
+    container, index, length_size = _worker
+    return _encode_edge(container, index, piece, length_size, 1)
+
+
+def _encode_edge(container, index: VideoIndex, piece: Piece, length_size: int, threads: int) -> EdgePackets:
+    """Decode frames [piece.start, piece.stop) of the open source and encode them as one closed,
+    B-frame-free GOP, with `threads` threads."""
+    stream = container.streams.video[0]
+    encoder = h264.edge_encoder(
+        stream.codec_context, 1 / (index.time_base * index.frame_ticks), index.bit_rate, threads
+    )
+    keys = index.keyframes
+    gop_start = int(keys[np.searchsorted(keys, piece.start, side="right") - 1])
+    # Seeking also empties the decoder of what an edge before left in it.
+    container.seek(index.first_pts + gop_start * index.frame_ticks, stream=stream, backward=True)
+    wanted = piece.stop - piece.start
+    fed = 0
+    packets = []
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            shown = round((frame.pts - index.first_pts) / index.frame_ticks)
+            if shown < piece.start or fed >= wanted:
+                continue
+            frame.pts = fed
+            frame.time_base = encoder.time_base
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for out in encoder.encode(frame):
+                packets += h264.edge_packet(out, length_size)
+            fed += 1
+        if fed >= wanted:
+            break
+    if fed != wanted:
+        raise MediaError(SHORT_DECODE.format(fed=fed, wanted=wanted))
+    for out in encoder.encode(None):
+        packets += h264.edge_packet(out, length_size)
+    return packets
 
 
 def _mux(out, stream, data: bytes, shown: int, decoded: int, index: VideoIndex, keyframe: bool) -> None:

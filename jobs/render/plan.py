@@ -122,17 +122,19 @@ def plan_smart(frames: list[tuple[int, int]], gops: Gops) -> SmartPlan:
 def smart_work(plan: SmartPlan, gops: Gops) -> float:
     """What a smart render costs, in frames encoded: frames encoded, frames copied / 32, frames
     decoded (from each edge's GOP start, and again in the check after), a start-up per edge."""
-    keys = gops.keyframes
-    decoded = sum(
-        piece.stop - keys[bisect_right(keys, piece.start) - 1] for piece in plan.pieces if not piece.copy
-    )
-    decoded += sum(stop - start for start, stop in join_windows(plan, gops))
+    decoded = edge_decoding(plan.pieces, gops) + sum(stop - start for start, stop in join_windows(plan, gops))
     return (
         plan.encode_frames
         + plan.copy_frames * COPY_COST
         + decoded * DECODE_COST
         + plan.restarts * RESTART_COST
     )
+
+
+def edge_decoding(pieces: list[Piece], gops: Gops) -> int:
+    """How many frames are decoded to re-encode the edges among `pieces`: each from its GOP's start."""
+    keys = gops.keyframes
+    return sum(piece.stop - keys[bisect_right(keys, piece.start) - 1] for piece in pieces if not piece.copy)
 
 
 def full_work(frames: list[tuple[int, int]]) -> float:
