@@ -9,6 +9,7 @@ a local folder or already be in the Hugging Face cache.
 """
 
 import logging
+import math
 import os
 import threading
 import time
@@ -290,12 +291,18 @@ def speech_clips(audio: np.ndarray) -> list[dict]:
     """
     clips = []
     for region in get_speech_timestamps(audio, VadOptions(max_speech_duration_s=LONGEST_REGION)):
-        start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+        start, end = region["start"] / SAMPLE_RATE, min(region["end"], len(audio)) / SAMPLE_RATE
         if clips and start - clips[-1][1] <= JOIN_PAUSE and end - clips[-1][0] <= CLIP_SECONDS:
             clips[-1][1] = end
         else:
             clips.append([start, end])
-    return [{"start": round(start, 3), "end": round(end, 3)} for start, end in clips]
+    # Whole milliseconds, rounded down: a clip rounded up past the recording's last sample makes
+    # the pipeline hear more than there is (its own check fails on a negative length left over).
+    return [{"start": _ms_floor(start), "end": _ms_floor(end)} for start, end in clips]
+
+
+def _ms_floor(seconds: float) -> float:
+    return math.floor(seconds * 1000) / 1000
 
 
 def _made_up(segment) -> bool:

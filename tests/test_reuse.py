@@ -15,7 +15,7 @@ from webapp import db
 from webapp.kinds import KINDS
 from webapp.models import Item, Task
 from webapp.pipeline import get_queue, redis_conn
-from webapp.queues import QUEUES
+from webapp.queues import QUEUES, served
 from webapp.storage import item_dir
 
 pytestmark = pytest.mark.skipif(espeak_exe() is None, reason="espeak-ng is needed to make test speech")
@@ -43,7 +43,7 @@ class Processing:
 def work_in_process(app) -> None:
     """A real RQ worker, in this process so the stand-in engine is the one it calls."""
     with app.app_context():
-        queues = [get_queue(name) for name in QUEUES]
+        queues = [get_queue(name) for name in served(list(QUEUES))]
         SimpleWorker(queues, connection=redis_conn()).work(burst=True)
 
 

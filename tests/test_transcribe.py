@@ -555,6 +555,18 @@ def test_speech_clips_fit_whispers_window_and_cover_the_speech():
     assert all(a["end"] <= b["start"] for a, b in zip(clips, clips[1:], strict=False))
 
 
+def test_speech_to_the_last_sample_of_an_odd_length_is_heard():
+    # Cut mid-sentence 9 samples past a whole millisecond (a decoded sound file's length is any
+    # number of samples): a clip rounded up past the end made the pipeline fail its own check.
+    from faster_whisper.audio import decode_audio
+
+    audio = decode_audio(str(INTERVIEW))[: 20 * transcribe_module.SAMPLE_RATE + 9]
+    clips = transcribe_module.speech_clips(audio)
+    assert clips[-1]["end"] > 19.5 and clips[-1]["end"] <= len(audio) / transcribe_module.SAMPLE_RATE
+    segments, _, _ = transcribe_module._hear(load_model(None), audio, "en", True, None)
+    assert len(" ".join(segment.text for segment in segments).split()) > 30
+
+
 @pytest.mark.parametrize("vad", [True, False], ids=["vad", "no-vad"])
 def test_no_words_where_nobody_speaks(tmp_path, vad):
     # A muted camera used to be transcribed as "You".
