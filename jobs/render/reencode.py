@@ -17,8 +17,6 @@ from jobs.render.plan import split_frames
 
 # Below this many kept seconds a segment costs more in start-up and seeking than it saves.
 SHORTEST_SEGMENT = 10.0
-# Segments per core: the ones that finish early (less to decode, a quieter core) take more work.
-SEGMENTS_PER_CORE = 1
 
 
 class _Stopped(Exception):
