@@ -9,6 +9,7 @@ import pytest
 
 from jobs.errors import MediaError
 from jobs.render.plan import (
+    JOIN_FRAMES,
     Gops,
     Piece,
     frame_ranges,
@@ -104,39 +105,39 @@ def test_the_work_estimate_counts_encoded_frames_copies_decodes_and_restarts():
     plan = plan_smart([(15, 47)], TEN_BY_TEN)
 
     # 12 encoded + 20 copied / 32; decoded: 10..19 and 40..46 to reach the edges, and the check's
-    # windows (output frames 0..14: the first edge and the GOP after it; 25..31: the last edge);
-    # 2 restarts.
-    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + (10 + 7 + 15 + 7) / 5 + 2 * 10
+    # windows (the first JOIN_FRAMES of each of the three pieces); 2 restarts.
+    assert smart_work(plan, TEN_BY_TEN) == 12 + 20 / 32 + (10 + 7 + 3 * JOIN_FRAMES) / 5 + 2 * 10
 
 
 def test_a_plain_re_encode_decodes_up_to_the_last_kept_frame():
     assert full_work([(15, 47), (60, 70)]) == 42 + 70 / 5
 
 
-def test_only_the_first_gop_of_a_copied_run_is_checked():
+def test_only_the_first_frames_of_a_copied_run_are_decoded_in_the_check():
     plan = plan_smart([(0, 100)], TEN_BY_TEN)
 
-    assert join_windows(plan, TEN_BY_TEN) == [(0, 10)]
+    assert join_windows(plan, TEN_BY_TEN) == [(0, JOIN_FRAMES)]
 
 
 def test_windows_are_in_output_frames_and_merge_where_they_touch():
     plan = plan_smart([(15, 47)], TEN_BY_TEN)
 
-    # Output 0..4 encoded, 5..24 copied (its first GOP 5..14 checked), 25..31 encoded.
-    assert join_windows(plan, TEN_BY_TEN) == [(0, 15), (25, 32)]
+    # Output 0..4 encoded, 5..24 copied, 25..31 encoded: the first four frames of each.
+    assert JOIN_FRAMES == 4
+    assert join_windows(plan, TEN_BY_TEN) == [(0, 4), (5, 9), (25, 29)]
 
 
 def test_each_copied_run_after_a_cut_is_checked_from_its_join():
     plan = plan_smart([(10, 30), (50, 70)], TEN_BY_TEN)
 
     # The second run starts at output frame 20, after the 20 frames of the first.
-    assert join_windows(plan, TEN_BY_TEN) == [(0, 10), (20, 30)]
+    assert join_windows(plan, TEN_BY_TEN) == [(0, JOIN_FRAMES), (20, 20 + JOIN_FRAMES)]
 
 
-def test_a_short_last_gop_is_checked_to_the_end():
-    plan = plan_smart([(85, 95)], SHORT_LAST)
+def test_pieces_shorter_than_a_window_are_checked_whole_and_windows_that_touch_merge():
+    plan = plan_smart([(8, 12), (18, 21)], TEN_BY_TEN)  # two pieces, encoded: 8..11 and 18..20
 
-    assert join_windows(plan, SHORT_LAST) == [(0, 10)]
+    assert join_windows(plan, TEN_BY_TEN) == [(0, 7)]
 
 
 def test_edges_in_a_pause_move_out_onto_keyframes_within_the_slack():

@@ -147,7 +147,7 @@ def test_smart_render_shows_the_right_frame_everywhere(smart_talk, tmp_path, mon
     result = render_cut(smart_talk, out, cutlist)
 
     assert result["mode"] == "smart"
-    assert len(started) == (2 if in_processes else 0)  # the edges, then the check
+    assert len(started) == (1 if in_processes else 0)  # one set of workers: the edges, then the check
     source, output = gray_frames(smart_talk), gray_frames(out)
     wanted = [n for a, b in cutlist.keep for n in range(round(a * 25), round(b * 25))]
     assert len(output) == len(wanted)
@@ -445,6 +445,24 @@ def test_a_broken_join_fails_the_check_and_is_redone_in_full(smart_talk, tmp_pat
     assert result["render"]["mode"] == "reencode"
     assert result["render"]["fallback_reason"].startswith("decoding errors")
     assert decode_errors(out) == ""
+
+
+def test_the_check_finds_a_frame_lost_where_it_decodes_nothing(smart_talk, tmp_path):
+    # A packet gone from the middle of a GOP, the file's length unchanged: only the packets tell.
+    lost = tmp_path / "lost.mp4"
+    with av.open(str(smart_talk)) as source, av.open(str(lost), "w") as out:
+        video = source.streams.video[0]
+        target = out.add_stream_from_template(video)
+        packets = [packet for packet in source.demux(video) if packet.pts is not None]
+        for number, packet in enumerate(packets):
+            if number != len(packets) // 2:
+                packet.stream = target
+                out.mux(packet)
+    rate = video.average_rate
+    frames = len(packets)
+
+    assert verify.misplaced_frames(smart_talk, frames, rate) is None
+    assert verify.misplaced_frames(lost, frames, rate).startswith("frames out of place from frame")
 
 
 class Cancelled(Exception):

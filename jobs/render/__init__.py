@@ -7,7 +7,7 @@ the source's profile, level, size and frame rate; each re-encoded piece carries 
 SPS/PPS and each copied run gets the source's back, so a decoder switches cleanly. The edges are
 decoded and encoded side by side on every core, the sound meanwhile in a thread of its own. Every
 smart render is checked afterwards (index before media data, track lengths, and a decode of each
-re-encoded piece and of the first GOP after every join, also on every core); any fault falls back
+join's first frames, and every frame's packet in its place); any fault falls back
 to a plain re-encode, which runs as one segment per core at once. Which of the two is tried first follows
 an estimate of their work (plan.smart_work, plan.full_work).
 
@@ -21,6 +21,7 @@ and the worker processes (parallel.Processes) that decode where there is enough 
 PyAV holds the GIL while it decodes.
 """
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from jobs.render import verify
 from jobs.render.audio import write_audio_only
 from jobs.render.index import VideoIndex, index_video
 from jobs.render.mux import Track, cut_tracks, join
-from jobs.render.picture import SmartRenderFailed, write_smart_video
+from jobs.render.picture import SmartRenderFailed, render_workers, write_smart_video
 from jobs.render.plan import (
     SmartPlan,
     frame_ranges,
@@ -213,12 +214,15 @@ def _smart(
     work: Path,
     report: Progress,
 ) -> str | None:
-    """Smart-render into `temp`: None if the result passed its check, else why it is to be redone."""
+    """Smart-render into `temp`: None if the result passed its check, else why it is to be redone.
+    One set of worker processes serves the edges and the check after them."""
     try:
-        write_smart_video(src, work / "picture.mp4", index, plan, report)
-        join(work / "picture.mp4", tracks, temp, report)
-        report(92.0, "Checking the result")
-        return verify.fault(temp, expected)
+        workers = render_workers(src, index, plan, sum(stop - start for start, stop in expected.windows))
+        with workers or contextlib.nullcontext() as pool:
+            write_smart_video(src, work / "picture.mp4", index, plan, report, pool)
+            join(work / "picture.mp4", tracks, temp, report)
+            report(92.0, "Checking the result")
+            return verify.fault(temp, expected, pool)
     except CANNOT_SMART_RENDER as exc:
         log.warning("smart render of %s failed, re-encoding instead", src, exc_info=True)
         return f"smart render failed: {exc}"

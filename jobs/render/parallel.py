@@ -81,6 +81,7 @@ class Processes(Executor):
     """
 
     def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+        self.workers = workers
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         command = [sys.executable, "-c", SERVE]

@@ -24,12 +24,21 @@ class SmartRenderFailed(Exception):
     """The source did not turn out as its index said; a plain re-encode can still cut it."""
 
 
+def render_workers(src: Path, index: VideoIndex, plan: SmartPlan, checked: int) -> Processes | None:
+    """Worker processes (one a core, each with `src` open) for the edges of `plan` and the check
+    after it (`checked`: the frames it decodes), or None where that is too little decoding to pay
+    for their start. The caller enters and leaves them (`with`)."""
+    edges = sum(not piece.copy for piece in plan.pieces)
+    workers = decoding_processes(edge_decoding(plan.pieces, index.gops) + checked, max(edges, 1))
+    return Processes(workers, _start_worker, (src, index)) if workers else None
+
+
 def write_smart_video(
-    src: Path, out_path: Path, index: VideoIndex, plan: SmartPlan, report: Progress
+    src: Path, out_path: Path, index: VideoIndex, plan: SmartPlan, report: Progress, pool: Processes | None
 ) -> None:
     """Write the video track alone: copied GOPs and re-encoded edges, one frame grid, one dts line.
 
-    The edges are independent closed GOPs: they are encoded on every core at once (see
+    The edges are independent closed GOPs: they are encoded in `pool`'s workers at once (see
     _encoded_edges), a few ahead of the writer, and written in order."""
     edges = [piece for piece in plan.pieces if not piece.copy]
     with av.open(str(src)) as reader, av.open(str(out_path), "w") as out:
@@ -38,7 +47,7 @@ def write_smart_video(
         target.time_base = index.time_base
         length_size = h264.nal_length_size(source.codec_context.extradata)
         parameter_sets = h264.parameter_sets(source.codec_context.extradata, length_size)
-        encoded = _encoded_edges(src, index, edges, length_size, edge_decoding(plan.pieces, index.gops))
+        encoded = _encoded_edges(src, index, edges, length_size, pool)
         packets = _PacketCursor(reader, source, index)
         shown_out = 0  # frames written so far, in display order
         decoded_out = 0  # packets written so far, in decode order
@@ -67,15 +76,13 @@ def write_smart_video(
 
 
 def _encoded_edges(
-    src: Path, index: VideoIndex, edges: list[Piece], length_size: int, decoding: int
+    src: Path, index: VideoIndex, edges: list[Piece], length_size: int, pool: Processes | None
 ) -> Iterator[EdgePackets]:
-    """Each edge's packets, in order. PyAV holds the GIL while it decodes, so where there is enough
-    `decoding` (frames) to pay for them, worker processes (one a core, each with the source open)
-    decode and encode the edges; else this thread does, each x264 using every core."""
-    workers = decoding_processes(decoding, len(edges))
-    if workers:
-        with Processes(workers, _start_worker, (src, index, length_size)) as pool:
-            yield from in_order(pool, _encode_in_worker, edges, workers + 1)
+    """Each edge's packets, in order. PyAV holds the GIL while it decodes, so the `pool`'s workers
+    decode and encode the edges where there is one; else this thread does, each x264 using every
+    core."""
+    if pool:
+        yield from in_order(pool, _encode_in_worker, edges, pool.workers + 1)
         return
     for piece in edges:
         with _open_source(src, usable_cores()) as container:
@@ -94,9 +101,10 @@ def _open_source(src: Path, threads: int):
 _worker: tuple | None = None
 
 
-def _start_worker(src: Path, index: VideoIndex, length_size: int) -> None:
+def _start_worker(src: Path, index: VideoIndex) -> None:
     global _worker
-    _worker = (_open_source(src, 1), index, length_size)
+    container = _open_source(src, 1)
+    _worker = (container, index, h264.nal_length_size(container.streams.video[0].codec_context.extradata))
 
 
 def _encode_in_worker(piece: Piece) -> EdgePackets:
@@ -119,6 +127,12 @@ def _encode_edge(container, index: VideoIndex, piece: Piece, length_size: int, t
     fed = 0
     packets = []
     for packet in container.demux(stream):
+        # A picture shown before the edge is decoded only if later ones lean on it: the decoder
+        # drops non-reference ones (B-frames, mostly) unread, a third of the frames of a camera's
+        # or x264's GOP.
+        if packet.pts is not None:
+            before = packet.pts < index.first_pts + piece.start * index.frame_ticks
+            stream.codec_context.skip_frame = "NONREF" if before else "DEFAULT"
         for frame in packet.decode():
             shown = round((frame.pts - index.first_pts) / index.frame_ticks)
             if shown < piece.start or fed >= wanted:

@@ -20,6 +20,11 @@ DECODE_COST = 1 / 5
 # the GOP before the edge were encoded again; here it is only decoded (counted above), and the
 # edges are encoded side by side on every core, as the plain re-encode's segments are.
 RESTART_COST = 10
+# Frames shown after every join that the check decodes. To show them the decoder decodes the
+# keyframe and the references they lean on (with B-frames, the P-frame after them first), so a
+# join's faults (a reference to a picture the decoder never had, another stream's parameter sets)
+# show in these already; decoding on through the GOP only repeats them.
+JOIN_FRAMES = 4
 
 Window = tuple[int, int]  # output frames [start, stop)
 
@@ -143,21 +148,17 @@ def full_work(frames: list[tuple[int, int]]) -> float:
 
 
 def join_windows(plan: SmartPlan, gops: Gops) -> list[Window]:
-    """Output frames [start, stop) that can hold a fault: re-encoded pieces, the first GOP after a join."""
+    """Output frames [start, stop) where a join can break: the first JOIN_FRAMES of every piece.
+    Frames lost or doubled anywhere are found from the packets (verify.fault)."""
     windows: list[Window] = []
     position = 0
     for piece in plan.pieces:
         length = piece.stop - piece.start
-        if piece.copy:
-            after = bisect_right(gops.keyframes, piece.start)
-            gop_end = gops.keyframes[after] if after < len(gops.keyframes) else piece.stop
-            length_checked = min(length, gop_end - piece.start)
-        else:
-            length_checked = length
+        checked = min(length, JOIN_FRAMES)
         if windows and windows[-1][1] >= position:
-            windows[-1] = (windows[-1][0], max(windows[-1][1], position + length_checked))
+            windows[-1] = (windows[-1][0], max(windows[-1][1], position + checked))
         else:
-            windows.append((position, position + length_checked))
+            windows.append((position, position + checked))
         position += length
     return windows
 

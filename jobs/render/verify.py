@@ -1,5 +1,5 @@
-"""The check after a smart render: index before media data, track lengths, and a decode of every
-place a join can break."""
+"""The check after a smart render: index before media data, track lengths, every frame's packet
+in place, and a decode of every place a join can break."""
 
 from dataclasses import dataclass
 from fractions import Fraction
@@ -9,7 +9,7 @@ import av
 
 from jobs.containers import muxer_flags
 from jobs.render.mux import sound_fits, sound_frame, stream_durations, top_level_boxes
-from jobs.render.parallel import Processes, decoding_processes
+from jobs.render.parallel import Processes
 from jobs.render.plan import Window, split_frames
 
 
@@ -22,13 +22,18 @@ class Expected:
     rate: Fraction  # frames per second
     windows: list[Window]  # output frames where a join can break (see plan.join_windows)
 
+    @property
+    def frames(self) -> int:
+        return round(self.duration * self.rate)
 
-def fault(path: Path, expected: Expected) -> str | None:
+
+def fault(path: Path, expected: Expected, pool: Processes | None = None) -> str | None:
     """None if `path` is laid out, lasts and decodes as planned, else what is wrong.
 
-    Copied GOPs are the source's own packets; what can break is at the joins. So only the
-    `windows` (each re-encoded piece and the first GOP after every join) are decoded; every
-    frame in them must come out, and the decoder must report no error.
+    Copied GOPs are the source's own packets, re-encoded pieces x264's; what can break is at the
+    joins. So every frame must have its one packet at its place, and only the `windows` (the first
+    frames after every join) are decoded: every frame in them must come out, and the decoder must
+    report no error. The decoding is shared out between `pool`'s workers where there is one.
     """
     if muxer_flags(path):
         boxes = top_level_boxes(path)
@@ -40,24 +45,38 @@ def fault(path: Path, expected: Expected) -> str | None:
         return f"picture lasts {video} s instead of {float(expected.duration):.3f} s"
     if expected.with_audio and (audio is None or not sound_fits(video, audio, frame, sound_frame(path))):
         return f"sound lasts {audio} s, picture {video} s"
-    return decode_errors(path, expected.windows, expected.rate)
+    return misplaced_frames(path, expected.frames, expected.rate) or decode_errors(
+        path, expected.windows, expected.rate, pool
+    )
 
 
-def decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | None:
+def misplaced_frames(path: Path, frames: int, rate: Fraction) -> str | None:
+    """None if the picture's packets show frames 0 .. `frames` - 1 once each, else which do not.
+
+    Reads packets only (no decoding): a few milliseconds a minute of video."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ticks = 1 / (rate * stream.time_base)  # stream time-base units per frame
+        first = stream.start_time or 0
+        packets = (packet for packet in container.demux(stream) if packet.pts is not None)
+        shown = sorted(round((packet.pts - first) / ticks) for packet in packets)
+    if shown != list(range(frames)):
+        wrong = next((i for i, at in enumerate(shown) if at != i), len(shown))
+        return f"frames out of place from frame {wrong}: {len(shown)} frames for {frames}"
+    return None
+
+
+def decode_errors(path: Path, windows: list[Window], rate: Fraction, pool: Processes | None) -> str | None:
     """Decode the video frames of `windows` (output frame numbers), each from the keyframe before it.
 
-    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint. With
-    dense cuts the windows hold most of the picture; PyAV holds the GIL while it decodes, so where
-    there are enough frames they are shared out to worker processes, one a core.
+    None if every frame decodes and ffmpeg's decoder logs no error, else the first complaint. PyAV
+    holds the GIL while it decodes, so with a `pool` the windows are shared out between its workers.
     """
-    frames = sum(stop - start for start, stop in windows)
-    workers = decoding_processes(frames, frames)
-    if not workers:
+    if not pool:
         return _decode_errors(path, windows, rate)
-    runs = split_frames(windows, workers)
-    with Processes(len(runs)) as pool:
-        checked = pool.map(_decode_errors, [path] * len(runs), runs, [rate] * len(runs))
-        return next((complaint for complaint in checked if complaint), None)
+    runs = split_frames(windows, pool.workers)
+    checked = pool.map(_decode_errors, [path] * len(runs), runs, [rate] * len(runs))
+    return next((complaint for complaint in checked if complaint), None)
 
 
 def _decode_errors(path: Path, windows: list[Window], rate: Fraction) -> str | None:
