@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from jobs.errors import MediaError
 from tests.helpers import csrf_from
 from tests.media import make_talk
 from webapp import db
+from webapp.disk import SMALL_OUTPUTS, check_room_for_task
 from webapp.helpers import filesize
+from webapp.kinds import KINDS
 from webapp.models import Item, MediaFile, Task, used_bytes
 from webapp.storage import item_dir, user_dir
+from webapp.tasks.outputs import sound
 
 MB = 1024 * 1024
 PATTERN = [(1.0, True), (0.7, False), (1.3, True), (1.0, False), (0.8, True), (0.9, False), (1.2, True)]
@@ -179,6 +183,22 @@ def test_job_fails_with_the_reason_when_the_disk_is_nearly_full(
     assert "The server&#39;s disk is nearly full" in client.get(f"/videos/{item.id}").get_data(as_text=True)
     assert [p.name for p in files_on_disk(app, logged_in.id)] == ["original.wav"]  # no outputs started
     assert_usage_matches_disk(app, logged_in.id)
+
+
+def test_the_room_a_job_needs_counts_the_sound_it_decodes_until_it_is_decoded(app, client, logged_in, talk):
+    assert upload(client, talk[0], silence=True).status_code == 303
+    with app.app_context():
+        task = db.session.scalar(db.select(Task).where(Task.kind == "silence"))
+        task.item.info = {**task.item.info, "duration": 3600.0}  # an hour: 230 MB of sound
+        # Room for the job's outputs and 100 MB more, not for the sound as well.
+        app.config["MIN_FREE_DISK"] = shutil.disk_usage(app.config["MEDIA_ROOT"]).free - (
+            SMALL_OUTPUTS + KINDS["silence"].writes * task.item.working_file.size + 100 * 1024**2
+        )
+
+        with pytest.raises(MediaError, match="disk is nearly full"):
+            check_room_for_task(task)
+        sound(task.item).write_bytes(b"\0" * 64)  # a job before decoded it
+        check_room_for_task(task)
 
 
 # --- flask cleanup -----------------------------------------------------------------------------

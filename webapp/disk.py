@@ -26,7 +26,7 @@ def check_room_for_task(task) -> None:
 
     source = task.item.working_file
     needed = SMALL_OUTPUTS + KINDS[task.kind].writes * (source.size if source else 0)
-    needed += preview_bytes(task)
+    needed += preview_bytes(task) + sound_bytes(task)
     if disk_room() < needed:
         raise MediaError(TASK_DISK_FULL)
 
@@ -39,3 +39,13 @@ def preview_bytes(task) -> int:
 
     info = task.item.info
     return proxy_size_bound(MediaInfo.from_dict(info)) if task.kind == "prepare" and info else 0
+
+
+def sound_bytes(task) -> int:
+    """How many bytes the decoded sound (jobs.sound) of `task`'s source takes when this job is the
+    first to decode it (4 bytes a sample: 230 MB an hour); none once a job before made it."""
+    from jobs.sound import SOUND_RATE
+    from webapp.tasks.outputs import sound
+
+    duration = (task.item.info or {}).get("duration") or 0
+    return 0 if sound(task.item).exists() else int(duration * SOUND_RATE * 4)
