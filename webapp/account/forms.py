@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from webapp.auth.forms import new_password_field
@@ -38,8 +39,8 @@ class TokenForm(FlaskForm):
     scope = SelectField(
         "Scope",
         choices=[
-            ("read", "Read: see items and download files"),
-            ("write", "Write: also upload, run jobs and delete"),
+            SelectChoice("read", "Read: see items and download files"),
+            SelectChoice("write", "Write: also upload, run jobs and delete"),
         ],
         default="read",
     )

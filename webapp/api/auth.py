@@ -22,6 +22,8 @@ READ_ONLY = (
     "This token may only read (its scope is read). Make a token with the write scope to change things."
 )
 TOO_MANY = "This token made more than {limit} requests in a minute. Wait {wait} and try again."
+UNKNOWN_QUERY = "This operation takes no query parameter {names}: see /api/v1/openapi.json for what it takes."
+REPEATED_QUERY = "Give each query parameter once: {names} came more than once."
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PUBLIC = {"api.openapi"}  # the API's description, read before anyone has a token
 
@@ -39,6 +41,10 @@ def authenticate():
         return _unauthorized(UNKNOWN, invalid=True)
     if token.expired:
         return _unauthorized(EXPIRED.format(day=day(token.expires_at)), invalid=True)
+    if unknown := sorted(set(request.args) - _query_names(request.endpoint)):
+        return problem(400, UNKNOWN_QUERY.format(names=", ".join(unknown)))
+    if repeated := sorted(name for name, values in request.args.lists() if len(values) > 1):
+        return problem(400, REPEATED_QUERY.format(names=", ".join(repeated)))
     limits = (Limit("api", current_app.config["API_RATE_LIMIT"], 60),)
     if wait := wait_for(limits, str(token.id)):
         detail = TOO_MANY.format(limit=limits[0].limit, wait=in_words(wait))
@@ -56,3 +62,9 @@ def authenticate():
 def _unauthorized(detail: str, invalid: bool = False):
     challenge = 'Bearer realm="Cutroom API"' + (', error="invalid_token"' if invalid else "")
     return problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def _query_names(endpoint: str) -> set[str]:
+    from webapp.api.openapi import query_parameters
+
+    return {parameter["name"] for parameter in query_parameters().get(endpoint, [])}

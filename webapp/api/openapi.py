@@ -4,6 +4,7 @@ tests/test_api.py runs schemathesis against the live app to keep the whole docum
 
 from flask import url_for
 from wtforms import BooleanField, DecimalField, FileField, FloatField, IntegerField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Regexp
 
 from webapp.kinds import KINDS
@@ -42,7 +43,8 @@ def _field_schema(field) -> dict:
                 schema.update({"minimum": check.min, "maximum": check.max})
         return schema
     if isinstance(field, SelectField):
-        return {**schema, "type": "string", "enum": [value for value, *_ in field.choices]}
+        values = [c.value if isinstance(c, SelectChoice) else c[0] for c in field.choices]
+        return {**schema, "type": "string", "enum": values}
     for check in field.validators:
         if isinstance(check, Regexp):
             schema["pattern"] = check.regex.pattern
@@ -64,15 +66,60 @@ def _path(name: str, description: str) -> dict:
     }
 
 
+IF_MATCH = r'^(W/)?"?[0-9]{1,9}"?$'  # what webapp.editor.routes.if_match_version reads
 BINARY = {"type": "string", "format": "binary"}
 ITEM_ID = _path("item_id", "The item's id.")
-READ = _problems(401, 404, 429)
-WRITE = _problems(401, 403, 404, 429)
+# Every operation refuses query parameters it does not take (400).
+READ = _problems(400, 401, 404, 429)
+WRITE = _problems(400, 401, 403, 404, 429)
+
+
+def query_parameters() -> dict[str, list[dict]]:
+    """The query parameters each operation takes, by endpoint; the API refuses any other (auth.py)."""
+    from webapp.api.routes import LAST, MAX_PER_PAGE
+    from webapp.editor.forms import PauseForm
+
+    return {
+        "api.list_items": [
+            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": LAST}},
+            {
+                "name": "per_page",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+            },
+            {
+                "name": "status",
+                "in": "query",
+                "description": "active: a job is queued or running; failed: the latest run of a job failed "
+                "or was cancelled; done: neither.",
+                "schema": {"type": "string", "enum": list(ITEM_STATUSES)},
+            },
+        ],
+        "api.item_file": [
+            {
+                "name": "download",
+                "in": "query",
+                "description": "Present: sent as an attachment, to save rather than play.",
+                "schema": {"type": "string"},
+                "allowEmptyValue": True,
+            }
+        ],
+        "api.get_edit": [
+            {
+                "name": "pause_length",
+                "in": "query",
+                "description": "What the pause suggestions shorten pauses to, in seconds (default 0.3).",
+                "schema": _field_schema(PauseForm(formdata=None, meta={"csrf": False}).pause_length),
+            }
+        ],
+    }
 
 
 def document() -> dict:
-    from webapp.api.routes import LAST, MAX_PER_PAGE, ApiUploadForm
+    from webapp.api.routes import ApiUploadForm
     from webapp.videos.forms import JobsForm
+
+    query = query_parameters()
 
     upload = _form_schema(ApiUploadForm(formdata=None), required=["file"])
     again = _form_schema(JobsForm(formdata=None, meta={"csrf": False}))
@@ -102,25 +149,7 @@ def document() -> dict:
                 "get": {
                     "operationId": "listItems",
                     "summary": "The library's items, newest first",
-                    "parameters": [
-                        {
-                            "name": "page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": LAST},
-                        },
-                        {
-                            "name": "per_page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                        },
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "description": "active: a job is queued or running; failed: the latest run of a "
-                            "job failed or was cancelled; done: neither.",
-                            "schema": {"type": "string", "enum": list(ITEM_STATUSES)},
-                        },
-                    ],
+                    "parameters": query["api.list_items"],
                     "responses": {
                         "200": _json(_ref("ItemPage"), "One page of items."),
                         **_problems(400, 401, 429),
@@ -172,6 +201,7 @@ def document() -> dict:
                 "parameters": [ITEM_ID, _path("name", "The file's name, as the item lists it.")],
                 "get": {
                     "operationId": "getFile",
+                    "parameters": query["api.item_file"],
                     "summary": "Download an original or a result (HTTP Range requests work)",
                     "responses": {
                         "200": {
@@ -186,6 +216,7 @@ def document() -> dict:
                 "parameters": [ITEM_ID],
                 "get": {
                     "operationId": "getEdit",
+                    "parameters": query["api.get_edit"],
                     "summary": "The item's edit: kept ranges, words and suggestions",
                     "responses": {
                         "200": _json(_ref("Edit"), "The edit.", {"ETag": {"schema": {"type": "string"}}}),
@@ -199,7 +230,13 @@ def document() -> dict:
                     "description": "Send the version you changed in If-Match (its ETag). A newer version "
                     "answers 412; no If-Match answers 428.",
                     "parameters": [
-                        {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"}}
+                        {
+                            "name": "If-Match",
+                            "in": "header",
+                            "required": True,
+                            "description": 'The version you read, as its ETag gave it: "3".',
+                            "schema": {"type": "string", "pattern": IF_MATCH},
+                        }
                     ],
                     "requestBody": {
                         "required": True,
@@ -260,7 +297,7 @@ def document() -> dict:
                     "summary": "Space used against the quota",
                     "responses": {
                         "200": _json(_ref("Account"), "The account's usage."),
-                        **_problems(401, 429),
+                        **_problems(400, 401, 429),
                     },
                 }
             },

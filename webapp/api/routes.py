@@ -11,6 +11,7 @@ from webapp.account.routes import _space_taken
 from webapp.api import bp
 from webapp.api.openapi import ITEM_STATUSES, document
 from webapp.api.problems import form_problem, problem
+from webapp.editor.forms import PauseForm
 from webapp.editor.routes import NOT_JSON, editable_item, if_match_version, json_body, pause_length, phrases
 from webapp.kinds import KINDS, file_label
 from webapp.kinds.export import EDITORS, FILES, STALE, made
@@ -213,6 +214,9 @@ def item_file(item_id, name):
 @bp.get("/items/<item_id>/edit")
 def get_edit(item_id):
     item = editable_item(item_id)
+    pauses = PauseForm(request.args, meta={"csrf": False})
+    if not pauses.validate():
+        return form_problem(400, pauses)
     data = edits.editor_data(item, phrases(), pause_length())
     db.session.commit()  # the edit, made the first time it is read
     return data, {"ETag": f'"{data["version"]}"', "Cache-Control": "no-store"}
@@ -258,7 +262,7 @@ def list_exports(item_id):
                 "label": m.label,
                 "stale": m.stale,
                 "size": m.size,
-                "url": url_for("api.export_zip", item_id=item.id, fmt=m.format, _external=True),
+                "url": url_for("api.export_zip", item_id=item.id, format=m.format, _external=True),
             }
             for m in timelines
         ]
@@ -281,11 +285,11 @@ def export(item_id):
     return item_json(item), 202
 
 
-@bp.get("/items/<item_id>/exports/<fmt>")
-def export_zip(item_id, fmt):
+@bp.get("/items/<item_id>/exports/<format>")
+def export_zip(item_id, format):  # noqa: A002 - the name the document gives it
     """A timeline with the recording it names, as the item page's download; 409 when it is out of date."""
     item = owned_item(item_id)
-    timeline = made(item, fmt)
+    timeline = made(item, format)
     if timeline is None:
         abort(404)
     if timeline.stale:

@@ -153,9 +153,9 @@ def json_body():
 def if_match_version() -> int:
     """The version named by If-Match ("3", 3 or W/"3"): 428 when there is none, 400 when it is no number.
     Also the API's (webapp/api/), whose errors are the same sentences as problem details."""
-    header = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
-    if not header:
+    if "If-Match" not in request.headers:
         raise NoIfMatch
+    header = request.headers["If-Match"].strip().removeprefix("W/").strip('"')
     if not re.fullmatch(r"[0-9]{1,9}", header):  # not isdigit(): "²" is a digit int() refuses
         raise BadIfMatch
     return int(header)
