@@ -20,6 +20,8 @@ from webapp import db
 from webapp.api.auth import NO_TOKEN, READ_ONLY, UNKNOWN
 from webapp.models import ApiToken, Item, MediaFile, Task, User, utcnow
 from webapp.storage import item_dir
+from webapp.videos.forms import SYNC_NEEDS_EXTERNAL
+from webapp.videos.routes import BUSY
 
 PROBLEM = "application/problem+json"
 EXAMPLES = 15  # per operation: the whole run stays well under a minute
@@ -308,6 +310,49 @@ def test_the_edit_is_read_and_replaced_with_if_match(app, client, ada):
     assert_problem(client.put(url, json={"cut": 1}, headers={**bearer(token), "If-Match": '"2"'}), 400)
 
 
+def test_jobs_run_again_render_and_export_as_from_the_item_page(app, client, ada):
+    item_id = make_item(app, ada.id)
+    token = issue(app, "ada@example.com")
+    url = f"/api/v1/items/{item_id}"
+    assert_problem(client.post(f"{url}/again", data={}, headers=bearer(token)), 400, "Tick at least one job.")
+    assert_problem(
+        client.post(f"{url}/again", data={"sync": "y"}, headers=bearer(token)), 400, SYNC_NEEDS_EXTERNAL
+    )
+    again = client.post(f"{url}/again", data={"silence": "y", "margin": "0.5"}, headers=bearer(token))
+    assert again.status_code == 202, again.json
+    silence = next(t for t in again.json["tasks"] if t["kind"] == "silence")
+    assert silence["status"] == "queued" and silence["queue_position"] == 1
+    with app.app_context():
+        assert db.session.get(Task, silence["id"]).params["margin"] == 0.5
+    # While it runs, nothing more is queued: the page's sentence, as a conflict.
+    assert_problem(client.post(f"{url}/render", headers=bearer(token)), 409, BUSY)
+    assert_problem(
+        client.post(f"{url}/exports", json={"editor": "resolve"}, headers=bearer(token)), 409, BUSY
+    )
+
+    with app.app_context():
+        db.session.get(Task, silence["id"]).status = Task.DONE
+        db.session.commit()
+    assert_problem(
+        client.post(f"{url}/exports", json={"editor": "word"}, headers=bearer(token)), 400, "Not a valid"
+    )
+    exported = client.post(f"{url}/exports", json={"editor": "resolve"}, headers=bearer(token))
+    assert exported.status_code == 202
+    assert {t["kind"]: t["status"] for t in exported.json["tasks"]}["export"] == "queued"
+    assert client.get(f"{url}/exports", headers=bearer(token)).json == {"exports": []}  # not made yet
+    assert_problem(client.get(f"{url}/exports/fcpxml", headers=bearer(token)), 404)
+
+
+def test_an_unconfirmed_account_cannot_upload_yet(app, client):
+    make_user(app, "new@example.com", confirmed=False)
+    token = issue(app, "new@example.com")
+    response = client.post("/api/v1/items", data={"silence": "y"}, headers=bearer(token))
+    assert_problem(
+        response, 403, "Before you can upload, open the confirmation link we sent to new@example.com"
+    )
+    assert client.get("/api/v1/items", headers=bearer(token)).status_code == 200
+
+
 def test_the_list_is_newest_first_paged_and_filtered_by_status(app, client, ada):
     token = issue(app, "ada@example.com")
     done = make_item(app, ada.id)
@@ -357,6 +402,9 @@ def test_unknown_routes_and_methods_answer_problems(app, client, ada):
     wrong = client.patch("/api/v1/items", headers=bearer(token))
     assert_problem(wrong, 405)
     assert set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    # Query parameters an operation does not take are refused, not ignored: a typo is seen at once.
+    assert_problem(client.get("/api/v1/items?stauts=done", headers=bearer(token)), 400, "stauts")
+    assert_problem(client.get("/api/v1/items?page=1&page=2", headers=bearer(token)), 400, "page came more")
 
 
 def test_the_openapi_document_describes_every_route(app, client):
