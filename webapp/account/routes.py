@@ -42,11 +42,11 @@ def _page(
         logout_form=ButtonForm(formdata=None),
         token_form=token_form or TokenForm(formdata=None),
         new_token=new_token,
-        **_space_taken(current_user.id),
+        **space_taken(current_user.id),
     ), status
 
 
-def _space_taken(user_id: int) -> dict:
+def space_taken(user_id: int) -> dict:
     """What takes the space: bytes of originals, results and previews, and the biggest items."""
     split = {"originals": 0, "results": 0, "previews": 0}
     by_role = (

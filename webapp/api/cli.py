@@ -20,6 +20,8 @@ tokens_cli = AppGroup("tokens", help="Personal access tokens for the API.")
 def create(email, name, scope, expires_days):
     """Make a token for the account EMAIL and print it (it is stored only as a hash)."""
     user = _existing(email)
+    if not name.strip():
+        raise click.BadParameter("Name the token after what uses it.", param_hint="--name")
     token = ApiToken.issue(user, name.strip()[:100], scope, expires_days)
     db.session.commit()
     click.echo(token.token)

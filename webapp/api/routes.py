@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from jobs.edit import EditError, kept_length
 from webapp import db, edits
-from webapp.account.routes import _space_taken
+from webapp.account.routes import space_taken
 from webapp.api import bp
 from webapp.api.openapi import ITEM_STATUSES, document
 from webapp.api.problems import form_problem, problem
@@ -300,7 +300,7 @@ def export_zip(item_id, format):  # noqa: A002 - the name the document gives it
 @bp.get("/account")
 def account():
     """Space used against the quota, and what takes it."""
-    taken = _space_taken(current_user.id)
+    taken = space_taken(current_user.id)
     return {
         "email": current_user.email,
         "confirmed": current_user.confirmed,
