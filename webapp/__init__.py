@@ -111,6 +111,8 @@ def create_app(config: dict | None = None) -> Flask:
     cache.init_app(app)
 
     from webapp.account import bp as account_bp
+    from webapp.api import bp as api_bp
+    from webapp.api.cli import tokens_cli
     from webapp.auth import bp as auth_bp
     from webapp.editor import bp as editor_bp
     from webapp.stats import bp as stats_bp
@@ -121,6 +123,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(editor_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(stats_bp)
+    app.register_blueprint(api_bp)
+    # The API takes bearer tokens only, never cookies, so no other site can send a request as a
+    # logged-in person there: nothing for a CSRF token to guard.
+    csrf.exempt(api_bp)
+    app.cli.add_command(tokens_cli)
 
     from webapp.admin import bp as admin_bp
     from webapp.admin.cli import register_commands
@@ -231,6 +238,8 @@ def _queue_unavailable(error: redis.RedisError):
     return _http_error(QueueUnavailable())
 
 
+API_PREFIX = "/api"
+
 # The error page when the page itself cannot be made: plain, with nothing to load.
 BARE_ERROR_PAGE = (
     '<!doctype html><html lang="en"><meta charset="utf-8"><title>{title} · Cutroom</title>'
@@ -249,6 +258,10 @@ def _http_error(error: HTTPException):
     if getattr(error, "human", False):
         message = error.description
     response = error.get_response()
+    if request.path.startswith(API_PREFIX + "/"):  # unknown API routes too: scripts read problems
+        from webapp.api.problems import as_problem
+
+        return as_problem(response, message)
     if request.path.endswith(".json"):  # read by scripts and the editor's JavaScript
         response.set_data(json.dumps({"error": message}))
         response.mimetype = "application/json"

@@ -112,6 +112,8 @@ def from_environment(instance_path: Path) -> dict:
         # heartbeats as often); once both stop, the task's worker is taken for dead and the task
         # is queued again (webapp.tasks.recovery.recover_lost_tasks).
         "TASK_LEASE_SECONDS": _int("TASK_LEASE_SECONDS", 30),
+        # Requests one API token may make per minute; beyond, 429 with Retry-After.
+        "API_RATE_LIMIT": _int("API_RATE_LIMIT", 300),
         # A throttle on how often a worker writes progress to Redis.
         "PROGRESS_INTERVAL": float(os.environ.get("PROGRESS_INTERVAL", "0.25")),
     }

@@ -51,6 +51,9 @@ class User(UserMixin, db.Model):
     logins: Mapped[list["LoginSession"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="LoginSession.id"
     )
+    tokens: Mapped[list["ApiToken"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="ApiToken.id"
+    )
 
     # The login this request runs under, set when logging in and by the user loader.
     current_login = None
@@ -144,6 +147,56 @@ class LoginSession(db.Model):
         if not isinstance(lifetime, timedelta):
             lifetime = timedelta(seconds=lifetime)
         return utcnow() - self.created_at > lifetime
+
+
+class ApiToken(db.Model):
+    """A personal access token for the API (webapp/api/). Like a login, only its hash is kept: the
+    token itself is shown once, when it is made. Revoking deletes the row."""
+
+    __table_args__ = NEVER_REUSE_IDS
+
+    READ, WRITE = "read", "write"
+    SCOPES = (READ, WRITE)
+    PREFIX = "crt_"  # recognisable in a script, a log or a secret scanner
+    # Its last use is written at most this often, so a busy script does not write on every request.
+    TOUCH_EVERY = timedelta(minutes=1)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    scope: Mapped[str] = mapped_column(sa.String(8))  # read, or write (which may read too)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    token = None  # the raw token: known only in the request or command that made it
+
+    @classmethod
+    def issue(cls, user: User, name: str, scope: str, expires_days: int | None) -> "ApiToken":
+        """A new token for `user`, its raw value in `.token` (shown once, never stored)."""
+        token = cls(name=name, scope=scope)
+        token.token = cls.PREFIX + secrets.token_urlsafe(32)
+        token.token_hash = hash_token(token.token)
+        if expires_days:
+            token.expires_at = utcnow() + timedelta(days=expires_days)
+        user.tokens.append(token)
+        return token
+
+    @classmethod
+    def find(cls, token: str) -> "ApiToken | None":
+        return db.session.scalar(sa.select(cls).filter_by(token_hash=hash_token(token)))
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+    def touch(self) -> None:
+        now = utcnow()
+        if self.last_used_at is None or now - self.last_used_at >= self.TOUCH_EVERY:
+            self.last_used_at = now
 
 
 def used_bytes(user_id: int) -> int:

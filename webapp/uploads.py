@@ -37,7 +37,9 @@ from webapp.models import Item, new_item_id
 from webapp.quota import UploadSpace, space_left
 from webapp.storage import user_dir
 
-UPLOAD_ENDPOINTS = {"videos.new", "videos.again"}
+# The views that take uploads: the upload page and the API's, and "Run again" (which adds to an item).
+ADDING_ENDPOINTS = {"videos.again", "api.run_again"}
+UPLOAD_ENDPOINTS = {"videos.new", "api.create_item", *ADDING_ENDPOINTS}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
 # What of a declared length is surely not stored (the framing and form fields of one or two files).
 FORM_FRAMING = 64 * 1024
@@ -305,7 +307,7 @@ class UploadRequest(Request):
 
         The item must be the user's (404 before a byte is read); its folder takes the new file.
         """
-        if self.endpoint != "videos.again":
+        if self.endpoint not in ADDING_ENDPOINTS:
             return False
         item = db.session.get(Item, self.view_args["item_id"])
         if item is None or item.user_id != current_user.id:

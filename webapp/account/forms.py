@@ -1,8 +1,9 @@
 """Forms of the account page."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
-from wtforms.validators import DataRequired
+from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from webapp.auth.forms import new_password_field
 
@@ -21,4 +22,29 @@ class DeleteAccountForm(FlaskForm):
         "Your password",
         validators=[DataRequired("Enter your password to confirm.")],
         render_kw={"autocomplete": "current-password"},
+    )
+
+
+class TokenForm(FlaskForm):
+    """A new personal access token for the API."""
+
+    name = StringField(
+        "Token name",
+        filters=[lambda text: text.strip() if text else text],
+        validators=[
+            DataRequired("Name the token after what uses it, such as “backup script”."),
+            Length(max=100, message="Use at most 100 characters."),
+        ],
+    )
+    scope = SelectField(
+        "Scope",
+        choices=[
+            SelectChoice("read", "Read: see items and download files"),
+            SelectChoice("write", "Write: also upload, run jobs and delete"),
+        ],
+        default="read",
+    )
+    expires_days = IntegerField(
+        "Expires after (days)",
+        validators=[Optional(), NumberRange(1, 3650, "Between 1 and 3650 days, or empty for never.")],
     )

@@ -3,12 +3,12 @@
 from functools import partial
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
 from webapp import db
 from webapp.account import bp
-from webapp.account.forms import ChangePasswordForm, DeleteAccountForm
+from webapp.account.forms import ChangePasswordForm, DeleteAccountForm, TokenForm
 from webapp.auth.forms import ButtonForm
 from webapp.auth.routes import (
     client_address,
@@ -20,7 +20,7 @@ from webapp.auth.routes import (
     too_many,
 )
 from webapp.helpers import filesize, plural
-from webapp.models import Item, MediaFile, category
+from webapp.models import ApiToken, Item, MediaFile, category
 from webapp.pipeline import cancel_jobs
 from webapp.quota import biggest_items
 from webapp.storage import remove_user_dir
@@ -28,17 +28,25 @@ from webapp.storage import remove_user_dir
 BIGGEST_ITEMS = 5
 
 
-def _page(form: ChangePasswordForm | None = None, delete_form: DeleteAccountForm | None = None, status=200):
+def _page(
+    form: ChangePasswordForm | None = None,
+    delete_form: DeleteAccountForm | None = None,
+    token_form: TokenForm | None = None,
+    new_token: ApiToken | None = None,
+    status=200,
+):
     return render_template(
         "account/index.html",
         form=form or ChangePasswordForm(formdata=None),
         delete_form=delete_form or DeleteAccountForm(formdata=None),
         logout_form=ButtonForm(formdata=None),
-        **_space_taken(current_user.id),
+        token_form=token_form or TokenForm(formdata=None),
+        new_token=new_token,
+        **space_taken(current_user.id),
     ), status
 
 
-def _space_taken(user_id: int) -> dict:
+def space_taken(user_id: int) -> dict:
     """What takes the space: bytes of originals, results and previews, and the biggest items."""
     split = {"originals": 0, "results": 0, "previews": 0}
     by_role = (
@@ -135,3 +143,31 @@ def logout_everywhere():
     end_session(everywhere=True)
     flash("You are logged out everywhere: on this device and every other.", "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    """Make a personal access token and show it, this once: only its hash is kept."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _page(token_form=form, status=400)
+    user = current_user._get_current_object()
+    token = ApiToken.issue(user, form.name.data, form.scope.data, form.expires_days.data)
+    db.session.commit()
+    # The page itself shows it, never a flash message: that would keep it in the session cookie.
+    return _page(new_token=token, status=201)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id):
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    ButtonForm().validate_on_submit()  # CSRFProtect has already checked the token
+    name = token.name
+    db.session.delete(token)
+    db.session.commit()
+    flash(f"The token “{name}” is revoked: scripts using it are refused from now on.", "success")
+    return redirect(url_for("account.index", _anchor="tokens"), code=303)

@@ -5,7 +5,7 @@ import re
 
 from flask import abort, flash, jsonify, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.exceptions import Conflict
+from werkzeug.exceptions import BadRequest, Conflict, PreconditionRequired
 
 from jobs.edit import EditError, kept_length
 from jobs.suggest import DEFAULT_PHRASES
@@ -32,6 +32,16 @@ class NotPrepared(Conflict):
 
 class OriginalRemoved(Conflict):
     description = ORIGINAL_REMOVED
+    human = True
+
+
+class NoIfMatch(PreconditionRequired):
+    description = NO_IF_MATCH
+    human = True
+
+
+class BadIfMatch(BadRequest):
+    description = NO_IF_MATCH
     human = True
 
 
@@ -141,12 +151,13 @@ def json_body():
 
 
 def if_match_version() -> int:
-    """The version named by If-Match ("3", 3 or W/"3"): 428 when there is none, 400 when it is no number."""
-    header = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
-    if not header:
-        abort(problem(428, NO_IF_MATCH))
+    """The version named by If-Match ("3", 3 or W/"3"): 428 when there is none, 400 when it is no number.
+    Also the API's (webapp/api/), whose errors are the same sentences as problem details."""
+    if "If-Match" not in request.headers:
+        raise NoIfMatch
+    header = request.headers["If-Match"].strip().removeprefix("W/").strip('"')
     if not re.fullmatch(r"[0-9]{1,9}", header):  # not isdigit(): "²" is a digit int() refuses
-        abort(problem(400, NO_IF_MATCH))
+        raise BadIfMatch
     return int(header)
 
 

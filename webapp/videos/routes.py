@@ -187,44 +187,59 @@ def queue_kind(item: Item, kind, params: dict) -> str | None:
     return BUSY
 
 
+ORIGINAL_GONE = "The original recording of this item was removed, so it cannot be run again."
+
+
 @bp.route("/videos/<item_id>/again", methods=["GET", "POST"])
 @login_required
 def again(item_id):
     """Run jobs again on the uploaded file with other settings, and add or replace the External audio."""
     item = owned_item(item_id)
     if item.file("original") is None:
-        flash("The original recording of this item was removed, so it cannot be run again.", "error")
+        flash(ORIGINAL_GONE, "error")
         return redirect(url_for("videos.show", item_id=item.id), code=303)
     form = JobsForm()
     if request.method == "GET":
         form.data_from(item)
     if form.validate_on_submit():
-        external = form.chosen_external()
-        choices = form.choices()
-        has_external = item.file("external") is not None
-        problem = upload_choices_problem(request.form, external is not None, has_external)
-        if item.busy:
-            form.form_errors.append(BUSY)
-        elif problem:
-            form.external.errors.append(problem)
-        elif external is not None and "sync" not in choices:
-            form.external.errors.append("Tick “Sync external audio” to use the new External audio.")
-        elif space_left(current_user) <= 0:  # the new External audio already counts
-            form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
-        elif not choices:
-            form.form_errors.append("Tick at least one job.")
-        else:
-            require_queue()  # before anything is stored
-            with submitting(item) as idle:
-                if idle:
-                    if external is not None and (refused := _replace_external(item, external, form.external)):
-                        return render_template("videos/again.html", item=item, form=form), refused
-                    submit(item, plan(choices, prepared=True))
-                    flash(f"Running again on “{item.title}”.", "success")
-                    return _go(url_for("videos.show", item_id=item.id))
-            form.form_errors.append(BUSY)
-        return render_template("videos/again.html", item=item, form=form), 400
+        refused = run_again(item, form)
+        if refused is None:
+            flash(f"Running again on “{item.title}”.", "success")
+            return _go(url_for("videos.show", item_id=item.id))
+        return render_template("videos/again.html", item=item, form=form), refused
     return render_template("videos/again.html", item=item, form=form), 400 if form.errors else 200
+
+
+def run_again(item: Item, form) -> int | None:
+    """Queue the jobs ticked on a validated "Run again" `form` (the page's, or the API's), with its new
+    External audio if one came: None once queued, else the refusal's status with its reasons on the
+    form's fields (as the page shows them)."""
+    external = form.chosen_external()
+    choices = form.choices()
+    has_external = item.file("external") is not None
+    problem = upload_choices_problem(request.form, external is not None, has_external)
+    if item.busy:
+        form.form_errors.append(BUSY)
+        return 409
+    if problem:
+        form.external.errors.append(problem)
+    elif external is not None and "sync" not in choices:
+        form.external.errors.append("Tick “Sync external audio” to use the new External audio.")
+    elif space_left(current_user) <= 0:  # the new External audio already counts
+        form.form_errors.append(space_full_message(current_user, "nothing can run again now"))
+    elif not choices:
+        form.form_errors.append("Tick at least one job.")
+    else:
+        require_queue()  # before anything is stored
+        with submitting(item) as idle:
+            if idle:
+                if external is not None and (refused := _replace_external(item, external, form.external)):
+                    return refused
+                submit(item, plan(choices, prepared=True))
+                return None
+        form.form_errors.append(BUSY)
+        return 409
+    return 400
 
 
 def _replace_external(item: Item, upload: FileStorage, field) -> int | None:
@@ -233,7 +248,7 @@ def _replace_external(item: Item, upload: FileStorage, field) -> int | None:
     path = upload.stream.keep(".external-new" + _extension(upload.filename))
     try:
         info = _checked_upload("external", path, field)
-    except _Refused as refused:
+    except Refused as refused:
         path.unlink(missing_ok=True)
         return refused.status
     old = item.file("external")
@@ -260,24 +275,37 @@ def new():
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("videos/new.html", form=form), status
+    try:
+        item = store_upload(form, form.media)
+    except Refused as refused:
+        return render_template("videos/new.html", form=form), refused.status
+    flash(f"“{item.title}” is uploaded; its jobs are queued.", "success")
+    return _go(url_for("videos.index"))
+
+
+def store_upload(form, media) -> Item:
+    """Keep the files of a validated upload `form` (the page's, or the API's, whose `media` field
+    differs) as a new item and queue its jobs. Their quota, size limit and free disk were checked as
+    they streamed in (webapp/uploads.py); here each is probed. Raises Refused, with the reasons on
+    the form's fields, when the choices or a file cannot be used: then nothing is kept."""
     require_queue()  # before anything is stored
 
     external = form.chosen_external()
     if problem := upload_choices_problem(request.form, external is not None):
         form.external.errors.append(problem)
-        return render_template("videos/new.html", form=form), 400
+        raise Refused(400)
 
-    parts = {"original": form.media.data}
+    parts = {"original": media.data}
     if external is not None:
         parts["external"] = external
     paths = {role: upload.stream.keep(role + _extension(upload.filename)) for role, upload in parts.items()}
     infos = {}
     for role, path in paths.items():
         try:
-            infos[role] = _checked_upload(role, path, form.media if role == "original" else form.external)
-        except _Refused as refused:
+            infos[role] = _checked_upload(role, path, media if role == "original" else form.external)
+        except Refused:
             _discard(paths)
-            return render_template("videos/new.html", form=form), refused.status
+            raise
 
     # Stored under the extension of what the file is, not of what its name said.
     for role, path in paths.items():
@@ -304,11 +332,12 @@ def new():
         db.session.rollback()
         _discard(paths)
         raise
-    flash(f"“{item.title}” is uploaded; its jobs are queued.", "success")
-    return _go(url_for("videos.index"))
+    return item
 
 
-class _Refused(Exception):
+class Refused(Exception):
+    """An upload refused with `status`; the reasons are on the form's fields."""
+
     def __init__(self, status: int):
         self.status = status
 
@@ -317,7 +346,7 @@ UPLOAD_LABELS = {"original": "Media file", "external": "External audio"}
 
 
 def _checked_upload(role: str, path: Path, field):
-    """The probe of a stored upload; raises _Refused, with the reason on `field`, when the file is
+    """The probe of a stored upload; raises Refused, with the reason on `field`, when the file is
     empty or not media, or is an External audio without sound."""
     from jobs.errors import MediaError
     from jobs.mediainfo import probe_in_child  # in a child: no PyAV in the web process
@@ -325,22 +354,27 @@ def _checked_upload(role: str, path: Path, field):
     label = UPLOAD_LABELS[role]
     if path.stat().st_size == 0:
         field.errors.append(f"{label}: the file is empty (0 bytes). Choose the recording itself.")
-        raise _Refused(400)
+        raise Refused(400)
     try:
         info = probe_in_child(path)
     except MediaError as error:
         field.errors.append(f"{label}: {error}")
-        raise _Refused(415) from error
+        raise Refused(415) from error
     if role == "external" and info.audio is None:
         field.errors.append(f"{label} has no sound in it. Choose an audio recording.")
-        raise _Refused(415)
+        raise Refused(415)
     return info
 
 
 @bp.get("/videos/<item_id>/files/<name>")
 @login_required
 def file(item_id, name):
-    item = owned_item(item_id)
+    return send_item_file(owned_item(item_id), name)
+
+
+def send_item_file(item: Item, name: str) -> Response:
+    """One of the item's files, to download (`?download`) or stream with HTTP Range; 404 when the
+    item has no such file."""
     stored = next((f for f in item.files if f.name == name), None)
     path = item_dir(item) / name
     # A row whose file is gone (a disk restored from backup, a job that failed while replacing
@@ -362,9 +396,6 @@ def file(item_id, name):
 @bp.get("/videos/<item_id>/exports/<fmt>.zip")
 @login_required
 def export_zip(item_id, fmt):
-    """A timeline made on the item page, with the recording it names and its subtitles, as a zip
-    written while it is sent (webapp/ziparchive.py): unpacked anywhere, the editor finds the
-    recording beside the timeline by itself."""
     from webapp.kinds.export import STALE, made
 
     item = owned_item(item_id)
@@ -374,6 +405,13 @@ def export_zip(item_id, fmt):
     if timeline.stale:
         flash(STALE, "error")
         return _item_page(item), 409
+    return timeline_zip(item, timeline)
+
+
+def timeline_zip(item: Item, timeline) -> Response:
+    """A timeline made on the item page, with the recording it names and its subtitles, as a zip
+    written while it is sent (webapp/ziparchive.py): unpacked anywhere, the editor finds the
+    recording beside the timeline by itself."""
     folder = folder_name(item.title)
     # Opened before the first byte goes: a file replaced or deleted meanwhile is still read whole
     # (an open file outlives its name), so a 200 is never followed by half a zip.
@@ -391,13 +429,19 @@ def export_zip(item_id, fmt):
 def delete(item_id):
     item = owned_item(item_id)
     DeleteForm().validate_on_submit()  # CSRFProtect has already checked the token
+    title = item.title
+    delete_item(item)
+    flash(f"“{title}” is deleted and its space is free.", "success")
+    return redirect(url_for("videos.index"), code=303)
+
+
+def delete_item(item: Item) -> None:
+    """Stop the item's jobs, and delete its rows and its folder."""
     cancel_jobs(item.tasks)
-    user_id, title = item.user_id, item.title
+    user_id, item_id = item.user_id, item.id
     db.session.delete(item)
     db.session.commit()
     remove_item_dir(user_id, item_id)
-    flash(f"“{title}” is deleted and its space is free.", "success")
-    return redirect(url_for("videos.index"), code=303)
 
 
 def _players(item: Item) -> list[dict]:
