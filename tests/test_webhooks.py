@@ -4,6 +4,9 @@ the SSRF guard that keeps them off loopback and private networks unless the oper
 
 import json
 import re
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -21,6 +24,7 @@ from webapp.models import Item, Webhook, WebhookDelivery, utcnow
 from webapp.storage import item_dir
 from webapp.webhooks.delivery import OVERDUE
 from webapp.webhooks.events import add
+from webapp.webhooks.outbound import Target, post
 
 
 @pytest.fixture
@@ -38,8 +42,9 @@ class Receiver:
     """An HTTP server on loopback that answers each POST with the next of `answers` (a status code,
     or "slow": answer 200 after 3 s, past the sender's timeout) and keeps what it got, verified."""
 
-    def __init__(self, answers=()):
+    def __init__(self, answers=(), tls: ssl.SSLContext | None = None):
         self.answers = list(answers)
+        self.server_names = []  # the names TLS clients asked for (SNI)
         self.secret = None  # the webhook's, to verify signatures with
         self.got = []  # (headers, body, the verified payload or the verification error)
         receiver = self
@@ -67,7 +72,11 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/cutroom?source=test"
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}/hooks/cutroom?source=test"
+        if tls:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, count: int, timeout: float = 30):
@@ -83,8 +92,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(*answers):
-        made.append(Receiver(answers))
+    def make(*answers, tls=None):
+        made.append(Receiver(answers, tls))
         return made[-1]
 
     yield make
@@ -161,6 +170,16 @@ def test_a_new_webhook_shows_its_secret_and_can_be_changed_and_deleted(app, clie
         assert db.session.scalar(db.select(Webhook)) is None
     assert "Webhook https://192.0.2.10/v2 deleted" in client.get("/account").get_data(as_text=True)
     assert "192.0.2.10" not in client.get("/account").get_data(as_text=True)
+
+
+def test_an_account_has_at_most_ten_webhooks(app, client, logged_in):
+    for n in range(10):
+        assert add_webhook(client, f"https://192.0.2.10/{n}").status_code == 303
+    response = add_webhook(client, "https://192.0.2.10/10")
+    assert response.status_code == 400
+    assert "An account can have 10 webhooks. Delete one to add another." in response.get_data(as_text=True)
+    with app.app_context():
+        assert len(db.session.scalars(db.select(Webhook)).all()) == 10
 
 
 def test_changes_to_webhooks_need_the_csrf_token(app, client, logged_in):
@@ -283,6 +302,55 @@ def test_urls_that_cannot_take_webhooks_are_refused_with_a_reason(app, client, l
     response = add_webhook(client, url)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
+
+
+def test_the_connection_goes_to_the_checked_address_without_looking_the_name_up_again(app, receiver):
+    server = receiver(200)
+    # The name does not resolve at all: a second lookup would fail, instead of reaching the address.
+    target = Target(False, "rebound.invalid", server.port, "/hook?x=1", ("127.0.0.1",))
+    with app.app_context():
+        assert post(target, b"{}", {"Content-Type": "application/json"}, timeout=5) == 200
+    headers = server.got[0][0]
+    assert headers["Host"] == f"rebound.invalid:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """A test CA, and a server certificate for "localhost" that it signed (made with openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    folder = tmp_path_factory.mktemp("tls")
+
+    def openssl(command: str):
+        subprocess.run(["openssl", *command.split()], cwd=folder, check=True, capture_output=True)
+
+    openssl("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=cutroom-test-ca")
+    openssl("req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost")
+    (folder / "san.cnf").write_text("subjectAltName=DNS:localhost\n")
+    openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
+        "-extfile san.cnf"
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    return folder / "ca.pem", context
+
+
+def test_https_to_the_checked_address_names_the_host_for_sni_and_the_certificate(
+    app, receiver, certificates, monkeypatch
+):
+    ca, server_context = certificates
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the test CA is the one trusted
+    server = receiver(200, tls=server_context)
+    target = Target(True, "localhost", server.port, "/hook", ("127.0.0.1",))
+    with app.app_context():
+        assert post(target, b"{}", {}, timeout=5) == 200
+        assert server.server_names == ["localhost"]
+        assert server.got[0][0]["Host"] == f"localhost:{server.port}"
+        # The same address under a name its certificate does not carry is refused.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post(Target(True, "cutroom.invalid", server.port, "/hook", ("127.0.0.1",)), b"{}", {}, timeout=5)
+    assert len(server.got) == 1
 
 
 def test_the_guard_checks_the_address_again_at_delivery_time(

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp import db
-from webapp.models import WebhookDelivery, utcnow
+from webapp.models import Webhook, WebhookDelivery, utcnow
 from webapp.pipeline import FAILURE_TTL, get_queue
 from webapp.webhooks.outbound import UnsafeURL, post, resolve
 
@@ -78,26 +78,7 @@ def deliver(delivery_id: int, attempt: int) -> str:
         hook = delivery.webhook
         if not hook.enabled:
             return _record(delivery, None, TURNED_OFF, retry=False)
-        timestamp = int(time.time())
-        body = delivery.body.encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Cutroom-Webhooks/1",
-            "webhook-id": delivery.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(hook.secret, delivery.message_id, timestamp, body),
-        }
-        timeout = current_app.config["WEBHOOK_TIMEOUT"]
-        try:
-            code = post(resolve(hook.url), body, headers, timeout)
-        except UnsafeURL as refused:
-            return _record(delivery, None, f"refused: {refused}")
-        except TimeoutError:
-            return _record(delivery, None, f"timed out ({timeout:g} s)")
-        except OSError as error:  # refused, reset, TLS, no route: what the receiver's side would see
-            return _record(delivery, None, str(error) or error.__class__.__name__)
-        except http.client.HTTPException as error:
-            return _record(delivery, None, f"not an HTTP answer ({error.__class__.__name__})")
+        code, error = _attempt(delivery, hook)
         if code == 410:
             hook.enabled = False
             hook.disabled_reason = (
@@ -105,9 +86,33 @@ def deliver(delivery_id: int, attempt: int) -> str:
                 "which means it wants no more deliveries."
             )
             return _record(delivery, code, None, retry=False)
-        return _record(delivery, code, None)
+        return _record(delivery, code, error)
     finally:
         db.session.remove()  # a non-forking worker reuses this session for the next job
+
+
+def _attempt(delivery: WebhookDelivery, hook: Webhook) -> tuple[int | None, str | None]:
+    """Sign and POST the delivery once: (the answer's status code, None), or (None, what failed)."""
+    timestamp = int(time.time())
+    body = delivery.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Cutroom-Webhooks/1",
+        "webhook-id": delivery.message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(hook.secret, delivery.message_id, timestamp, body),
+    }
+    timeout = current_app.config["WEBHOOK_TIMEOUT"]
+    try:
+        return post(resolve(hook.url), body, headers, timeout), None
+    except UnsafeURL as refused:
+        return None, f"refused: {refused}"
+    except TimeoutError:
+        return None, f"timed out ({timeout:g} s)"
+    except OSError as error:  # connection refused or reset, no route, TLS: the system's own words
+        return None, str(error) or error.__class__.__name__
+    except http.client.HTTPException as error:
+        return None, f"not an HTTP answer ({error.__class__.__name__})"
 
 
 def _claim(delivery_id: int, attempt: int) -> bool:
