@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from tests.helpers import Auth, csrf_from, make_user, wait_until
 from tests.media import make_video
+from tests.test_account import delete_account
 from tests.test_uploads import upload
 from webapp import db
 from webapp.maintenance import run_maintenance
@@ -471,4 +472,15 @@ def test_another_users_webhooks_are_not_found(app, client, logged_in):
     same = the_webhook(app)
     assert (same.url, same.enabled) == ("https://192.0.2.10/ada", True)
     with app.app_context():
+        assert db.session.scalar(db.select(WebhookDelivery)) is None
+
+
+def test_deleting_the_account_deletes_its_webhooks_and_their_log(app, client, logged_in):
+    add_webhook(client, "https://192.0.2.10/ada")
+    with app.app_context():
+        add(db.session.get(Webhook, the_webhook(app).id), "webhook.test", {})
+        db.session.commit()
+    assert delete_account(client).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(Webhook)) is None
         assert db.session.scalar(db.select(WebhookDelivery)) is None
