@@ -57,10 +57,12 @@ def test_a_killed_worker_is_started_again_and_the_site_keeps_working(own_redis, 
             "media-short,media": media,
             "transcribe-short,transcribe": 1,
             "mail": 1,
+            "webhooks": 1,
             "media-short": 1,
             "transcribe-short": 1,
         }
-        said = f"Workers:  {media} for media, one each for transcribe, mail, media-short, transcribe-short"
+        each = "transcribe, mail, webhooks, media-short, transcribe-short"
+        said = f"Workers:  {media} for media, one each for {each}"
         assert said in log.read_text()
 
         victim = started["media-short,media"][0]

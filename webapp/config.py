@@ -23,6 +23,10 @@ def _days(name: str, default: int) -> int:
     return default if value is None else int(value or 0)
 
 
+def _seconds_list(name: str, default: str) -> list[float]:
+    return [float(part) for part in (os.environ.get(name) or default).split(",") if part.strip()]
+
+
 def _upload_slots(threads: int) -> int:
     return max(1, threads - min(8, threads // 2))
 
@@ -114,6 +118,14 @@ def from_environment(instance_path: Path) -> dict:
         "TASK_LEASE_SECONDS": _int("TASK_LEASE_SECONDS", 30),
         # Requests one API token may make per minute; beyond, 429 with Retry-After.
         "API_RATE_LIMIT": _int("API_RATE_LIMIT", 300),
+        # Webhooks (webapp/webhooks/): receivers on loopback, private or other non-public addresses
+        # are refused unless this is set (a receiver on the operator's own network, and the tests).
+        "WEBHOOK_ALLOW_PRIVATE": _bool("WEBHOOK_ALLOW_PRIVATE"),
+        # Seconds a receiver may take to accept the connection, and then to answer each read.
+        "WEBHOOK_TIMEOUT": float(os.environ.get("WEBHOOK_TIMEOUT") or 10),
+        # Seconds between a delivery's attempts after a failure: 5 s, 5 min, 30 min, 2 h, 5 h, 8 h,
+        # 8 h, so the last of its 8 attempts comes about a day after the first.
+        "WEBHOOK_RETRY_DELAYS": _seconds_list("WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,28800,28800"),
         # A throttle on how often a worker writes progress to Redis.
         "PROGRESS_INTERVAL": float(os.environ.get("PROGRESS_INTERVAL", "0.25")),
     }

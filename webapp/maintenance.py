@@ -1,4 +1,4 @@
-"""Housekeeping of the media volume: files past their retention, and files or rows left behind.
+"""Housekeeping: files past their retention, files or rows left behind, webhook deliveries whose job was lost.
 
 `run_maintenance` is the RQ job that clock.py enqueues every MAINTENANCE_INTERVAL seconds;
 `flask cleanup` runs its cleanup step by hand. Both are safe to run twice at once: a step removes
@@ -27,6 +27,7 @@ from webapp.pipeline import FAILURE_TTL
 from webapp.retention import retention
 from webapp.storage import SOUND_PREFIX, item_dir, user_dir
 from webapp.tasks.recovery import recover_lost_tasks
+from webapp.webhooks.delivery import resend_overdue
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def run_maintenance() -> dict:
         done["retention"] = expire_old_files().summary()
         # 3. Files without rows, rows without files, stale temp files.
         done["cleanup"] = cleanup().summary()
+        # 4. Webhook deliveries whose job was lost.
+        done["webhooks"] = (
+            f"{plural(resend_overdue(), 'overdue delivery', 'overdue deliveries')} queued again"
+        )
         for step, summary in done.items():
             log.info("maintenance, %s: %s", step, summary)
         return done

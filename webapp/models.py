@@ -54,6 +54,9 @@ class User(UserMixin, db.Model):
     tokens: Mapped[list["ApiToken"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="ApiToken.id"
     )
+    webhooks: Mapped[list["Webhook"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Webhook.id"
+    )
 
     # The login this request runs under, set when logging in and by the user loader.
     current_login = None
@@ -366,3 +369,52 @@ class Reservation(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Webhook(db.Model):
+    """A URL of the user's that Cutroom calls when their work ends (webapp/webhooks/)."""
+
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    # Standard Webhooks form, "whsec_" + base64 of the key: the receiver needs it to check signatures.
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    events: Mapped[list] = mapped_column(sa.JSON)  # of webapp.webhooks.EVENTS
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Why Cutroom turned it off (the receiver answered 410 Gone), shown on the account page.
+    disabled_reason: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="webhooks")
+    deliveries: Mapped[list["WebhookDelivery"]] = relationship(
+        back_populates="webhook", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class WebhookDelivery(db.Model):
+    """One event for one webhook, and how sending it went. The row is the truth: the RQ job that
+    sends it only carries its id, and one that got lost is sent again (webapp/webhooks/delivery.py)."""
+
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhook.id", ondelete="CASCADE"), index=True)
+    # The `webhook-id` header: the same on every attempt, so the receiver can drop a repeat.
+    message_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    event: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)  # the JSON sent, byte for byte what is signed
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # What each attempt got: a status code ("500") or what went wrong ("timed out").
+    outcomes: Mapped[list] = mapped_column(sa.JSON, default=list)
+    status_code: Mapped[int | None]  # of the last attempt that got an answer
+    error: Mapped[str | None] = mapped_column(sa.String(255))  # of the last attempt, if it failed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_attempt_at: Mapped[datetime | None]
+    # While pending: when the next attempt is due (or, during one, when it is taken for lost).
+    next_try_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    webhook: Mapped[Webhook] = relationship(back_populates="deliveries")

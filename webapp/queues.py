@@ -3,14 +3,15 @@ library only: run.py loads this file by path to start a worker per queue without
 
 import os
 
-# A kind (webapp/kinds/) names the queue it runs on; the maintenance job runs on "media".
-QUEUES = ("media", "transcribe", "mail")
+# A kind (webapp/kinds/) names the queue it runs on; the maintenance job runs on "media". Webhook
+# deliveries have their own: a receiver that is slow or down must not hold up the mail.
+QUEUES = ("media", "transcribe", "mail", "webhooks")
 # The work of a short recording goes to its queue's short lane instead. Every worker of a queue
 # takes from the lane first, and one worker serves the lanes alone (run.py, Procfile), so an 11 s
 # clip's jobs never wait for a long render or transcription to end (README: Processes).
 SHORT_LANES = {"media": "media-short", "transcribe": "transcribe-short"}
 # How a queue is named to the person waiting in it: "2nd in line for transcription".
-QUEUE_NOUNS = {"media": "processing", "transcribe": "transcription", "mail": "sending"}
+QUEUE_NOUNS = {"media": "processing", "transcribe": "transcription", "mail": "sending", "webhooks": "sending"}
 QUEUE_NOUNS |= {lane: QUEUE_NOUNS[queue] for queue, lane in SHORT_LANES.items()}
 EVERY_QUEUE = (*SHORT_LANES.values(), *QUEUES)
 

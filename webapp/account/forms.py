@@ -1,11 +1,22 @@
 """Forms of the account page."""
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    URLField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.auth.forms import new_password_field
+from webapp.webhooks import InvalidWebhook
+from webapp.webhooks.events import EVENTS
 
 
 class ChangePasswordForm(FlaskForm):
@@ -48,3 +59,21 @@ class TokenForm(FlaskForm):
         "Expires after (days)",
         validators=[Optional(), NumberRange(1, 3650, "Between 1 and 3650 days, or empty for never.")],
     )
+
+
+class WebhookForm(FlaskForm):
+    """Adding or changing a webhook. The rules are webapp.webhooks' (which the API uses too), and its
+    refusals are shown on the fields (show_refusal)."""
+
+    url = URLField("Webhook URL", description="An http:// or https:// URL that takes POST requests.")
+    events = SelectMultipleField(
+        "Events",
+        choices=[SelectChoice(event, label) for event, label in EVENTS.items()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    enabled = BooleanField("Enabled", default=True)
+
+    def show_refusal(self, refusal: InvalidWebhook) -> None:
+        for name, message in refusal.errors.items():
+            self[name].errors = [*self[name].errors, message]

@@ -1,4 +1,5 @@
-"""Routes of the account page: usage against quota and what takes it, password change, account deletion."""
+"""Routes of the account page: usage against quota and what takes it, password change, webhooks,
+account deletion."""
 
 from functools import partial
 
@@ -6,9 +7,9 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
-from webapp import db
+from webapp import db, webhooks
 from webapp.account import bp
-from webapp.account.forms import ChangePasswordForm, DeleteAccountForm, TokenForm
+from webapp.account.forms import ChangePasswordForm, DeleteAccountForm, TokenForm, WebhookForm
 from webapp.auth.forms import ButtonForm
 from webapp.auth.routes import (
     client_address,
@@ -20,10 +21,12 @@ from webapp.auth.routes import (
     too_many,
 )
 from webapp.helpers import filesize, plural
-from webapp.models import ApiToken, Item, MediaFile, category
+from webapp.models import ApiToken, Item, MediaFile, Webhook, category
 from webapp.pipeline import cancel_jobs
 from webapp.quota import biggest_items
 from webapp.storage import remove_user_dir
+from webapp.webhooks import InvalidWebhook
+from webapp.webhooks.events import EVENTS
 
 BIGGEST_ITEMS = 5
 
@@ -33,8 +36,15 @@ def _page(
     delete_form: DeleteAccountForm | None = None,
     token_form: TokenForm | None = None,
     new_token: ApiToken | None = None,
+    webhook_form: WebhookForm | None = None,
+    edited: Webhook | None = None,
     status=200,
 ):
+    """The account page; a form given (with its errors) is shown instead of a blank one: the
+    `webhook_form` adds a webhook, or changes the webhook `edited`; `new_token` was just made."""
+    edit_forms = {hook.id: _edit_form(hook) for hook in current_user.webhooks}
+    if edited is not None:
+        edit_forms[edited.id], webhook_form = webhook_form, None
     return render_template(
         "account/index.html",
         form=form or ChangePasswordForm(formdata=None),
@@ -42,8 +52,17 @@ def _page(
         logout_form=ButtonForm(formdata=None),
         token_form=token_form or TokenForm(formdata=None),
         new_token=new_token,
+        webhook_form=webhook_form or WebhookForm(formdata=None),
+        webhook_forms=[(hook, edit_forms[hook.id]) for hook in current_user.webhooks],
+        deliveries=webhooks.recent_deliveries(current_user),
+        events=EVENTS,
         **space_taken(current_user.id),
     ), status
+
+
+def _edit_form(hook: Webhook, formdata=None) -> WebhookForm:
+    """The form that changes `hook`: its fields named apart from every other form on the page."""
+    return WebhookForm(formdata=formdata, prefix=f"hook-{hook.id}", obj=hook)
 
 
 def space_taken(user_id: int) -> dict:
@@ -171,3 +190,59 @@ def revoke_token(token_id):
     db.session.commit()
     flash(f"The token “{name}” is revoked: scripts using it are refused from now on.", "success")
     return redirect(url_for("account.index", _anchor="tokens"), code=303)
+
+
+@bp.post("/account/webhooks")
+@login_required
+def add_webhook():
+    form = WebhookForm()
+    if form.validate_on_submit():
+        try:
+            webhooks.create(
+                current_user._get_current_object(), form.url.data, form.events.data, form.enabled.data
+            )
+        except InvalidWebhook as refusal:
+            form.show_refusal(refusal)
+        else:
+            flash(
+                "Webhook added. Give its secret (below) to your receiver to check the signatures.", "success"
+            )
+            return redirect(url_for("account.index", _anchor="webhooks"), code=303)
+    return _page(webhook_form=form, status=400)
+
+
+@bp.post("/account/webhooks/<int:webhook_id>")
+@login_required
+def edit_webhook(webhook_id: int):
+    hook = webhooks.owned_webhook(current_user, webhook_id)
+    form = _edit_form(hook, request.form)
+    if form.validate_on_submit():
+        try:
+            webhooks.update(hook, form.url.data, form.events.data, form.enabled.data)
+        except InvalidWebhook as refusal:
+            form.show_refusal(refusal)
+        else:
+            flash("Webhook saved.", "success")
+            return redirect(url_for("account.index", _anchor=f"webhook-{hook.id}"), code=303)
+    return _page(webhook_form=form, edited=hook, status=400)
+
+
+@bp.post("/account/webhooks/<int:webhook_id>/test")
+@login_required
+def test_webhook(webhook_id: int):
+    hook = webhooks.owned_webhook(current_user, webhook_id)
+    ButtonForm().validate_on_submit()  # CSRFProtect has already checked the token
+    delivery = webhooks.send_test(hook)
+    flash(f"Test event {delivery.message_id} queued; its result shows in Recent deliveries.", "info")
+    return redirect(url_for("account.index", _anchor="deliveries"), code=303)
+
+
+@bp.post("/account/webhooks/<int:webhook_id>/delete")
+@login_required
+def delete_webhook(webhook_id: int):
+    hook = webhooks.owned_webhook(current_user, webhook_id)
+    ButtonForm().validate_on_submit()  # CSRFProtect has already checked the token
+    url = hook.url
+    webhooks.delete(hook)
+    flash(f"Webhook {url} deleted, with its deliveries.", "success")
+    return redirect(url_for("account.index", _anchor="webhooks"), code=303)

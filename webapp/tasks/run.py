@@ -4,7 +4,8 @@ result), and record the outcome on the row.
 It reports progress into `job.meta`, records outputs, figures and timings on the row, and lets
 exceptions propagate so RQ records the failure with its traceback; the job's failure callback
 records the human reason on the row. A failed task cancels the tasks that wait for it, with the
-reason stated on each. No transaction stays open while the work runs.
+reason stated on each. A task's end, and an item's whole run done, go to the owner's webhooks.
+No transaction stays open while the work runs.
 """
 
 import logging
@@ -29,6 +30,8 @@ from webapp.quota import check_space_for_task
 from webapp.tasks.outputs import drop_sound_when_idle
 from webapp.tasks.progress import Progress, TaskCancelled
 from webapp.tasks.reuse import earlier_result, input_key, reuse
+from webapp.webhooks import events
+from webapp.webhooks.delivery import send
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +134,12 @@ def _run(task: Task, progress: Progress) -> dict | None:
         task.realtime_factor = task.item.duration / task.run_seconds
     task.status, task.result, task.finished_at = Task.DONE, result, utcnow()
     drop_sound_when_idle(task.item_id)  # before the commit: whoever sees it done finds it gone
+    deliveries = events.task_ended(task)
     db.session.commit()
     progress(100, "Done")
+    deliveries += events.item_ready(task.item)  # once the commit shows this task done to the others
+    db.session.commit()
+    send(deliveries)
     return result
 
 
@@ -141,7 +148,9 @@ def record_failure(task: Task, reason: str) -> None:
     label = KINDS[task.kind].label if task.kind in KINDS else task.kind  # a kind since removed
     cancel_jobs(dependants(task), f"Not run, because “{label}” failed.")
     drop_sound_when_idle(task.item_id)
+    deliveries = events.task_ended(task)
     db.session.commit()
+    send(deliveries)
 
 
 class Lease:
