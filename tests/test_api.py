@@ -3,6 +3,7 @@ revoked, expiring, rate limited), problem details, one user's items hidden from 
 run to done by a real worker, the edit with If-Match, and schemathesis over the whole OpenAPI
 document against the app served over HTTP."""
 
+import re
 import threading
 from datetime import timedelta
 
@@ -16,9 +17,9 @@ from werkzeug.serving import make_server
 
 from tests.helpers import csrf_from, make_user
 from tests.media import make_text_file, make_video
-from webapp import db
+from webapp import db, webhooks
 from webapp.api.auth import NO_TOKEN, READ_ONLY, UNKNOWN
-from webapp.models import ApiToken, Item, MediaFile, Task, User, utcnow
+from webapp.models import ApiToken, Item, MediaFile, Task, User, Webhook, utcnow
 from webapp.storage import item_dir
 from webapp.videos.forms import SYNC_NEEDS_EXTERNAL
 from webapp.videos.routes import BUSY
@@ -215,6 +216,87 @@ def test_one_accounts_token_never_sees_anothers_items(app, client, ada):
         assert response.json == missing.json
     with app.app_context():
         assert db.session.get(Item, adas) is not None
+
+
+def make_webhook(app, user_id: int, webhook_id: int | None = None) -> int:
+    """A webhook to a receiver on loopback (the test allows private addresses), with no delivery."""
+    with app.app_context():
+        hook = Webhook(
+            id=webhook_id,
+            user_id=user_id,
+            url="http://127.0.0.1:9/hook",
+            events=["item.ready"],
+            secret=webhooks.new_secret(),
+        )
+        db.session.add(hook)
+        db.session.commit()
+        return hook.id
+
+
+def test_webhooks_are_made_read_changed_tested_and_deleted_through_the_api(app, client, ada):
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    token = issue(app, "ada@example.com")
+    made = client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["task.failed", "item.ready"]},
+        headers=bearer(token),
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    hook = made.json
+    assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
+    assert hook["events"] == ["task.failed", "item.ready"]
+    assert made.headers["Location"].endswith(f"/api/v1/webhooks/{hook['id']}")
+    reader = issue(app, "ada@example.com", scope="read")
+    seen = client.get(f"/api/v1/webhooks/{hook['id']}", headers=bearer(reader)).json
+    assert seen["url"] == hook["url"] and seen["secret"] is None  # a read token cannot sign for it
+    assert_problem(client.delete(f"/api/v1/webhooks/{hook['id']}", headers=bearer(reader)), 403, READ_ONLY)
+
+    changed = client.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=bearer(token))
+    assert changed.status_code == 200 and changed.json["enabled"] is False
+    assert changed.json["events"] == ["task.failed", "item.ready"]  # what was not sent stays
+    tested = client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=bearer(token))
+    assert tested.status_code == 202 and tested.json["status"] == "pending"
+    log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(reader)).json
+    assert [delivery["id"] for delivery in log["deliveries"]] == [tested.json["id"]]
+
+    assert client.delete(f"/api/v1/webhooks/{hook['id']}", headers=bearer(token)).status_code == 204
+    assert client.get("/api/v1/webhooks", headers=bearer(token)).json == {"webhooks": []}
+
+
+def test_a_webhook_the_rules_refuse_gets_the_account_pages_reasons(app, client, ada):
+    token = issue(app, "ada@example.com")
+    # Private addresses are refused unless the operator allows them (the SSRF guard).
+    wrong = {"url": "http://127.0.0.1/hook", "events": ["nothing"]}
+    refused = client.post("/api/v1/webhooks", json=wrong, headers=bearer(token))
+    body = assert_problem(refused, 400)
+    assert {error["field"] for error in body["errors"]} == {"url", "events"}
+    assert "There is no event “nothing”" in body["detail"]
+    for wrong in ([], {"url": 5, "events": ["item.ready"]}, {"url": "http://x", "colour": "red"}):
+        assert_problem(client.post("/api/v1/webhooks", json=wrong, headers=bearer(token)), 400)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Webhook.id))) == 0
+
+
+def test_one_accounts_token_never_sees_anothers_webhooks(app, client, ada):
+    adas = make_webhook(app, ada.id)
+    make_user(app, "bob@example.com")
+    token = issue(app, "bob@example.com")
+    assert client.get("/api/v1/webhooks", headers=bearer(token)).json == {"webhooks": []}
+    missing = client.get("/api/v1/webhooks/999999", headers=bearer(token))
+    assert_problem(missing, 404)
+    # An id past what the database holds is no webhook either (SQLite would raise on it: a 500).
+    assert client.get(f"/api/v1/webhooks/{2**64}", headers=bearer(token)).json == missing.json
+    for response in (
+        client.get(f"/api/v1/webhooks/{adas}", headers=bearer(token)),
+        client.patch(f"/api/v1/webhooks/{adas}", json={"enabled": False}, headers=bearer(token)),
+        client.delete(f"/api/v1/webhooks/{adas}", headers=bearer(token)),
+        client.post(f"/api/v1/webhooks/{adas}/test", headers=bearer(token)),
+        client.get(f"/api/v1/webhooks/{adas}/deliveries", headers=bearer(token)),
+    ):
+        assert_problem(response, 404)
+        assert response.json == missing.json
+    with app.app_context():
+        assert db.session.get(Webhook, adas).enabled is True
 
 
 def test_an_upload_runs_through_a_real_worker_and_its_files_download(app, client, ada, tmp_path, run_worker):
@@ -419,12 +501,8 @@ def test_the_openapi_document_describes_every_route(app, client):
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/"):
-            path = (
-                rule.rule.removeprefix("/api/v1")
-                .replace("<", "{")
-                .replace(">", "}")
-                .replace("{fmt}", "{format}")
-            )
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+            path = path.replace("{fmt}", "{format}")
             routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert described == routed
     upload = document["paths"]["/items"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
@@ -443,10 +521,18 @@ def live_api(app_env, app):
     user = make_user(app, "fuzz@example.com")
     token = issue(app, "fuzz@example.com")
     items = [make_item(app, user.id) for _ in range(2)]
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # the fixture's webhook goes to loopback
+    hook = make_webhook(app, user.id)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield {"url": f"http://127.0.0.1:{server.server_port}", "token": token, "items": items, "user": user}
+    yield {
+        "url": f"http://127.0.0.1:{server.server_port}",
+        "token": token,
+        "items": items,
+        "webhook": hook,
+        "user": user,
+    }
     server.shutdown()
     thread.join()
 
@@ -469,10 +555,10 @@ def test_every_operation_answers_as_the_document_says(live_api, app):
         *checks.missing_required_header.expected_statuses,
         "428",
     ]
-    headers, real = bearer(live_api["token"]), live_api["items"][0]
+    headers, real, hook = bearer(live_api["token"]), live_api["items"][0], live_api["webhook"]
     session = requests.Session()
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13  # every operation but reading the document itself
+    assert len(operations) == 20  # every operation but reading the document itself
 
     for operation in operations:
         strategies = []
@@ -480,6 +566,8 @@ def test_every_operation_answers_as_the_document_says(live_api, app):
             strategies.append(operation.as_strategy(mode))
             if "{item_id}" in operation.path:
                 strategies.append(operation.as_strategy(mode, path_parameters={"item_id": real}))
+            if "{webhook_id}" in operation.path:
+                strategies.append(operation.as_strategy(mode, path_parameters={"webhook_id": hook}))
 
         @given(case=st.one_of(strategies))
         @settings(
@@ -487,7 +575,9 @@ def test_every_operation_answers_as_the_document_says(live_api, app):
         )
         def check(case):
             response = case.call_and_validate(headers=headers, session=session)
-            if case.method == "DELETE" and response.status_code == 204:
+            if case.method == "DELETE" and response.status_code == 204 and "item_id" in case.path_parameters:
                 make_item(app, live_api["user"].id, item_id=case.path_parameters["item_id"])
+            elif case.method == "DELETE" and response.status_code == 204:
+                make_webhook(app, live_api["user"].id, webhook_id=case.path_parameters["webhook_id"])
 
         check()

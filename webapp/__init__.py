@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 
 class Base(DeclarativeBase):
@@ -72,6 +73,15 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.close()
 
 
+class RowId(IntegerConverter):
+    """`<int:…>` in every route: a row id, so one longer than any a database column holds (SQLite
+    raises past 2**63: a 500) matches no route and is not found, as a missing row is. By the
+    pattern, not a `max`: a value the converter refuses after matching makes Werkzeug answer other
+    methods with 405."""
+
+    regex = r"\d{1,18}"
+
+
 def create_app(config: dict | None = None) -> Flask:
     from webapp import config as settings
     from webapp.pipeline import redis_options
@@ -83,6 +93,7 @@ def create_app(config: dict | None = None) -> Flask:
         __name__, instance_relative_config=True, instance_path=instance and str(Path(instance).resolve())
     )
     app.request_class = UploadRequest
+    app.url_map.converters["int"] = RowId
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(settings.from_environment(Path(app.instance_path)))
     if config:

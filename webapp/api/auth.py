@@ -56,6 +56,7 @@ def authenticate():
     db.session.commit()
     # Flask-Login's current_user for this request: the token's owner, whatever cookie came along.
     g._login_user = token.user
+    g.api_token = token
     return None
 
 

@@ -116,6 +116,7 @@ def query_parameters() -> dict[str, list[dict]]:
 
 
 def document() -> dict:
+    from webapp.api import hooks
     from webapp.api.routes import ApiUploadForm
     from webapp.videos.forms import JobsForm
 
@@ -291,6 +292,7 @@ def document() -> dict:
                     },
                 },
             },
+            **hooks.paths(),
             "/account": {
                 "get": {
                     "operationId": "getAccount",
@@ -312,7 +314,7 @@ def document() -> dict:
                 }
             },
             "responses": _problem_responses(),
-            "schemas": _schemas(),
+            "schemas": _schemas() | hooks.schemas(),
         },
     }
 
@@ -321,7 +323,7 @@ PROBLEM_STATUSES = {
     400: "The request is not what this operation takes; `detail` says what to change.",
     401: "No token, or one that is revoked or expired.",
     403: "The token may only read, or the account may not do this yet.",
-    404: "There is no such item or file (another account's items are not found either).",
+    404: "There is no such item, file or webhook (another account's are not found either).",
     409: "The item is not in a state for this: jobs running, not prepared yet, or out of date.",
     412: "The edit changed since the version in If-Match.",
     413: "The upload is larger than the size limit or the space left.",
