@@ -260,6 +260,8 @@ function setupResumable(form) {
   list.hidden = true;
   status.before(list);
   input.multiple = true;
+  const hint = input.closest(".field")?.querySelector(".hint");
+  if (hint) hint.textContent += " Several files at once are uploaded as one batch, each its own item.";
   let run = null; // the uploads under way: {cancelled, xhr, urls}
 
   form.querySelector("[data-upload-cancel]").addEventListener("click", () => {
