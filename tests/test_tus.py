@@ -185,9 +185,10 @@ def test_a_wrong_offset_is_409_and_a_wrong_type_415(app, client, ada):
 
 
 def test_creation_over_the_quota_or_the_size_limit_is_413_with_the_pages_sentence(app, client):
-    make_user(app, "small@example.com", quota_bytes=10_000)
+    small = make_user(app, "small@example.com", quota_bytes=10_000)
     token = issue(app, "small@example.com")
     assert_problem(create(client, bearer(token), 20_000), 413, "This upload does not fit in your space")
+    assert leftovers(app, small.id) == [[], 0, 0]  # refused before anything was made
     # Two uploads that each fit, but not together: the first holds its space, the second is refused.
     assert create(client, bearer(token), 6_000).status_code == 201
     assert_problem(create(client, bearer(token), 6_000), 413, "This upload does not fit in your space")
@@ -258,6 +259,12 @@ def test_another_users_upload_is_404_and_a_read_token_may_not_write(app, client,
     assert_problem(send(client, bearer(reader), url, b"x", 0), 403, READ_ONLY)
     assert_problem(client.delete(url, headers={**TUS, **bearer(reader)}), 403, READ_ONLY)
     assert offset_of(client, bearer(reader), url) == 0  # reading is allowed
+
+
+def test_an_unconfirmed_account_cannot_start_one(app, client):
+    make_user(app, "new@example.com", confirmed=False)
+    token = issue(app, "new@example.com")
+    assert_problem(create(client, bearer(token), 100), 403, "open the confirmation link")
 
 
 def test_the_upload_pages_door_takes_the_session_with_the_csrf_token_in_a_header(

@@ -202,11 +202,12 @@ def partial_path(upload: TusUpload) -> Path:
 
 
 def owned_upload(upload_id: str) -> TusUpload | None:
-    """The current user's live upload; another user's looks like no upload at all."""
+    """The current user's live upload; another user's looks like no upload at all. One whose last
+    byte is in (its partial file renamed, being probed) is no longer one either."""
     upload = db.session.get(TusUpload, upload_id)
     if upload is None or upload.user_id != current_user.id or upload.expires_at <= utcnow():
         return None
-    return upload
+    return upload if partial_path(upload).is_file() else None
 
 
 def head(upload_id):
