@@ -745,3 +745,36 @@ def test_an_interrupted_upload_resumes_where_the_server_stopped(app, site, brows
         assert item.title == camera.name and item.file("original").size == size
     remembered = page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('cutroom-tus'))")
     assert remembered == []  # a finished upload is not resumed again
+
+    # Once more, and the network goes away after the first chunk: after a reload, choosing the same
+    # file goes on from the server's offset (the upload's URL was kept in localStorage).
+    page.unroute("**/videos/uploads/*")
+    page.goto(f"{site}/videos/new")
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    patches = []
+
+    def offline_after_one(route):
+        if route.request.method == "PATCH":
+            patches.append(route.request.headers["upload-offset"])
+            if len(patches) > 1:
+                return route.abort("internetdisconnected")
+        return route.continue_()
+
+    page.route("**/videos/uploads/*", offline_after_one)
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("The connection broke off; trying again").wait_for()
+    page.unroute("**/videos/uploads/*")
+    page.reload()
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    resumed = []
+    page.on("request", lambda r: r.method == "PATCH" and resumed.append(r.headers["upload-offset"]))
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos", timeout=60_000)
+    assert patches[0] == "0" and resumed[0] == str(64 * 1024)  # not from the start
+    with app.app_context():
+        from webapp import db
+
+        items = db.session.scalars(db.select(Item)).all()
+        assert [item.file("original").size for item in items] == [size, size]

@@ -313,7 +313,11 @@ function setupResumable(form) {
     } else if (cancelled) {
       showError("The upload was cancelled. Files not uploaded completely were not stored.");
     } else if (failed < files.length) {
-      showError(`${files.length - failed} of ${files.length} files are uploaded; the others were refused (see why above).`);
+      showError(`${files.length - failed} of ${files.length} files are uploaded; the others were refused (see why above). `);
+      const library = document.createElement("a");
+      library.href = form.dataset.tusDone;
+      library.textContent = "See them in your library.";
+      error.append(library);
     }
   }
 
