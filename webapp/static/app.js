@@ -237,14 +237,14 @@ function base64Text(text) {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
 
-async function refusalText(response) {
-  const body = await response.text();
+// The reason in a refusal's body: a problem's `detail`, or an error page's message (CSRF, login).
+function refusalText(body, status) {
   try {
-    return JSON.parse(body).detail;
-  } catch {
-    const message = new DOMParser().parseFromString(body, "text/html").querySelector(".error-page .message");
-    return message ? message.textContent.trim() : `The server refused the upload (error ${response.status}).`;
-  }
+    const detail = JSON.parse(body).detail;
+    if (detail) return detail;
+  } catch { /* not JSON: an error page */ }
+  const message = new DOMParser().parseFromString(body, "text/html").querySelector(".error-page .message");
+  return message ? message.textContent.trim() : `The server refused the upload (error ${status}).`;
 }
 
 function setupResumable(form) {
@@ -377,7 +377,7 @@ function setupResumable(form) {
         method: "POST",
         headers: headers({ "Upload-Length": String(file.size), "Upload-Metadata": metadata(file, batch) }),
       });
-      if (created.status !== 201) throw new UploadRefused(await refusalText(created));
+      if (created.status !== 201) throw new UploadRefused(refusalText(await created.text(), created.status));
       url = new URL(created.headers.get("Location"), window.location.href).pathname;
       localStorage.setItem(key, url);
       offset = 0;
@@ -416,7 +416,7 @@ function setupResumable(form) {
         if (offset === null) throw new UploadRefused("This upload is gone from the server (cancelled, or left too long). Upload the file again.");
       } else {
         localStorage.removeItem(key);
-        throw new UploadRefused(JSON.parse(answer.responseText || "{}").detail || `The server refused the upload (error ${answer.status}).`);
+        throw new UploadRefused(refusalText(answer.responseText, answer.status));
       }
     }
   }
