@@ -659,3 +659,122 @@ def test_hevc_and_alac_uploads_play_through_their_browser_previews(app, site, br
     phone.locator(".player-problem").wait_for()
     no_overflow(phone)
     shot(phone, "phone-item-hevc-no-preview")
+
+
+# --- resumable uploads and batches (issue 15) ---
+
+
+def test_a_batch_upload_makes_an_item_per_file_with_its_own_bar_and_error(app, site, browser, tmp_path):
+    from tests.helpers import make_user
+    from tests.media import make_text_file, make_video
+
+    make_user(app, EMAIL, PASSWORD)
+    files = [make_video(tmp_path / "Monday.mp4", seconds=2), make_video(tmp_path / "Tuesday.mp4", seconds=3)]
+    files.append(make_text_file(tmp_path / "notes.mp4"))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, site)
+    page.goto(f"{site}/videos/new")
+    media = page.get_by_label("Media file", exact=True)
+    media.set_input_files([str(f) for f in files])
+    assert page.get_by_text("3 files · ").is_visible()
+    page.get_by_label("Remove silence").check()
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    # Each file its own row and bar; the two recordings are uploaded, the text file refused with why.
+    page.get_by_text("2 of 3 files are uploaded").wait_for()
+    rows = page.locator(".upload-files li")
+    assert rows.count() == 3 and page.locator(".upload-files progress").count() == 3
+    assert "Uploaded; its jobs are queued." in rows.nth(0).inner_text()
+    assert "Uploaded; its jobs are queued." in rows.nth(1).inner_text()
+    assert "not a video or audio" in rows.nth(2).inner_text()
+    shot(page, "upload-batch")
+    page.set_viewport_size({"width": 390, "height": 844})
+    no_overflow(page)
+    shot(page, "phone-upload-batch")
+
+    # The library shows both items as one batch, and the chip lists just them.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{site}/videos")
+    chips = page.get_by_role("link", name="batch of 2")
+    assert chips.count() == 2
+    shot(page, "library-batch")
+    chips.first.click()
+    page.get_by_text("The 2 items uploaded in one batch").wait_for()
+    titles = page.locator("#library .item-title").all_inner_texts()
+    assert sorted(titles) == ["Monday.mp4", "Tuesday.mp4"]
+    assert not errors, errors
+
+
+def test_an_interrupted_upload_resumes_where_the_server_stopped(app, site, browser, talk):
+    from tests.helpers import make_user
+    from webapp.models import Item
+
+    camera, _ = talk
+    make_user(app, EMAIL, PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, site)
+    page.goto(f"{site}/videos/new")
+    # Small chunks, so the file takes several PATCH requests; the second one's connection fails.
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    sent = []
+
+    def flaky(route):
+        request = route.request
+        sent.append(request.method)
+        if request.method == "PATCH" and sent.count("PATCH") == 2:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/videos/uploads/*", flaky)
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("The connection broke off; trying again").wait_for()
+    shot(page, "upload-resuming")
+    page.wait_for_url(f"{site}/videos", timeout=60_000)
+
+    size = camera.stat().st_size
+    assert sent.count("PATCH") == -(-size // (64 * 1024)) + 1  # every chunk once, one of them twice
+    assert "HEAD" in sent[sent.index("PATCH") :]  # it asked the server where to go on
+    with app.app_context():
+        from webapp import db
+
+        item = db.session.scalar(db.select(Item))
+        assert item.title == camera.name and item.file("original").size == size
+    remembered = page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('cutroom-tus'))")
+    assert remembered == []  # a finished upload is not resumed again
+
+    # Once more, and the network goes away after the first chunk: after a reload, choosing the same
+    # file goes on from the server's offset (the upload's URL was kept in localStorage).
+    page.unroute("**/videos/uploads/*")
+    page.goto(f"{site}/videos/new")
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    patches = []
+
+    def offline_after_one(route):
+        if route.request.method == "PATCH":
+            patches.append(route.request.headers["upload-offset"])
+            if len(patches) > 1:
+                return route.abort("internetdisconnected")
+        return route.continue_()
+
+    page.route("**/videos/uploads/*", offline_after_one)
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("The connection broke off; trying again").wait_for()
+    page.unroute("**/videos/uploads/*")
+    page.reload()
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    resumed = []
+    page.on("request", lambda r: r.method == "PATCH" and resumed.append(r.headers["upload-offset"]))
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos", timeout=60_000)
+    assert patches[0] == "0" and resumed[0] == str(64 * 1024)  # not from the start
+    with app.app_context():
+        from webapp import db
+
+        items = db.session.scalars(db.select(Item)).all()
+        assert [item.file("original").size for item in items] == [size, size]

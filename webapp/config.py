@@ -88,6 +88,9 @@ def from_environment(instance_path: Path) -> dict:
         "UPLOAD_SLOTS": _int("UPLOAD_SLOTS", _upload_slots(_int("WEB_THREADS", 32))),
         # Everything but the upload form is small; the upload endpoint raises its own limit.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Hours a resumable (tus) upload may pause before it counts as abandoned: the maintenance
+        # job then removes its partial file and gives back the space it held.
+        "TUS_EXPIRY_HOURS": _int("TUS_EXPIRY_HOURS", 24),
         # Space on the media volume that uploads and jobs must leave free (bytes).
         "MIN_FREE_DISK": _int("MIN_FREE_DISK", GiB),
         # An item's results are removed this many days after they were last made; its original

@@ -22,11 +22,12 @@ from flask import current_app
 from webapp import db
 from webapp.helpers import filesize, plural
 from webapp.kinds import KINDS
-from webapp.models import Item, MediaFile, Task, User, utcnow
+from webapp.models import Item, MediaFile, Task, TusUpload, User, utcnow
 from webapp.pipeline import FAILURE_TTL
 from webapp.retention import retention
 from webapp.storage import SOUND_PREFIX, item_dir, user_dir
 from webapp.tasks.recovery import recover_lost_tasks
+from webapp.tus import expire_uploads
 from webapp.webhooks.delivery import resend_overdue
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def run_maintenance() -> dict:
         done["lost tasks"] = f"{recover_lost_tasks()} found"
         # 2. Results (and, if so configured, originals) whose retention has run out.
         done["retention"] = expire_old_files().summary()
-        # 3. Files without rows, rows without files, stale temp files.
+        # 3. Resumable uploads nobody sent to for TUS_EXPIRY_HOURS, with the space they held.
+        done["abandoned uploads"] = f"{expire_uploads()} removed"
+        # 4. Files without rows, rows without files, stale temp files.
         done["cleanup"] = cleanup().summary()
         # 4. Webhook deliveries whose job was lost.
         done["webhooks"] = (
@@ -144,6 +147,8 @@ def cleanup(dry_run: bool = False) -> Report:
     root = Path(current_app.config["MEDIA_ROOT"])
     users = set(db.session.scalars(sa.select(User.id)))
     owners = dict(db.session.execute(sa.select(Item.id, Item.user_id)).all())
+    # A resumable upload's folder has no item yet, and may pause for longer than STALE_AFTER.
+    arriving = set(db.session.scalars(sa.select(TusUpload.item_id)))
     busy = set(db.session.scalars(sa.select(Task.item_id).where(Task.status.in_(Task.ACTIVE))))
     rows: dict[str, list] = {}
     for row in db.session.execute(sa.select(MediaFile.id, MediaFile.item_id, MediaFile.name, MediaFile.size)):
@@ -156,6 +161,8 @@ def cleanup(dry_run: bool = False) -> Report:
             _remove_stale(user_folder, "deleted account", report)
             continue
         for folder in _entries(user_folder):
+            if folder.name in arriving:
+                continue
             if owners.get(folder.name) != int(user_folder.name):
                 _remove_stale(folder, "deleted item", report)
             elif folder.name not in busy:

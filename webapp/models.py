@@ -224,6 +224,8 @@ class Item(db.Model):
     kind: Mapped[str | None] = mapped_column(sa.String(8))  # "video" or "audio", once probed
     duration: Mapped[float | None]
     info: Mapped[dict | None] = mapped_column(sa.JSON)
+    # The batch it was uploaded with (several files sent at once share one), chosen by the client.
+    batch: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
     user: Mapped[User] = relationship(back_populates="items")
     files: Mapped[list["MediaFile"]] = relationship(
@@ -357,6 +359,23 @@ class Edit(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     item: Mapped[Item] = relationship(back_populates="edit")
+
+
+class TusUpload(db.Model):
+    """A resumable upload (tus) still arriving: its bytes so far are the partial file in the folder
+    of the item it will become (webapp/tus.py), its space is held by a Reservation of its length."""
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(sa.String(16))  # its folder now, the item's id once complete
+    length: Mapped[int] = mapped_column(sa.BigInteger)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    metadata_header: Mapped[str] = mapped_column(sa.Text)  # Upload-Metadata as sent, for HEAD
+    choices: Mapped[dict] = mapped_column(sa.JSON)  # {kind: params}, as webapp.kinds.plan takes them
+    batch: Mapped[str | None] = mapped_column(sa.String(32))
+    reservation_id: Mapped[str] = mapped_column(sa.String(32))
+    # Moved on by every PATCH: an upload nobody sends to for this long is abandoned.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Reservation(db.Model):

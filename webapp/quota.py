@@ -54,16 +54,17 @@ def _taken(user_id: int):
 
 
 class UploadSpace:
-    """The space one upload holds in its user's quota, grown as its bytes arrive."""
+    """The space one upload holds in its user's quota, grown as its bytes arrive.
 
-    def __init__(self, user):
-        self.user_id, self.quota = user.id, user.quota
+    `ttl`: how long it lasts unless renewed (a resumable upload's lasts as long as the upload may pause).
+    """
+
+    def __init__(self, user, ttl: timedelta = RESERVATION_TTL):
+        self.user_id, self.quota, self.ttl = user.id, user.quota, ttl
         self.id, self.held = secrets.token_hex(16), 0
         now = utcnow()
         db.session.execute(sa.delete(Reservation).where(Reservation.expires_at <= now))
-        db.session.add(
-            Reservation(id=self.id, user_id=self.user_id, size=0, expires_at=now + RESERVATION_TTL)
-        )
+        db.session.add(Reservation(id=self.id, user_id=self.user_id, size=0, expires_at=now + ttl))
         db.session.commit()
         self.renewed = time.monotonic()
 
@@ -71,7 +72,7 @@ class UploadSpace:
         """Hold at least `total` bytes; False when the user's space has no room for them."""
         if total > self.held:
             return self._reserve(total - self.held)
-        if time.monotonic() - self.renewed > RESERVATION_TTL.total_seconds() / 3:
+        if time.monotonic() - self.renewed > self.ttl.total_seconds() / 3:
             self._update(Reservation.size)  # still arriving: keep it from expiring
         return True
 
@@ -89,7 +90,7 @@ class UploadSpace:
         held = db.session.execute(
             sa.update(Reservation)
             .where(Reservation.id == self.id, *conditions)
-            .values(size=size, expires_at=utcnow() + RESERVATION_TTL)
+            .values(size=size, expires_at=utcnow() + self.ttl)
             .returning(Reservation.size)
         ).scalar()
         db.session.commit()

@@ -40,6 +40,8 @@ from webapp.storage import user_dir
 # The views that take uploads: the upload page and the API's, and "Run again" (which adds to an item).
 ADDING_ENDPOINTS = {"videos.again", "api.run_again"}
 UPLOAD_ENDPOINTS = {"videos.new", "api.create_item", *ADDING_ENDPOINTS}
+# The views that take a resumable upload's bytes (webapp/tus.py), a chunk at most the upload limit.
+RESUMABLE_ENDPOINTS = {"api.tus_patch", "videos.tus_patch"}
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the small form fields
 # What of a declared length is surely not stored (the framing and form fields of one or two files).
 FORM_FRAMING = 64 * 1024
@@ -253,7 +255,7 @@ class UploadRequest(Request):
 
     @property
     def max_content_length(self) -> int | None:
-        if self.is_upload:
+        if self.is_upload or self.endpoint in RESUMABLE_ENDPOINTS:
             return current_app.config["MAX_UPLOAD_SIZE"] + FORM_OVERHEAD
         return super().max_content_length
 

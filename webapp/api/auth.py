@@ -25,7 +25,8 @@ TOO_MANY = "This token made more than {limit} requests in a minute. Wait {wait} 
 UNKNOWN_QUERY = "This operation takes no query parameter {names}: see /api/v1/openapi.json for what it takes."
 REPEATED_QUERY = "Give each query parameter once: {names} came more than once."
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PUBLIC = {"api.openapi"}  # the API's description, read before anyone has a token
+# The API's description and what it does of tus, read before anyone has a token.
+PUBLIC = {"api.openapi", "api.tus_options"}
 
 
 @bp.before_request

@@ -293,6 +293,7 @@ def document() -> dict:
                 },
             },
             **hooks.paths(),
+            **_tus_paths(),
             "/account": {
                 "get": {
                     "operationId": "getAccount",
@@ -319,16 +320,135 @@ def document() -> dict:
     }
 
 
+def _header(name: str, description: str, required: bool = True, pattern: str | None = None) -> dict:
+    schema = {"type": "string"} if pattern is None else {"type": "string", "pattern": pattern}
+    return {"name": name, "in": "header", "required": required, "description": description, "schema": schema}
+
+
+def _headers(*names: str) -> dict:
+    return {name: {"schema": {"type": "string"}} for name in names}
+
+
+def _tus_paths() -> dict:
+    """The tus 1.0 resumable uploads (webapp/tus.py): creation, core, termination, checksum."""
+    from webapp.tus import CHECKSUMS
+
+    resumable = _header("Tus-Resumable", "The tus version: 1.0.0.", required=False)
+    upload_id = _path("upload_id", "The upload's id, the last part of its Location.")
+    return {
+        "/uploads": {
+            "options": {
+                "operationId": "tusOptions",
+                "summary": "What this server does of tus",
+                "security": [],
+                "responses": {
+                    "204": {
+                        "description": "Tus-Version, Tus-Extension, Tus-Max-Size and Tus-Checksum-Algorithm.",
+                        "headers": _headers(
+                            "Tus-Resumable",
+                            "Tus-Version",
+                            "Tus-Extension",
+                            "Tus-Max-Size",
+                            "Tus-Checksum-Algorithm",
+                        ),
+                    }
+                },
+            },
+            "post": {
+                "operationId": "createUpload",
+                "summary": "Start a resumable upload (tus creation)",
+                "description": "The file's size in Upload-Length; in Upload-Metadata (key, space, value in "
+                "base64, pairs separated by commas) its `filename`, an optional `batch`, and the jobs with "
+                "their settings under the names `POST /items` takes (`silence` `true`, `margin` `0.2`...). "
+                "The quota, the size limit and the free disk are checked now, and the space is held for "
+                "the whole length. Then PATCH the bytes to the Location.",
+                "parameters": [
+                    resumable,
+                    _header("Upload-Length", "The file's size in bytes.", pattern="^[0-9]{1,18}$"),
+                    _header("Upload-Metadata", "filename (required), batch, and the jobs.", required=False),
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Started; send the bytes to Location.",
+                        "headers": _headers("Location", "Upload-Offset", "Upload-Expires", "Tus-Resumable"),
+                    },
+                    **WRITE,
+                    **_problems(413, 503, 507),
+                },
+            },
+        },
+        "/uploads/{upload_id}": {
+            "parameters": [upload_id],
+            "head": {
+                "operationId": "uploadOffset",
+                "summary": "How many bytes the server has (where to resume)",
+                "parameters": [resumable],
+                "responses": {
+                    "200": {
+                        "description": "Upload-Offset: the bytes kept so far, of Upload-Length.",
+                        "headers": _headers(
+                            "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata"
+                        ),
+                    },
+                    "404": {"description": "No such upload: finished, cancelled, abandoned, or another's."},
+                    **_problems(400, 401, 429),
+                },
+            },
+            "patch": {
+                "operationId": "sendUploadBytes",
+                "summary": "Send bytes from Upload-Offset (tus core, checksum)",
+                "description": "A body cut short keeps the bytes that arrived (unless it had an "
+                "Upload-Checksum); ask HEAD where to go on. The request that brings the last byte makes "
+                "the item: 204 with its URL in Location, or the plain upload's refusal (415 for a file "
+                "that is no recording), and then nothing of it is kept.",
+                "parameters": [
+                    resumable,
+                    _header(
+                        "Upload-Offset", "Where these bytes start: the server's offset.", pattern="^[0-9]+$"
+                    ),
+                    _header(
+                        "Upload-Checksum",
+                        f"The chunk's digest: one of {', '.join(CHECKSUMS)}, a space, the digest in base64.",
+                        required=False,
+                    ),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/offset+octet-stream": {"schema": BINARY}},
+                },
+                "responses": {
+                    "204": {
+                        "description": "Kept; Upload-Offset is the new offset. Once complete, Location is "
+                        "the item's URL.",
+                        "headers": _headers("Upload-Offset", "Upload-Expires", "Location"),
+                    },
+                    **WRITE,
+                    **_problems(409, 411, 413, 415, 460, 503, 507),
+                },
+            },
+            "delete": {
+                "operationId": "cancelUpload",
+                "summary": "Cancel an upload: its bytes are removed and its space given back",
+                "parameters": [resumable],
+                "responses": {"204": {"description": "Cancelled."}, **WRITE},
+            },
+        },
+    }
+
+
 PROBLEM_STATUSES = {
     400: "The request is not what this operation takes; `detail` says what to change.",
     401: "No token, or one that is revoked or expired.",
     403: "The token may only read, or the account may not do this yet.",
-    404: "There is no such item, file or webhook (another account's are not found either).",
-    409: "The item is not in a state for this: jobs running, not prepared yet, or out of date.",
+    404: "There is no such item, file, upload or webhook (another account's are not found either).",
+    409: "The item is not in a state for this: jobs running, not prepared yet, or out of date; or an "
+    "upload's bytes do not start at its offset.",
+    411: "Content-Length is missing.",
     412: "The edit changed since the version in If-Match.",
     413: "The upload is larger than the size limit or the space left.",
     415: "The file is not a recording that can be used.",
     428: "If-Match is missing.",
+    460: "The chunk's Upload-Checksum does not match its bytes; they were not kept.",
     429: "Too many requests with this token; wait for Retry-After seconds.",
     503: "The job queue or the uploads are busy or away; try again later.",
     507: "The server's disk is nearly full.",
@@ -415,7 +535,10 @@ def _schemas() -> dict:
                 "size": {"type": "integer"},
                 "created_at": {"type": "string", "format": "date-time"},
                 "status": {"type": "string", "enum": list(ITEM_STATUSES)},
-                "batch": {"type": "null", "description": "Reserved for uploads made as a batch."},
+                "batch": {
+                    "type": ["string", "null"],
+                    "description": "The batch it was uploaded with: the `batch` sent with its upload.",
+                },
                 "url": {"type": "string"},
                 "page_url": {"type": "string"},
                 "tasks": {"type": "array", "items": _ref("Task")},

@@ -4,9 +4,11 @@ import sqlalchemy as sa
 from flask import abort, jsonify, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
+from wtforms import StringField
+from wtforms.validators import Optional, Regexp
 
 from jobs.edit import EditError, kept_length
-from webapp import db, edits
+from webapp import db, edits, tus
 from webapp.account.routes import space_taken
 from webapp.api import bp
 from webapp.api.openapi import ITEM_STATUSES, document
@@ -51,6 +53,12 @@ class ApiUploadForm(JobsForm):
         csrf = False
 
     file = UploadForm.media
+    # Items uploaded one by one with the same batch id show as one batch in the library.
+    batch = StringField("Batch", validators=[Optional(), Regexp(tus.BATCH_ID, message=tus.BAD_BATCH)])
+
+
+# Resumable uploads (tus); the upload page has the same at /videos/uploads.
+tus.add_routes(bp, "/uploads")
 
 
 @bp.get("/openapi.json")
@@ -128,7 +136,7 @@ def item_json(item: Item, states=None) -> dict:
         "size": item.size,
         "created_at": item.created_at.isoformat() + "Z",
         "status": item_status(item),
-        "batch": None,  # the batch it was uploaded with, once uploads come in batches
+        "batch": item.batch,
         "url": url_for("api.show_item", item_id=item.id, _external=True),
         "page_url": url_for("videos.show", item_id=item.id, _external=True),
         "tasks": [_task_json(task, states.get(task.id)) for task in item.current_tasks],
@@ -173,7 +181,7 @@ def create_item():
     if not form.validate():
         return form_problem(400, form)
     try:
-        item = store_upload(form, form.file)
+        item = store_upload(form, form.file, form.batch.data or None)
     except Refused as refused:
         return form_problem(refused.status, form)
     return item_json(item), 201, {"Location": url_for("api.show_item", item_id=item.id, _external=True)}

@@ -1,6 +1,7 @@
 // Cutroom's few lines of plain JS, for what htmx cannot do alone:
 // upload progress with speed and time left, cancel, the server's refusal shown in place,
-// drag-and-drop onto the file fields, and seeking a player from a transcript timestamp.
+// resumable uploads (tus) of one file or a batch, drag-and-drop onto the file fields, and seeking
+// a player from a transcript timestamp.
 "use strict";
 
 // As webapp/helpers.py filesize shows sizes: powers of 1024, the units quotas are set in.
@@ -26,6 +27,7 @@ function setupUpload(form) {
   const submit = form.querySelector("[data-upload-submit]");
   let started = 0;
 
+  if (form.dataset.tus && window.fetch && window.localStorage) setupResumable(form);
   form.querySelector("[data-upload-cancel]").addEventListener("click", () => {
     htmx.trigger(form, "htmx:abort");
   });
@@ -87,8 +89,10 @@ function setupDrop(zone) {
   note.setAttribute("aria-live", "polite");
   zone.appendChild(note);
   const show = () => {
-    const file = input.files[0];
-    note.textContent = file ? `${file.name} · ${formatBytes(file.size)}` : "";
+    const files = [...input.files];
+    const total = files.reduce((sum, file) => sum + file.size, 0);
+    note.textContent = files.length > 1 ? `${files.length} files · ${formatBytes(total)}, uploaded as one batch`
+      : files.length ? `${files[0].name} · ${formatBytes(files[0].size)}` : "";
   };
   input.addEventListener("change", show);
   ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
@@ -216,3 +220,244 @@ function checkPlayer(player) {
   if (event.target instanceof HTMLMediaElement) checkPlayer(event.target);
 }, true));
 document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("video, audio").forEach(checkPlayer));
+
+// --- Resumable uploads (issue 15): the upload page sends its Media files with tus 1.0 ---
+// Each file is its own upload (and becomes its own item, with the jobs ticked for all): created by a
+// POST that carries the choices, then sent in chunks by PATCH. After a network error or a 5xx it
+// waits (longer each time), asks the server how much it has (HEAD) and goes on from there. The
+// upload's URL is kept in localStorage under the file's name, size and date, so choosing the same
+// file after a reload resumes it. Several files share a batch id. With an External audio chosen,
+// the form goes the plain way (one request with both files), as it does without JavaScript.
+const TUS_CHUNK = 8 * 1024 * 1024;
+const TUS_RETRIES = [1, 2, 4, 8, 15, 30, 30, 30, 60, 60]; // seconds to wait before each new try
+
+class UploadRefused extends Error {}
+
+function base64Text(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+// The reason in a refusal's body: a problem's `detail`, or an error page's message (CSRF, login).
+function refusalText(body, status) {
+  try {
+    const detail = JSON.parse(body).detail;
+    if (detail) return detail;
+  } catch { /* not JSON: an error page */ }
+  const message = new DOMParser().parseFromString(body, "text/html").querySelector(".error-page .message");
+  return message ? message.textContent.trim() : `The server refused the upload (error ${status}).`;
+}
+
+function setupResumable(form) {
+  const input = form.elements.media;
+  const external = form.elements.external;
+  const status = form.querySelector("[data-upload-status]");
+  const bar = form.querySelector("[data-upload-bar]");
+  const text = form.querySelector("[data-upload-text]");
+  const error = form.querySelector("[data-upload-error]");
+  const submit = form.querySelector("[data-upload-submit]");
+  const list = document.createElement("ul");
+  list.className = "upload-files";
+  list.hidden = true;
+  status.before(list);
+  input.multiple = true;
+  const hint = input.closest(".field")?.querySelector(".hint");
+  if (hint) hint.textContent += " Several files at once are uploaded as one batch, each its own item.";
+  let run = null; // the uploads under way: {cancelled, xhr, urls}
+
+  form.querySelector("[data-upload-cancel]").addEventListener("click", () => {
+    if (!run) return;
+    run.cancelled = true;
+    run.xhr?.abort();
+  });
+  // Before htmx sees the submit (a capture listener on the target runs first), once the browser
+  // has checked the form.
+  form.addEventListener("submit", (event) => {
+    if (external?.files.length || !input.files.length || run) return; // the plain way
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    uploadAll([...input.files]);
+  }, true);
+
+  async function uploadAll(files) {
+    run = { cancelled: false, xhr: null, sent: 0, started: performance.now() };
+    const total = files.reduce((sum, file) => sum + file.size, 0);
+    const batch = files.length > 1
+      ? Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("")
+      : null;
+    const rows = files.map((file) => fileRow(file));
+    list.replaceChildren(...rows.map((row) => row.li));
+    list.hidden = false;
+    error.hidden = true;
+    status.hidden = false;
+    submit.disabled = true;
+    bar.value = 0;
+    text.textContent = "Starting upload…";
+    let done = 0, failed = 0;
+    for (const [i, file] of files.entries()) {
+      const row = rows[i];
+      try {
+        await uploadFile(file, batch, row, (loaded) => progress(done + loaded, total));
+        row.done("Uploaded; its jobs are queued.");
+      } catch (problem) {
+        failed++;
+        row.fail(run.cancelled ? "Cancelled: nothing of it was stored." : problem.message);
+      }
+      done += file.size;
+    }
+    submit.disabled = false;
+    status.hidden = true;
+    const cancelled = run.cancelled;
+    run = null;
+    if (!failed) {
+      window.location.assign(form.dataset.tusDone);
+    } else if (cancelled) {
+      showError("The upload was cancelled. Files not uploaded completely were not stored.");
+    } else if (failed < files.length) {
+      showError(`${files.length - failed} of ${files.length} files are uploaded; the others were refused (see why above). `);
+      const library = document.createElement("a");
+      library.href = form.dataset.tusDone;
+      library.textContent = "See them in your library.";
+      error.append(library);
+    }
+  }
+
+  function progress(loaded, total) {
+    const seconds = (performance.now() - run.started) / 1000;
+    const speed = run.sent / Math.max(seconds, 0.001);
+    const percent = Math.min(100, (loaded / total) * 100);
+    bar.value = percent;
+    text.textContent = loaded >= total
+      ? "Uploaded. Checking the file…"
+      : `${percent.toFixed(0)} % · ${formatBytes(loaded)} of ${formatBytes(total)} · ` +
+        `${formatBytes(speed)}/s · ${formatSeconds((total - loaded) / speed)}`;
+  }
+
+  function fileRow(file) {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "upload-file-name";
+    name.textContent = `${file.name} · ${formatBytes(file.size)}`;
+    const fileBar = document.createElement("progress");
+    fileBar.max = 100;
+    fileBar.value = 0;
+    fileBar.setAttribute("aria-label", `Upload of ${file.name}`);
+    const note = document.createElement("p");
+    note.className = "upload-file-note";
+    note.setAttribute("aria-live", "polite");
+    note.textContent = "Waiting…";
+    li.append(name, fileBar, note);
+    return {
+      li,
+      show(offset) { fileBar.value = (offset / file.size) * 100; note.textContent = `${fileBar.value.toFixed(0)} %`; },
+      say(message) { note.textContent = message; },
+      done(message) { fileBar.value = 100; note.textContent = message; li.classList.add("done"); },
+      fail(message) { note.textContent = message; note.classList.add("upload-error"); li.classList.add("failed"); },
+    };
+  }
+
+  function headers(more) {
+    return { "Tus-Resumable": "1.0.0", "X-CSRFToken": form.elements.csrf_token.value, ...more };
+  }
+
+  function metadata(file, batch) {
+    const pairs = [["filename", file.name]];
+    if (batch) pairs.push(["batch", batch]);
+    for (const [name, value] of new FormData(form)) {
+      if (typeof value === "string" && name !== "csrf_token") pairs.push([name, value]);
+    }
+    return pairs.map(([name, value]) => `${name} ${base64Text(value)}`).join(",");
+  }
+
+  async function uploadFile(file, batch, row, report) {
+    const key = `cutroom-tus:${file.name}:${file.size}:${file.lastModified}`;
+    let url = localStorage.getItem(key);
+    let offset = url ? await offsetOf(url) : null;
+    if (offset === null) {
+      const created = await fetch(form.dataset.tus, {
+        method: "POST",
+        headers: headers({ "Upload-Length": String(file.size), "Upload-Metadata": metadata(file, batch) }),
+      });
+      if (created.status !== 201) throw new UploadRefused(refusalText(await created.text(), created.status));
+      url = new URL(created.headers.get("Location"), window.location.href).pathname;
+      localStorage.setItem(key, url);
+      offset = 0;
+    } else {
+      row.say(`Resuming at ${formatBytes(offset)}…`);
+    }
+    const chunk = Number(form.dataset.tusChunk) || TUS_CHUNK;
+    let tries = 0;
+    while (true) {
+      if (run.cancelled) {
+        localStorage.removeItem(key);
+        await fetch(url, { method: "DELETE", headers: headers() }).catch(() => {});
+        throw new UploadRefused("Cancelled");
+      }
+      const answer = await sendChunk(url, file.slice(offset, offset + chunk), offset, (loaded) => {
+        row.show(offset + loaded);
+        report(offset + loaded);
+      }).catch(() => null); // a network error: tried again below
+      if (answer && answer.status === 204) {
+        tries = 0;
+        offset = Number(answer.getResponseHeader("Upload-Offset"));
+        row.show(offset);
+        if (offset >= file.size) {
+          localStorage.removeItem(key);
+          return answer.getResponseHeader("Location");
+        }
+      } else if (run.cancelled) {
+        continue;
+      } else if (!answer || answer.status >= 500 || answer.status === 409) {
+        if (tries >= TUS_RETRIES.length) {
+          throw new UploadRefused("The connection keeps breaking off. Choose the same file again later to go on where it stopped.");
+        }
+        row.say(`The connection broke off; trying again in ${TUS_RETRIES[tries]} s…`);
+        await new Promise((resolve) => setTimeout(resolve, TUS_RETRIES[tries++] * 1000));
+        offset = await offsetOf(url);
+        if (offset === null) throw new UploadRefused("This upload is gone from the server (cancelled, or left too long). Upload the file again.");
+      } else {
+        localStorage.removeItem(key);
+        throw new UploadRefused(refusalText(answer.responseText, answer.status));
+      }
+    }
+  }
+
+  async function offsetOf(url) {
+    // Where the server is, or null when it no longer has this upload.
+    while (true) {
+      try {
+        const answer = await fetch(url, { method: "HEAD", headers: headers(), cache: "no-store" });
+        if (answer.ok) return Number(answer.headers.get("Upload-Offset"));
+        if (answer.status < 500) return null;
+      } catch { /* the network is still away */ }
+      if (run.cancelled) return null;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+
+  function sendChunk(url, blob, offset, onProgress) {
+    // XHR, not fetch: it reports upload progress.
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      run.xhr = xhr;
+      xhr.open("PATCH", url);
+      for (const [name, value] of Object.entries(headers({ "Upload-Offset": String(offset) }))) {
+        xhr.setRequestHeader(name, value);
+      }
+      xhr.setRequestHeader("Content-Type", "application/offset+octet-stream");
+      let counted = 0;
+      xhr.upload.onprogress = (event) => {
+        run.sent += event.loaded - counted;
+        counted = event.loaded;
+        onProgress(event.loaded);
+      };
+      xhr.onload = () => resolve(xhr);
+      xhr.onerror = xhr.onabort = xhr.ontimeout = () => reject(new Error("network"));
+      xhr.send(blob);
+    });
+  }
+
+  function showError(message) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+}

@@ -2,13 +2,14 @@
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import FileStorage
 
-from webapp import CONTENT_SECURITY_POLICY, db, edits
+from webapp import CONTENT_SECURITY_POLICY, db, edits, tus
 from webapp.caching import send_private_file
 from webapp.kinds import KINDS, Player, file_label, input_roles, plan
 from webapp.mediatypes import served_type, stored_extension
@@ -31,6 +32,10 @@ from webapp.videos.names import display_name, download_name, folder_name
 from webapp.ziparchive import content_disposition, streamed_zip
 
 BUSY = "Wait until the running jobs have finished, then try again."
+
+# Resumable uploads (tus) for the upload page's JavaScript, which sends the CSRF token in X-CSRFToken;
+# scripts have the same at /api/v1/uploads.
+tus.add_routes(bp, "/videos/uploads", guard=login_required)
 
 
 def owned_item(item_id: str) -> Item:
@@ -80,12 +85,16 @@ def live():
 
 
 def _library() -> dict:
-    """One page of the user's items, newest first; with `q`, only those whose name holds it."""
+    """One page of the user's items, newest first; with `q`, only those whose name holds it; with
+    `batch`, only those uploaded in that batch."""
     q = request.args.get("q", "").strip()[:TITLE_MAX]
+    batch = request.args.get("batch", "")[:32] or None
     query = sa.select(Item).where(Item.user_id == current_user.id)
     if q:
         # autoescape: a "%" or "_" in the search box is looked for as itself, not as a wildcard.
         query = query.where(Item.title.icontains(q, autoescape=True))
+    if batch:
+        query = query.where(Item.batch == batch)
     query = query.order_by(Item.created_at.desc(), Item.id.desc())
     # Bounded, or the database's offset overflows; any page past the end shows the last one.
     page = min(max(request.args.get("page", 1, type=int), 1), LAST_PAGE)
@@ -97,9 +106,21 @@ def _library() -> dict:
         "items": items,
         "pages": pages,
         "q": q,
+        "batch": batch,
+        "batch_sizes": _batch_sizes({item.batch for item in items if item.batch}),
         "states": live_states([t for item in items for t in item.current_tasks]),
         "biggest": next((item for item, _ in biggest_items(current_user.id, 1)), None),
     }
+
+
+def _batch_sizes(batches: set[str]) -> dict[str, int]:
+    """How many of the user's items each of `batches` has (the library's "batch of 3" chips)."""
+    if not batches:
+        return {}
+    counts = sa.select(Item.batch, sa.func.count(Item.id)).where(
+        Item.user_id == current_user.id, Item.batch.in_(batches)
+    )
+    return dict(db.session.execute(counts.group_by(Item.batch)).all())
 
 
 @bp.get("/videos/<item_id>/progress")
@@ -283,11 +304,11 @@ def new():
     return _go(url_for("videos.index"))
 
 
-def store_upload(form, media) -> Item:
+def store_upload(form, media, batch: str | None = None) -> Item:
     """Keep the files of a validated upload `form` (the page's, or the API's, whose `media` field
     differs) as a new item and queue its jobs. Their quota, size limit and free disk were checked as
-    they streamed in (webapp/uploads.py); here each is probed. Raises Refused, with the reasons on
-    the form's fields, when the choices or a file cannot be used: then nothing is kept."""
+    they streamed in (webapp/uploads.py). Raises Refused, with the reasons on the form's fields, when
+    the choices or a file cannot be used: then nothing is kept."""
     require_queue()  # before anything is stored
 
     external = form.chosen_external()
@@ -298,11 +319,36 @@ def store_upload(form, media) -> Item:
     parts = {"original": media.data}
     if external is not None:
         parts["external"] = external
-    paths = {role: upload.stream.keep(role + _extension(upload.filename)) for role, upload in parts.items()}
+    stored = {
+        role: StoredUpload(
+            upload.stream.keep(role + _extension(upload.filename)),
+            upload.stream.content_key,
+            media if role == "original" else form.external,
+        )
+        for role, upload in parts.items()
+    }
+    return add_item(request.upload_item_id, parts["original"].filename, stored, form.choices(), batch)
+
+
+class StoredUpload(NamedTuple):
+    """An uploaded file in its item's folder: its path, the sha256 of its bytes, and the form field
+    that takes its refusal."""
+
+    path: Path
+    content_key: str
+    field: object
+
+
+def add_item(item_id: str, filename: str, stored: dict, choices: dict, batch: str | None) -> Item:
+    """Make the item `item_id` of the uploaded files `stored` ({role: StoredUpload}, in its folder)
+    and queue the jobs `choices`: the end of every way in (the upload page, the API, tus). Each file
+    is probed first; raises Refused, with the reason on its field, when one cannot be used, and then
+    nothing of them is kept."""
+    paths = {role: upload.path for role, upload in stored.items()}
     infos = {}
-    for role, path in paths.items():
+    for role, upload in stored.items():
         try:
-            infos[role] = _checked_upload(role, path, media if role == "original" else form.external)
+            infos[role] = _checked_upload(role, upload.path, upload.field)
         except Refused:
             _discard(paths)
             raise
@@ -315,19 +361,20 @@ def store_upload(form, media) -> Item:
 
     info = infos["original"]
     item = Item(
-        id=request.upload_item_id,
+        id=item_id,
         user_id=current_user.id,
-        title=display_name(parts["original"].filename),
+        title=display_name(filename),
         kind=info.kind,
         duration=info.duration,
         info=info.to_dict(),
+        batch=batch,
     )
     for role, path in paths.items():
-        key = parts[role].stream.content_key
+        key = stored[role].content_key
         item.files.append(MediaFile(role=role, name=path.name, size=path.stat().st_size, content_key=key))
     db.session.add(item)
     try:
-        submit(item, plan(form.choices()))
+        submit(item, plan(choices))
     except Exception:
         db.session.rollback()
         _discard(paths)
@@ -343,6 +390,7 @@ class Refused(Exception):
 
 
 UPLOAD_LABELS = {"original": "Media file", "external": "External audio"}
+EMPTY = "{label}: the file is empty (0 bytes). Choose the recording itself."
 
 
 def _checked_upload(role: str, path: Path, field):
@@ -353,7 +401,7 @@ def _checked_upload(role: str, path: Path, field):
 
     label = UPLOAD_LABELS[role]
     if path.stat().st_size == 0:
-        field.errors.append(f"{label}: the file is empty (0 bytes). Choose the recording itself.")
+        field.errors.append(EMPTY.format(label=label))
         raise Refused(400)
     try:
         info = probe_in_child(path)
