@@ -84,6 +84,7 @@ def test_a_token_made_on_the_account_page_is_shown_once_works_and_is_revoked(app
         data={"csrf_token": csrf_from(page), "name": "backup script", "scope": "write", "expires_days": ""},
     )
     assert made.status_code == 201
+    assert made.headers["Cache-Control"] == "no-store"  # the token, shown this once, is not kept
     html = made.get_data(as_text=True)
     start = html.index('<code class="token">') + len('<code class="token">')
     token = html[start : html.index("</code>", start)]
@@ -248,6 +249,7 @@ def test_webhooks_are_made_read_changed_tested_and_deleted_through_the_api(app, 
     assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
     assert hook["events"] == ["task.failed", "item.ready"]
     assert made.headers["Location"].endswith(f"/api/v1/webhooks/{hook['id']}")
+    assert made.headers["Cache-Control"] == "no-store"  # it holds the secret
     reader = issue(app, "ada@example.com", scope="read")
     seen = client.get(f"/api/v1/webhooks/{hook['id']}", headers=bearer(reader)).json
     assert seen["url"] == hook["url"] and seen["secret"] is None  # a read token cannot sign for it

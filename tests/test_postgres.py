@@ -10,7 +10,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, csrf_from
 from tests.media import make_video
 from tests.test_uploads import upload
 from webapp import db
@@ -70,3 +70,16 @@ def test_result_reuse_and_lost_task_recovery_on_postgresql(app, client, logged_i
         assert recover_lost_tasks() == 1
         task = db.session.get(Task, task.id)
         assert (task.status, task.error) == (Task.FAILED, LOST_REASON)
+
+
+def test_a_nul_in_a_path_or_a_webhook_url_is_refused_not_a_server_error(app, client, logged_in):
+    # PostgreSQL refuses NUL in text outright, where SQLite only finds no row.
+    assert client.get("/videos/a%00b").status_code == 404
+    assert client.get("/api/v1/items/a%00b").status_code == 404
+    page = client.get("/account")
+    refused = client.post(
+        "/account/webhooks",
+        data={"csrf_token": csrf_from(page), "url": "http://192.0.2.10/a\x00b", "events": ["item.ready"]},
+    )
+    assert refused.status_code == 400
+    assert "control character" in refused.get_data(as_text=True)

@@ -5,6 +5,7 @@ the SSRF guard that keeps them off loopback and private networks unless the oper
 import json
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -23,9 +24,10 @@ from webapp import db
 from webapp.maintenance import run_maintenance
 from webapp.models import Item, Webhook, WebhookDelivery, utcnow
 from webapp.storage import item_dir
-from webapp.webhooks.delivery import OVERDUE
+from webapp.webhooks import delivery as delivery_module
+from webapp.webhooks.delivery import OVERDUE, deliver
 from webapp.webhooks.events import add
-from webapp.webhooks.outbound import Target, post
+from webapp.webhooks.outbound import Target, post, resolve
 
 
 @pytest.fixture
@@ -48,6 +50,7 @@ class Receiver:
         self.server_names = []  # the names TLS clients asked for (SNI)
         self.secret = None  # the webhook's, to verify signatures with
         self.got = []  # (headers, body, the verified payload or the verification error)
+        self.paths = []  # the request targets, as sent
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +61,7 @@ class Receiver:
                 except Exception as error:
                     verified = error
                 receiver.got.append((dict(self.headers), body, verified))
+                receiver.paths.append(self.path)
                 answer = receiver.answers.pop(0) if receiver.answers else 200
                 if answer == "slow":
                     time.sleep(3)
@@ -297,6 +301,8 @@ def test_the_ssrf_guard_lets_public_addresses_through(app, client, logged_in):
         ("https:///hook", "The URL has no host name."),
         ("http://no-such-host.invalid/hook", "The host name no-such-host.invalid could not be found."),
         ("", "Enter the URL that should receive the webhooks."),
+        ("http://192.0.2.10:0/hook", "The port in the URL is not valid."),
+        ("http://192.0.2.10/my hook", "The URL has a space or a control character in it"),
     ],
 )
 def test_urls_that_cannot_take_webhooks_are_refused_with_a_reason(app, client, logged_in, url, message):
@@ -313,6 +319,81 @@ def test_the_connection_goes_to_the_checked_address_without_looking_the_name_up_
         assert post(target, b"{}", {"Content-Type": "application/json"}, timeout=5) == 200
     headers = server.got[0][0]
     assert headers["Host"] == f"rebound.invalid:{server.port}"
+
+
+def test_letters_beyond_ascii_in_the_path_go_percent_encoded(app, receiver):
+    server = receiver(200)
+    with app.app_context():
+        target = resolve(f"http://127.0.0.1:{server.port}/hooks/café?name=zoë")
+        assert post(target, b"{}", {"Content-Type": "application/json"}, timeout=5) == 200
+    assert server.paths == ["/hooks/caf%C3%A9?name=zo%C3%AB"]
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_and_the_attempt_recorded(app, client, logged_in):
+    # Each byte within the one-second read timeout, the whole answer never: a worker held for ever.
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+            if stop.wait(0.3):
+                break
+            conn.send(bytes([byte]))
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    add_webhook(client, f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+    hook = the_webhook(app)
+    try:
+        with app.app_context():
+            delivery = add(db.session.get(Webhook, hook.id), "webhook.test", {"slow": True})
+            db.session.commit()
+            delivery_id = delivery.id
+            started = time.monotonic()
+            assert deliver(delivery_id, 1).startswith("timed out")
+            assert time.monotonic() - started < 5  # twice the timeout, and a little more
+            delivery = db.session.get(WebhookDelivery, delivery_id)
+            assert delivery.status == WebhookDelivery.PENDING and len(delivery.outcomes) == 1
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_an_attempt_that_fails_in_an_unforeseen_way_is_recorded_not_made_again_for_ever(
+    app, client, logged_in, monkeypatch
+):
+    add_webhook(client, "http://127.0.0.1:9/hook")
+    hook = the_webhook(app)
+
+    def broken(*args):
+        raise UnicodeEncodeError("ascii", "é", 0, 1, "a bug of ours")
+
+    monkeypatch.setattr(delivery_module, "post", broken)
+    with app.app_context():
+        delivery = add(db.session.get(Webhook, hook.id), "webhook.test", {})
+        db.session.commit()
+        delivery_id = delivery.id
+        for attempt in range(1, 5):
+            deliver(delivery_id, attempt)
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        assert delivery.outcomes == ["failed (UnicodeEncodeError)"] * 4
+        assert delivery.status == WebhookDelivery.FAILED  # 1 + the 3 retries of WEBHOOK_RETRY_DELAYS
+
+
+def test_a_delivery_whose_last_attempt_was_lost_is_given_up_not_sent_again(app, client, logged_in):
+    add_webhook(client, "http://127.0.0.1:9/hook")
+    hook = the_webhook(app)
+    with app.app_context():
+        delivery = add(db.session.get(Webhook, hook.id), "webhook.test", {})
+        delivery.attempts = 4  # the last of 1 + 3 retries, its job lost mid-attempt
+        delivery.next_try_at = utcnow() - OVERDUE - timedelta(seconds=1)
+        db.session.commit()
+        delivery_id = delivery.id
+        assert run_maintenance()["webhooks"] == "0 overdue deliveries queued again"
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        assert delivery.status == WebhookDelivery.FAILED and "gave up after 4 attempts" in delivery.error
 
 
 @pytest.fixture(scope="module")

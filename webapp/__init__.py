@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 
 class Base(DeclarativeBase):
@@ -82,6 +82,15 @@ class RowId(IntegerConverter):
     regex = r"\d{1,18}"
 
 
+class Text(UnicodeConverter):
+    """A path part in every route: never with a NUL, which PostgreSQL refuses in text (a 500 where
+    SQLite finds no row), so such a path matches no route and is not found."""
+
+    def __init__(self, url_map, **kwargs):
+        super().__init__(url_map, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")  # keeps minlength and the like
+
+
 def create_app(config: dict | None = None) -> Flask:
     from webapp import config as settings
     from webapp.pipeline import redis_options
@@ -94,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.request_class = UploadRequest
     app.url_map.converters["int"] = RowId
+    app.url_map.converters["default"] = app.url_map.converters["string"] = Text
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(settings.from_environment(Path(app.instance_path)))
     if config:

@@ -31,6 +31,10 @@ from webapp.webhooks.events import EVENTS
 BIGGEST_ITEMS = 5
 
 
+# The page shows webhook secrets, and once a new token: no cache along the way may keep a copy.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def _page(
     form: ChangePasswordForm | None = None,
     delete_form: DeleteAccountForm | None = None,
@@ -45,19 +49,23 @@ def _page(
     edit_forms = {hook.id: _edit_form(hook) for hook in current_user.webhooks}
     if edited is not None:
         edit_forms[edited.id], webhook_form = webhook_form, None
-    return render_template(
-        "account/index.html",
-        form=form or ChangePasswordForm(formdata=None),
-        delete_form=delete_form or DeleteAccountForm(formdata=None),
-        logout_form=ButtonForm(formdata=None),
-        token_form=token_form or TokenForm(formdata=None),
-        new_token=new_token,
-        webhook_form=webhook_form or WebhookForm(formdata=None),
-        webhook_forms=[(hook, edit_forms[hook.id]) for hook in current_user.webhooks],
-        deliveries=webhooks.recent_deliveries(current_user),
-        events=EVENTS,
-        **space_taken(current_user.id),
-    ), status
+    return (
+        render_template(
+            "account/index.html",
+            form=form or ChangePasswordForm(formdata=None),
+            delete_form=delete_form or DeleteAccountForm(formdata=None),
+            logout_form=ButtonForm(formdata=None),
+            token_form=token_form or TokenForm(formdata=None),
+            new_token=new_token,
+            webhook_form=webhook_form or WebhookForm(formdata=None),
+            webhook_forms=[(hook, edit_forms[hook.id]) for hook in current_user.webhooks],
+            deliveries=webhooks.recent_deliveries(current_user),
+            events=EVENTS,
+            **space_taken(current_user.id),
+        ),
+        status,
+        NO_STORE,
+    )
 
 
 def _edit_form(hook: Webhook, formdata=None) -> WebhookForm:

@@ -3,7 +3,7 @@ rules (webapp.webhooks), and their deliveries. A webhook's secret is shown to wr
 it anyone can sign events the receiver would believe."""
 
 import sqlalchemy as sa
-from flask import abort, g, url_for
+from flask import abort, g, request, url_for
 from flask_login import current_user
 
 from webapp import db, webhooks
@@ -78,6 +78,17 @@ def webhook_deliveries(webhook_id: int):
         .limit(webhooks.RECENT_DELIVERIES)
     )
     return {"deliveries": [delivery_json(delivery) for delivery in latest]}
+
+
+@bp.after_request
+def _no_store(response):
+    """A webhook's answer carries its secret: no cache along the way may keep a copy."""
+    if request.endpoint in SECRET_BEARING:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+SECRET_BEARING = {"api.list_webhooks", "api.create_webhook", "api.show_webhook", "api.change_webhook"}
 
 
 def webhook_json(hook: Webhook) -> dict:

@@ -120,7 +120,7 @@ def _checked(
     if not isinstance(events, list | tuple):
         errors["events"] = f"Give the events as a list, from {', '.join(EVENTS)}."
         return url, []
-    unknown = [event for event in events if event not in EVENTS]
+    unknown = [event for event in events if not isinstance(event, str) or event not in EVENTS]
     if unknown:
         errors["events"] = f"There is no event “{unknown[0]}”. The events are {', '.join(EVENTS)}."
     elif not events:

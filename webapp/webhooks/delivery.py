@@ -113,6 +113,9 @@ def _attempt(delivery: WebhookDelivery, hook: Webhook) -> tuple[int | None, str 
         return None, str(error) or error.__class__.__name__
     except http.client.HTTPException as error:
         return None, f"not an HTTP answer ({error.__class__.__name__})"
+    except Exception as error:  # whatever else: an attempt not recorded would be made again for ever
+        log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+        return None, f"failed ({error.__class__.__name__})"
 
 
 def _claim(delivery_id: int, attempt: int) -> bool:
@@ -164,5 +167,13 @@ def resend_overdue() -> int:
             WebhookDelivery.next_try_at < utcnow() - OVERDUE,
         )
     ).all()
+    # One whose last attempt was lost with its job, and no attempt left, has had its day.
+    last = len(current_app.config["WEBHOOK_RETRY_DELAYS"]) + 1
+    for delivery in (spent := [d for d in due if d.attempts >= last]):
+        delivery.status, delivery.next_try_at = WebhookDelivery.FAILED, None
+        delivery.outcomes = [*delivery.outcomes, "lost"]
+        delivery.error = f"gave up after {delivery.attempts} attempts (the last one was lost)"
+    db.session.commit()
+    due = [d for d in due if d not in spent]
     send(due)
     return len(due)

@@ -4,12 +4,14 @@ Host (and, over TLS, as SNI and the name the certificate must carry). A second D
 could answer differently, never happens. WEBHOOK_ALLOW_PRIVATE=1 lets non-public addresses through.
 """
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import current_app
 
@@ -40,6 +42,8 @@ def parse(url: str) -> tuple[bool, str, int, str]:
     """(https, host, port, path) of a URL a webhook may have, or UnsafeURL saying what is wrong."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeURL(f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise UnsafeURL("The URL has a space or a control character in it: percent-encode it (%20).")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeURL("Only http:// and https:// URLs can receive webhooks.")
@@ -47,12 +51,15 @@ def parse(url: str) -> tuple[bool, str, int, str]:
         raise UnsafeURL("Leave the user name and password out of the URL: check the signature instead.")
     try:
         host = (parts.hostname or "").encode("idna").decode("ascii")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except (UnicodeError, ValueError):
         raise UnsafeURL("The host name or port in the URL is not valid.") from None
     if not host:
         raise UnsafeURL("The URL has no host name.")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if port == 0:
+        raise UnsafeURL("The port in the URL is not valid.")
+    # The request line is ASCII: letters beyond it (/hooks/café) go percent-encoded, as browsers send them.
+    path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe="/?&=%:@!$'()*+,;~[]")
     return parts.scheme == "https", host, port, path
 
 
@@ -127,10 +134,28 @@ def _connect(target: Target, timeout: float) -> http.client.HTTPConnection:
 
 def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> int:
     """POST `body` to the target and return the status code of the answer, which is not followed if
-    it redirects. Raises OSError (a timeout too) when no answer comes."""
+    it redirects. Raises OSError (a timeout too) when no answer comes, or when sending and reading
+    the answer's head take more than twice `timeout` in all: a receiver that trickles a byte at a
+    time would otherwise beat every per-read timeout."""
     conn = _connect(target, timeout)
+    cut = threading.Event()
+    watchdog = threading.Timer(2 * timeout, _cut, (conn, cut))
+    watchdog.start()
     try:
         conn.request("POST", target.path, body, {**headers, "Host": target.host_header})
         return conn.getresponse().status  # the body is not read: only the status counts
+    except (OSError, http.client.HTTPException) as failure:
+        if cut.is_set():
+            raise TimeoutError(f"no whole answer within {2 * timeout:g} s") from failure
+        raise
     finally:
+        watchdog.cancel()
         conn.close()
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End a connection from another thread: the reading side then fails at once."""
+    cut.set()
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
