@@ -221,6 +221,15 @@ def test_one_accounts_token_never_sees_anothers_items(app, client, ada):
         assert db.session.get(Item, adas) is not None
 
 
+def test_an_upload_that_is_not_a_form_is_told_to_send_one(app, client, ada):
+    token = issue(app, "ada@example.com")
+    sent = client.post("/api/v1/items", json={"file": "talk.mp4", "silence": True}, headers=bearer(token))
+    assert_problem(sent, 415, "Send the upload as multipart/form-data")
+    item = make_item(app, ada.id)
+    again = client.post(f"/api/v1/items/{item}/again", json={"silence": True}, headers=bearer(token))
+    assert_problem(again, 415, "application/x-www-form-urlencoded")
+
+
 def make_webhook(app, user_id: int, webhook_id: int | None = None) -> int:
     """A webhook to a receiver on loopback (the test allows private addresses), with no delivery."""
     with app.app_context():

@@ -27,6 +27,7 @@ from werkzeug.exceptions import (
     HTTPException,
     RequestEntityTooLarge,
     ServiceUnavailable,
+    UnsupportedMediaType,
 )
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wsgi import get_input_stream
@@ -74,6 +75,17 @@ class DiskFull(HTTPException):
 class UploadInterrupted(BadRequest):
     human = True
     description = "The upload was interrupted before it finished, so nothing was stored. Try again."
+
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class NotAForm(UnsupportedMediaType):
+    human = True
+    description = (
+        "Send the upload as multipart/form-data: the recording as a file field, the jobs and their "
+        "settings as fields beside it (Run again also takes application/x-www-form-urlencoded)."
+    )
 
 
 class UploadsBusy(ServiceUnavailable):
@@ -294,6 +306,8 @@ class UploadRequest(Request):
         # The database is done with until the body is in: it may take hours to arrive, and a
         # connection held meanwhile (a process has a pool of 15) would leave other requests waiting.
         db.session.commit()  # ends the transaction: the connection goes back to the pool
+        if self.mimetype and self.mimetype not in FORM_TYPES:
+            raise NotAForm()  # else werkzeug reads no form from it, and it looks cut short
         parser = self.make_form_data_parser()
         parser.silent = False
         try:
