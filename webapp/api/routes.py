@@ -7,14 +7,14 @@ from werkzeug.datastructures import MultiDict
 from wtforms import StringField
 from wtforms.validators import Optional, Regexp
 
-from jobs.edit import EditError, kept_length
+from jobs.edit import EditError
 from webapp import db, edits, tus
 from webapp.account.routes import space_taken
 from webapp.api import bp
 from webapp.api.openapi import ITEM_STATUSES, document
 from webapp.api.problems import form_problem, problem
 from webapp.editor.forms import PauseForm
-from webapp.editor.routes import NOT_JSON, editable_item, if_match_version, json_body, pause_length, phrases
+from webapp.editor.routes import editable_item, json_body, pause_length, phrases, save_sent_edit
 from webapp.kinds import KINDS, file_label
 from webapp.kinds.export import EDITORS, FILES, STALE, made
 from webapp.models import Item, Task
@@ -234,19 +234,14 @@ def get_edit(item_id):
 def put_edit(item_id):
     """Replace the kept ranges if If-Match names the current version (412 if not, 428 without it)."""
     item = editable_item(item_id)
-    version = if_match_version()
-    body = json_body()
-    if not isinstance(body, dict) or "keep" not in body:
-        return problem(400, NOT_JSON)
     try:
-        edit = edits.save(item, body["keep"], version, body.get("fade"))
+        data = save_sent_edit(item)
     except EditError as error:
         return problem(400, str(error))
     except edits.Conflict:
         current = edits.current(item).version
         return problem(412, EDIT_CHANGED.format(version=current), headers={"ETag": f'"{current}"'})
-    data = {"version": edit.version, "keep": edit.keep, "kept_duration": round(kept_length(edit.keep), 6)}
-    return data, {"ETag": f'"{edit.version}"'}
+    return data, {"ETag": f'"{data["version"]}"'}
 
 
 @bp.post("/items/<item_id>/render")

@@ -127,19 +127,26 @@ def edit_json(item_id):
 def replace_edit(item_id):
     """Replace the kept ranges, if the version in If-Match is still the current one."""
     item = editable_item(item_id)
-    version = if_match_version()
-    body = json_body()
-    if not isinstance(body, dict) or "keep" not in body:
-        return problem(400, NOT_JSON)
     try:
-        edit = edits.save(item, body["keep"], version, body.get("fade"))
+        data = save_sent_edit(item)
     except EditError as error:
         return problem(400, str(error))
     except edits.Conflict:
         current = edits.current(item)
         return problem(409, edits.CONFLICT, version=current.version)
-    data = {"version": edit.version, "keep": edit.keep, "kept_duration": round(kept_length(edit.keep), 6)}
-    return jsonify(data), {"ETag": f'"{edit.version}"'}
+    return jsonify(data), {"ETag": f'"{data["version"]}"'}
+
+
+def save_sent_edit(item) -> dict:
+    """Save the kept ranges the request's JSON sends on the version its If-Match names, and say
+    what was saved; EditError (a reason) for a body that is no edit, edits.Conflict for a stale
+    version. The editor's page and the API (webapp/api/) answer these each their own way."""
+    version = if_match_version()
+    body = json_body()
+    if not isinstance(body, dict) or "keep" not in body:
+        raise EditError(NOT_JSON)
+    edit = edits.save(item, body["keep"], version, body.get("fade"))
+    return {"version": edit.version, "keep": edit.keep, "kept_duration": round(kept_length(edit.keep), 6)}
 
 
 def json_body():
