@@ -6,12 +6,14 @@ Helpers that tests import themselves (make_user, csrf_from, wait_until, ...) are
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from werkzeug.serving import make_server
 
 from tests.helpers import OFFSET, ROOT, Auth, Mailbox, make_user, wait_for_port
 from webapp import create_app, db
@@ -159,6 +161,17 @@ def logged_in(auth, user):
     response = auth.login()
     assert response.status_code == 302, response.get_data(as_text=True)
     return user
+
+
+@pytest.fixture
+def served(app):
+    """The app (this test's, as configured) on a threaded HTTP server on loopback: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ document against the app served over HTTP."""
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -13,10 +14,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
-from werkzeug.serving import make_server
 
 from tests.helpers import csrf_from, make_user
 from tests.media import make_text_file, make_video
+from tests.test_postgres import on_postgresql
 from webapp import db, webhooks
 from webapp.api.auth import NO_TOKEN, READ_ONLY, UNKNOWN
 from webapp.models import ApiToken, Item, MediaFile, Task, User, Webhook, utcnow
@@ -156,6 +157,21 @@ def test_the_cli_prints_a_working_token(app, ada):
     assert unknown.exit_code != 0 and "No user has the address" in unknown.output
 
 
+def test_an_account_has_at_most_max_tokens(app, client, auth, ada, monkeypatch):
+    monkeypatch.setattr(ApiToken, "MAX", 3)
+    for _ in range(3):
+        assert issue(app, "ada@example.com")
+    cli = app.test_cli_runner().invoke(args=["tokens", "create", "ada@example.com", "--name", "one more"])
+    assert cli.exit_code != 0 and "An account can have 50 tokens" in cli.output
+    auth.login()
+    page = client.get("/account")
+    form = {"name": "one more", "scope": "read", "expires_days": "", "csrf_token": csrf_from(page)}
+    refused = client.post("/account/tokens", data=form)
+    assert refused.status_code == 400 and "Revoke one you no longer use" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(ApiToken.id))) == 3
+
+
 def test_an_expired_token_is_refused(app, client, ada):
     token = issue(app, "ada@example.com", expires_days=1)
     assert client.get("/api/v1/items", headers=bearer(token)).status_code == 200
@@ -261,7 +277,8 @@ def test_webhooks_are_made_read_changed_tested_and_deleted_through_the_api(app, 
     assert made.headers["Cache-Control"] == "no-store"  # it holds the secret
     reader = issue(app, "ada@example.com", scope="read")
     seen = client.get(f"/api/v1/webhooks/{hook['id']}", headers=bearer(reader)).json
-    assert seen["url"] == hook["url"] and seen["secret"] is None  # a read token cannot sign for it
+    # A read token cannot sign for it, nor see past the host (a chat service's path is its key).
+    assert seen["url"] == "http://127.0.0.1:9/…" and seen["secret"] is None
     assert_problem(client.delete(f"/api/v1/webhooks/{hook['id']}", headers=bearer(reader)), 403, READ_ONLY)
 
     changed = client.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=bearer(token))
@@ -288,6 +305,34 @@ def test_a_webhook_the_rules_refuse_gets_the_account_pages_reasons(app, client, 
         assert_problem(client.post("/api/v1/webhooks", json=wrong, headers=bearer(token)), 400)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Webhook.id))) == 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, app_env):
+    """This test on SQLite and on PostgreSQL; request it before `app`."""
+    if request.param == "postgresql":
+        app_env.update(on_postgresql(app_env, request.getfixturevalue("pg_database")))
+    return request.param
+
+
+def test_webhooks_asked_for_together_stop_at_the_limit(database, app, ada, served):
+    """The limit is counted after the insert with the account locked: 25 at once make exactly 10."""
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, API_RATE_LIMIT=1000)
+    token = issue(app, "ada@example.com")
+    gate = threading.Barrier(25)
+
+    def add(n):
+        gate.wait()
+        body = {"url": f"http://127.0.0.1:9/{n}", "events": ["item.ready"]}
+        return requests.post(served + "/api/v1/webhooks", json=body, headers=bearer(token), timeout=60)
+
+    with ThreadPoolExecutor(25) as pool:
+        answers = list(pool.map(add, range(25)))
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(201) == webhooks.MAX_WEBHOOKS and statuses.count(400) == 15, statuses
+    assert all(webhooks.TOO_MANY in a.json()["detail"] for a in answers if a.status_code == 400)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Webhook.id))) == webhooks.MAX_WEBHOOKS
 
 
 def test_one_accounts_token_never_sees_anothers_webhooks(app, client, ada):
@@ -490,6 +535,34 @@ def test_too_many_requests_get_429_with_retry_after(app_env, app, client, ada):
     assert client.get("/api/v1/account", headers=bearer(other)).status_code == 200  # per token
 
 
+def test_an_accounts_tokens_together_get_twice_one_tokens_limit(app, client, ada):
+    app.config["API_RATE_LIMIT"] = 3
+    first, second, third = (issue(app, "ada@example.com") for _ in range(3))
+    for token in (first, second):
+        for _ in range(3):
+            assert client.get("/api/v1/account", headers=bearer(token)).status_code == 200
+    # Refused by its own limit: this does not use up what is left to the account's other tokens.
+    assert_problem(client.get("/api/v1/account", headers=bearer(first)), 429, "This token made more than 3")
+    response = client.get("/api/v1/account", headers=bearer(third))
+    assert_problem(response, 429, "This account's tokens together made more than twice 3 requests")
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_requests_arriving_together_get_no_more_than_the_limit(app, ada, served):
+    """Counted and checked in one step: 30 requests sent at once with a limit of 5 let 5 through."""
+    app.config["API_RATE_LIMIT"] = 5
+    token = issue(app, "ada@example.com")
+    gate = threading.Barrier(30)
+
+    def call(_):
+        gate.wait()
+        return requests.get(served + "/api/v1/account", headers=bearer(token), timeout=30).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(call, range(30)))
+    assert statuses.count(200) == 5 and statuses.count(429) == 25, statuses
+
+
 def test_unknown_routes_and_methods_answer_problems(app, client, ada):
     token = issue(app, "ada@example.com")
     assert_problem(client.get("/api/v1/nothing", headers=bearer(token)), 404, "There is nothing here")
@@ -531,7 +604,7 @@ def test_the_openapi_document_describes_every_route(app, client):
 
 
 @pytest.fixture
-def live_api(app_env, app):
+def live_api(app_env, app, served):
     """The app on a real HTTP server on loopback, with a user who has a write token and two items."""
     app.config["API_RATE_LIMIT"] = 100_000
     user = make_user(app, "fuzz@example.com")
@@ -539,18 +612,13 @@ def live_api(app_env, app):
     items = [make_item(app, user.id) for _ in range(2)]
     app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # the fixture's webhook goes to loopback
     hook = make_webhook(app, user.id)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {
-        "url": f"http://127.0.0.1:{server.server_port}",
+    return {
+        "url": served,
         "token": token,
         "items": items,
         "webhook": hook,
         "user": user,
     }
-    server.shutdown()
-    thread.join()
 
 
 def test_every_operation_answers_as_the_document_says(live_api, app):

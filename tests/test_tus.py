@@ -6,14 +6,12 @@ another user's or a read-only token's requests."""
 import base64
 import hashlib
 import socket
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from tusclient import client as tus_client
-from werkzeug.serving import make_server
 
 from tests.helpers import csrf_from, make_user
 from tests.media import make_text_file, make_video
@@ -70,19 +68,8 @@ def ada(app):
     return make_user(app, "ada@example.com")
 
 
-@pytest.fixture
-def live(app_env, app):
-    """The app on a real HTTP server on loopback."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
 def test_an_upload_cut_off_midway_resumes_from_the_servers_offset_and_its_jobs_run(
-    app, client, ada, live, tmp_path, run_worker
+    app, client, ada, served, tmp_path, run_worker
 ):
     token = issue(app, "ada@example.com")
     video = make_video(tmp_path / "talk.mp4", seconds=4)
@@ -95,7 +82,7 @@ def test_an_upload_cut_off_midway_resumes_from_the_servers_offset_and_its_jobs_r
 
     # A raw client sends the whole PATCH's headers and 60 % of its body, then the connection drops.
     cut = len(data) * 6 // 10
-    port = int(live.rsplit(":", 1)[1])
+    port = int(served.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as sock:
         head = (
             f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
@@ -111,10 +98,10 @@ def test_an_upload_cut_off_midway_resumes_from_the_servers_offset_and_its_jobs_r
     assert client.get("/api/v1/items", headers=bearer(token)).json["items"] == []
 
     # tuspy resumes at the server's offset (HEAD), in chunks, with sha1 checksums.
-    tus = tus_client.TusClient(live + "/api/v1/uploads", headers=bearer(token))
+    tus = tus_client.TusClient(served + "/api/v1/uploads", headers=bearer(token))
     with open(video, "rb") as stream:
         uploader = tus.uploader(
-            file_stream=stream, url=live + path, chunk_size=64 * 1024, upload_checksum=True
+            file_stream=stream, url=served + path, chunk_size=64 * 1024, upload_checksum=True
         )
         assert uploader.offset == cut
         uploader.upload()
@@ -123,7 +110,16 @@ def test_an_upload_cut_off_midway_resumes_from_the_servers_offset_and_its_jobs_r
     items = client.get("/api/v1/items", headers=bearer(token)).json["items"]
     assert len(items) == 1 and items[0]["title"] == "talk.mp4" and items[0]["batch"] == "evening"
     assert {t["kind"] for t in items[0]["tasks"]} == {"prepare", "silence"}
-    assert client.head(path, headers={**TUS, **bearer(token)}).status_code == 404  # done with
+    # Asked again (its last answer lost, say), the upload says every byte is in and where its item is.
+    finished = client.head(path, headers={**TUS, **bearer(token)})
+    assert finished.status_code == 200 and finished.headers["Upload-Offset"] == str(len(data))
+    assert finished.headers["Location"] == items[0]["url"]
+    again = tus_client.TusClient(served + "/api/v1/uploads", headers=bearer(token))
+    with open(video, "rb") as stream:
+        resumed = again.uploader(file_stream=stream, url=served + path, chunk_size=64 * 1024)
+        assert resumed.offset == len(data)
+        resumed.upload()  # nothing left to send: no second item
+    assert len(client.get("/api/v1/items", headers=bearer(token)).json["items"]) == 1
     run_worker("media")
     done = client.get(items[0]["url"], headers=bearer(token)).json
     assert done["status"] == "done"
@@ -131,10 +127,12 @@ def test_an_upload_cut_off_midway_resumes_from_the_servers_offset_and_its_jobs_r
     assert {"original", "cut"} <= set(files)
     with client.get(files["original"]["url"], headers=bearer(token)) as original:
         assert original.data == data  # byte for byte what was sent, in two goes
-    assert leftovers(app, ada.id)[1:] == [0, 0]
+    assert leftovers(app, ada.id)[2] == 0  # no space held beyond the item's files
 
 
-def test_tuspy_uploads_a_whole_file_and_options_say_what_the_server_speaks(app, client, ada, live, tmp_path):
+def test_tuspy_uploads_a_whole_file_and_options_say_what_the_server_speaks(
+    app, client, ada, served, tmp_path
+):
     token = issue(app, "ada@example.com")
     options = client.options("/api/v1/uploads")
     assert options.status_code == 204
@@ -144,12 +142,22 @@ def test_tuspy_uploads_a_whole_file_and_options_say_what_the_server_speaks(app, 
     assert int(options.headers["Tus-Max-Size"]) == app.config["MAX_UPLOAD_SIZE"]
 
     video = make_video(tmp_path / "clip.mp4", seconds=2)
-    tus = tus_client.TusClient(live + "/api/v1/uploads", headers=bearer(token))
+    tus = tus_client.TusClient(served + "/api/v1/uploads", headers=bearer(token))
     with open(video, "rb") as stream:
         tus.uploader(file_stream=stream, metadata={"filename": "clip.mp4", "transcribe": "true"}).upload()
     items = client.get("/api/v1/items", headers=bearer(token)).json["items"]
     assert [i["title"] for i in items] == ["clip.mp4"]
     assert {"prepare", "transcribe"} <= {t["kind"] for t in items[0]["tasks"]}
+
+    # Its row, kept for HEAD, expires like an abandoned one; the item keeps its files.
+    with app.app_context():
+        db.session.execute(sa.update(TusUpload).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert run_maintenance()["abandoned uploads"] == "0 removed"
+    files, uploads, reservations = leftovers(app, ada.id)
+    assert uploads == 0 and reservations == 0 and any(name.startswith("original") for name in files)
+    with client.get(items[0]["url"] + "/files/original.mp4", headers=bearer(token)) as original:
+        assert original.status_code == 200
 
 
 def test_a_chunk_whose_checksum_fails_is_460_and_not_kept(app, client, ada, tmp_path):

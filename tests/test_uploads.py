@@ -8,19 +8,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.helpers import ROOT, csrf_from, make_user
 from tests.media import make_audio, make_text_file, make_truncated, make_video
 from webapp import db
-from webapp.localredis import free_port
 from webapp.models import Item, MediaFile, Task, User, used_bytes
 from webapp.storage import item_dir
 
@@ -262,15 +259,6 @@ def test_files_are_served_with_range_and_delete_frees_space(app, client, logged_
 # --- over real HTTP: memory, temp copies and clients that go away -------------------------
 
 
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.port}"
-    server.shutdown()
-
-
 class Browser:
     """A minimal HTTP client with cookies, streaming request bodies from disk."""
 
@@ -315,7 +303,7 @@ class Browser:
         return head, tail, headers
 
 
-def test_upload_streams_without_memory_or_temp_copies(app, logged_in, live_server, tmp_path, monkeypatch):
+def test_upload_streams_without_memory_or_temp_copies(app, logged_in, served, tmp_path, monkeypatch):
     big = tmp_path / "big.mp4"
     with open(big, "wb") as f:
         for _ in range(64):
@@ -323,7 +311,7 @@ def test_upload_streams_without_memory_or_temp_copies(app, logged_in, live_serve
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))
-    browser = Browser(live_server)
+    browser = Browser(served.removeprefix("http://"))
     browser.login()
     head, tail, headers = browser.upload_parts(big)
 
@@ -348,7 +336,8 @@ def test_upload_streams_without_memory_or_temp_copies(app, logged_in, live_serve
 
 @pytest.mark.parametrize("server", ["werkzeug", "gunicorn"])
 def test_client_that_disconnects_midway_leaves_nothing(app, logged_in, video, request, server):
-    host = request.getfixturevalue("live_server" if server == "werkzeug" else "gunicorn_server")
+    host = request.getfixturevalue("served" if server == "werkzeug" else "gunicorn_server")
+    host = host.removeprefix("http://")
     browser = Browser(host)
     browser.login()
     head, tail, headers = browser.upload_parts(video)

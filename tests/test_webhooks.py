@@ -19,8 +19,9 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from tests.helpers import Auth, csrf_from, make_user, wait_until
 from tests.media import make_video
 from tests.test_account import delete_account
+from tests.test_api import bearer, issue
 from tests.test_uploads import upload
-from webapp import db
+from webapp import db, webhooks
 from webapp.maintenance import run_maintenance
 from webapp.models import Item, Webhook, WebhookDelivery, utcnow
 from webapp.storage import item_dir
@@ -185,6 +186,22 @@ def test_an_account_has_at_most_ten_webhooks(app, client, logged_in):
     assert "An account can have 10 webhooks. Delete one to add another." in response.get_data(as_text=True)
     with app.app_context():
         assert len(db.session.scalars(db.select(Webhook)).all()) == 10
+
+
+def test_test_events_are_limited_per_webhook(app, client, logged_in):
+    """A test is a real request to someone's server made at a click: five a minute, then 429."""
+    add_webhook(client, "https://192.0.2.10/ada")
+    hook = the_webhook(app)
+    for _ in range(webhooks.TESTS.limit):
+        assert send_test_event(client, hook.id).status_code == 303
+    refused = send_test_event(client, hook.id)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "sent 5 test events in the last minute" in refused.get_data(as_text=True)
+    token = issue(app, "ada@example.com")
+    answer = client.post(f"/api/v1/webhooks/{hook.id}/test", headers=bearer(token))
+    assert answer.status_code == 429 and "Send another in" in answer.json["detail"]
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(WebhookDelivery.id))) == webhooks.TESTS.limit
 
 
 def test_changes_to_webhooks_need_the_csrf_token(app, client, logged_in):
@@ -391,9 +408,27 @@ def test_a_delivery_whose_last_attempt_was_lost_is_given_up_not_sent_again(app, 
         delivery.next_try_at = utcnow() - OVERDUE - timedelta(seconds=1)
         db.session.commit()
         delivery_id = delivery.id
-        assert run_maintenance()["webhooks"] == "0 overdue deliveries queued again"
+        assert run_maintenance()["webhooks"].startswith("0 overdue deliveries queued again")
         delivery = db.session.get(WebhookDelivery, delivery_id)
         assert delivery.status == WebhookDelivery.FAILED and "gave up after 4 attempts" in delivery.error
+
+
+def test_finished_deliveries_are_forgotten_after_a_month_pending_ones_never(app, client, logged_in):
+    add_webhook(client, "http://127.0.0.1:9/hook")
+    hook = the_webhook(app)
+    with app.app_context():
+        webhook = db.session.get(Webhook, hook.id)
+        made = {}
+        for status, age in (("delivered", 31), ("failed", 31), ("pending", 31), ("delivered", 29)):
+            delivery = add(webhook, "webhook.test", {})
+            delivery.status, delivery.created_at = status, utcnow() - timedelta(days=age)
+            delivery.next_try_at = utcnow() + timedelta(hours=1) if status == "pending" else None
+            made[delivery.message_id] = (status, age)
+        db.session.commit()
+        done = run_maintenance()["webhooks"]
+        assert done == "0 overdue deliveries queued again, 2 old deliveries forgotten"
+        left = db.session.scalars(db.select(WebhookDelivery.message_id)).all()
+        assert sorted(made[message] for message in left) == [("delivered", 29), ("pending", 31)]
 
 
 @pytest.fixture(scope="module")
@@ -523,7 +558,7 @@ def test_a_delivery_whose_job_was_lost_is_sent_by_maintenance(
         delivery = add(db.session.get(Webhook, hook.id), "webhook.test", {"lost": True})
         delivery.next_try_at = utcnow() - OVERDUE - timedelta(seconds=1)
         db.session.commit()
-        assert run_maintenance()["webhooks"] == "1 overdue delivery queued again"
+        assert run_maintenance()["webhooks"].startswith("1 overdue delivery queued again")
     got = server.wait_for(1)
     assert got[0][2]["data"] == {"lost": True}
     wait_until(lambda: "delivered (1 attempt)" in deliveries_table(client), 10, "the delivery recorded")

@@ -1,4 +1,4 @@
-"""Housekeeping: files past their retention, files or rows left behind, webhook deliveries whose job was lost.
+"""Housekeeping: files past their retention, files or rows left behind, webhook deliveries lost or old.
 
 `run_maintenance` is the RQ job that clock.py enqueues every MAINTENANCE_INTERVAL seconds;
 `flask cleanup` runs its cleanup step by hand. Both are safe to run twice at once: a step removes
@@ -28,7 +28,7 @@ from webapp.retention import retention
 from webapp.storage import SOUND_PREFIX, item_dir, user_dir
 from webapp.tasks.recovery import recover_lost_tasks
 from webapp.tus import expire_uploads
-from webapp.webhooks.delivery import resend_overdue
+from webapp.webhooks.delivery import forget_old_deliveries, resend_overdue
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ def run_maintenance() -> dict:
         done["abandoned uploads"] = f"{expire_uploads()} removed"
         # 4. Files without rows, rows without files, stale temp files.
         done["cleanup"] = cleanup().summary()
-        # 4. Webhook deliveries whose job was lost.
+        # 5. Webhook deliveries whose job was lost, and those finished long ago (the log's end).
         done["webhooks"] = (
-            f"{plural(resend_overdue(), 'overdue delivery', 'overdue deliveries')} queued again"
+            f"{plural(resend_overdue(), 'overdue delivery', 'overdue deliveries')} queued again, "
+            f"{plural(forget_old_deliveries(), 'old delivery', 'old deliveries')} forgotten"
         )
         for step, summary in done.items():
             log.info("maintenance, %s: %s", step, summary)

@@ -163,6 +163,8 @@ class ApiToken(db.Model):
     PREFIX = "crt_"  # recognisable in a script, a log or a secret scanner
     # Its last use is written at most this often, so a busy script does not write on every request.
     TOUCH_EVERY = timedelta(minutes=1)
+    MAX = 50  # per account; the rate limit is the account's too, so more would buy nothing
+    TOO_MANY = f"An account can have {MAX} tokens. Revoke one you no longer use to make another."
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -178,15 +180,16 @@ class ApiToken(db.Model):
     token = None  # the raw token: known only in the request or command that made it
 
     @classmethod
-    def issue(cls, user: User, name: str, scope: str, expires_days: int | None) -> "ApiToken":
-        """A new token for `user`, its raw value in `.token` (shown once, never stored)."""
+    def issue(cls, user: User, name: str, scope: str, expires_days: int | None) -> "ApiToken | None":
+        """A new token for `user`, committed, its raw value in `.token` (shown once, never stored);
+        None when the account already has MAX of them."""
         token = cls(name=name, scope=scope)
         token.token = cls.PREFIX + secrets.token_urlsafe(32)
         token.token_hash = hash_token(token.token)
         if expires_days:
             token.expires_at = utcnow() + timedelta(days=expires_days)
         user.tokens.append(token)
-        return token
+        return token if commit_within(token, cls.MAX) else None
 
     @classmethod
     def find(cls, token: str) -> "ApiToken | None":
@@ -200,6 +203,31 @@ class ApiToken(db.Model):
         now = utcnow()
         if self.last_used_at is None or now - self.last_used_at >= self.TOUCH_EVERY:
             self.last_used_at = now
+
+
+def lock_user(user_id: int) -> None:
+    """Make this transaction's next statements wait for any other that locked the same user. On
+    PostgreSQL by holding the user's row; SQLite lets one transaction write at a time anyway, so
+    there a transaction that has written is already alone."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
+
+
+def commit_within(row, limit: int) -> bool:
+    """Commit the new `row` (of a model with a user_id) unless its user would then have more than
+    `limit` of its kind: then roll back and return False. Counted after the insert, with the user
+    locked (SQLite: by the insert), so requests arriving together cannot each see room for one more."""
+    with db.session.no_autoflush:
+        # Locked before the insert: the insert's own key-share lock on the user's row would make
+        # two of these deadlock on PostgreSQL.
+        lock_user(row.user_id if row.user_id is not None else row.user.id)
+    db.session.flush()
+    kind = type(row)
+    if db.session.scalar(sa.select(sa.func.count()).where(kind.user_id == row.user_id)) > limit:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    return True
 
 
 def used_bytes(user_id: int) -> int:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from webapp import db
 from webapp.disk import preview_bytes
 from webapp.kinds import KINDS
-from webapp.models import Item, MediaFile, Reservation, Task, User, used_bytes, used_query, utcnow
+from webapp.models import Item, MediaFile, Reservation, Task, lock_user, used_bytes, used_query, utcnow
 
 RESERVATION_TTL = timedelta(minutes=10)
 # Space is reserved this far ahead of the bytes that arrive, so a stream costs few transactions.
@@ -78,10 +78,9 @@ class UploadSpace:
 
     def _reserve(self, wanted: int) -> bool:
         """Reserve `wanted` more bytes, and RESERVE_AHEAD more when they fit too."""
-        if db.session.get_bind().dialect.name == "postgresql":
-            # Reservations of this user wait here for each other; the statement below, started
-            # after the wait, then sees every one committed before it.
-            db.session.execute(sa.select(User.id).where(User.id == self.user_id).with_for_update())
+        # Reservations of this user wait here for each other; the statement below, started after
+        # the wait, then sees every one committed before it.
+        lock_user(self.user_id)
         taken = _taken(self.user_id)
         grant = sa.case((taken + wanted + RESERVE_AHEAD <= self.quota, wanted + RESERVE_AHEAD), else_=wanted)
         return self._update(Reservation.size + grant, taken + wanted <= self.quota)

@@ -1,7 +1,9 @@
 """Fixed-window rate limits kept in Redis, so every web process shares them.
 
-A `Limit` names one rule; callers hold tuples of them (a per-minute and a per-day limit, say) and
-ask `wait_for` before an event and `count` it after.
+A `Limit` names one rule; callers hold tuples of them (a per-minute and a per-day limit, say). An
+event that always counts is let through by `take`, which counts and checks in one step, so requests
+arriving together cannot all pass a check made before any of them is counted. Events that count only
+by how they end (a wrong password) ask `wait_for` before and `count` after.
 
 While Redis does not answer nothing is counted, so logging in keeps working through an outage
 (unthrottled for its length) instead of failing for everyone.
@@ -68,6 +70,25 @@ def reset(name: str, subject: str) -> None:
 def wait_for(limits: tuple[Limit, ...], subject: str) -> int:
     """Seconds until `subject` is under every limit again; 0 when it is now."""
     return max(retry_after(lim.name, subject, lim.limit) for lim in limits)
+
+
+def take(limits: tuple[Limit, ...], subject: str) -> int:
+    """Count one event for `subject` and return 0 when it is within every limit, else the seconds until
+    it would be. Refused events count too: the window still ends when it would have."""
+    pipe = redis_conn().pipeline()
+    for lim in limits:
+        key = _key(lim.name, subject)
+        pipe.incr(key)
+        pipe.expire(key, lim.window, nx=True)
+        pipe.ttl(key)
+    with _unless_redis_is_away():
+        answers = pipe.execute()
+        counts, ttls = answers[0::3], answers[2::3]
+        return max(
+            (max(ttl, 1) for lim, n, ttl in zip(limits, counts, ttls, strict=True) if n > lim.limit),
+            default=0,
+        )
+    return 0
 
 
 def count(limits: tuple[Limit, ...], subject: str) -> None:

@@ -33,7 +33,7 @@ from werkzeug.http import http_date
 from webapp import db
 from webapp.disk import disk_room
 from webapp.helpers import filesize
-from webapp.models import Reservation, TusUpload, new_item_id, utcnow
+from webapp.models import Item, Reservation, TusUpload, new_item_id, utcnow
 from webapp.quota import UploadSpace
 from webapp.storage import user_dir
 from webapp.uploads import DISK_CHECK_BYTES, DiskFull, UploadsBusy, over_quota_message
@@ -201,32 +201,36 @@ def partial_path(upload: TusUpload) -> Path:
     return user_dir(upload.user_id) / upload.item_id / PARTIAL
 
 
-def owned_upload(upload_id: str) -> TusUpload | None:
-    """The current user's live upload; another user's looks like no upload at all. One whose last
-    byte is in (its partial file renamed, being probed) is no longer one either."""
+def _owned_row(upload_id: str) -> TusUpload | None:
+    """The current user's upload, arriving or finished; another user's looks like no upload at all."""
     upload = db.session.get(TusUpload, upload_id)
     if upload is None or upload.user_id != current_user.id or upload.expires_at <= utcnow():
         return None
-    return upload if partial_path(upload).is_file() else None
+    return upload
+
+
+def owned_upload(upload_id: str) -> TusUpload | None:
+    """The current user's upload still arriving. One whose last byte is in (its partial file
+    renamed, being probed, or its item made) takes no more bytes."""
+    upload = _owned_row(upload_id)
+    return upload if upload is not None and partial_path(upload).is_file() else None
 
 
 def head(upload_id):
-    upload = owned_upload(upload_id)
+    """Where the upload is. A finished one says all its bytes are in (and where its item is): a
+    client that lost the answer to its last PATCH must not send the file again."""
+    upload = _owned_row(upload_id)
     if upload is None:
         return "", 404, _headers()
-    offset = partial_path(upload).stat().st_size
-    return (
-        "",
-        200,
-        _headers(
-            upload,
-            **{
-                "Upload-Offset": str(offset),
-                "Upload-Length": str(upload.length),
-                "Upload-Metadata": upload.metadata_header,
-            },
-        ),
-    )
+    headers = {"Upload-Length": str(upload.length), "Upload-Metadata": upload.metadata_header}
+    if partial_path(upload).is_file():
+        headers["Upload-Offset"] = str(partial_path(upload).stat().st_size)
+    elif db.session.get(Item, upload.item_id) is not None:
+        headers["Upload-Offset"] = str(upload.length)
+        headers["Location"] = _item_url(upload.item_id)
+    else:  # refused, or its item deleted since
+        return "", 404, _headers()
+    return "", 200, _headers(upload, **headers)
 
 
 def patch(upload_id):
@@ -345,11 +349,17 @@ def _complete(upload: TusUpload, headers: dict):
     except Refused as refused:
         forget(upload)
         return _problem(refused.status, " ".join(field.errors))
-    forget(upload)
-    # The item, for the client to follow: its JSON at the API's door, its page at the page's.
-    shown = "api.show_item" if request.blueprint == "api" else "videos.show"
-    headers["Location"] = url_for(shown, item_id=item.id, _external=True)
+    # The item's files hold the space now. The row stays until it expires, for HEAD to answer.
+    db.session.execute(sa.delete(Reservation).where(Reservation.id == upload.reservation_id))
+    db.session.commit()
+    headers["Location"] = _item_url(item.id)
     return "", 204, headers
+
+
+def _item_url(item_id: str) -> str:
+    """The item, for the client to follow: its JSON at the API's door, its page at the page's."""
+    shown = "api.show_item" if request.blueprint == "api" else "videos.show"
+    return url_for(shown, item_id=item_id, _external=True)
 
 
 def _sha256(path: Path) -> str:
@@ -386,8 +396,11 @@ def forget(upload: TusUpload, remove_item_folder: bool = False) -> None:
 
 
 def expire_uploads() -> int:
-    """Remove the uploads nobody sent to for TUS_EXPIRY_HOURS, with their bytes and reservations."""
+    """Remove the uploads nobody sent to for TUS_EXPIRY_HOURS, with their bytes and reservations,
+    and the rows of those finished as long ago (their items keep their folders). Returns how many
+    were abandoned."""
     expired = db.session.scalars(sa.select(TusUpload).where(TusUpload.expires_at <= utcnow())).all()
+    abandoned = sum(partial_path(upload).is_file() for upload in expired)
     for upload in expired:
         forget(upload, remove_item_folder=True)
-    return len(expired)
+    return abandoned

@@ -181,7 +181,9 @@ def create_token():
         return _page(token_form=form, status=400)
     user = current_user._get_current_object()
     token = ApiToken.issue(user, form.name.data, form.scope.data, form.expires_days.data)
-    db.session.commit()
+    if token is None:
+        form.name.errors = [*form.name.errors, ApiToken.TOO_MANY]
+        return _page(token_form=form, status=400)
     # The page itself shows it, never a flash message: that would keep it in the session cookie.
     return _page(new_token=token, status=201)
 
@@ -240,7 +242,10 @@ def edit_webhook(webhook_id: int):
 def test_webhook(webhook_id: int):
     hook = webhooks.owned_webhook(current_user, webhook_id)
     ButtonForm().validate_on_submit()  # CSRFProtect has already checked the token
-    delivery = webhooks.send_test(hook)
+    try:
+        delivery = webhooks.send_test(hook)
+    except webhooks.TooSoon as refusal:
+        return too_many(str(refusal), refusal.wait)
     flash(f"Test event {delivery.message_id} queued; its result shows in Recent deliveries.", "info")
     return redirect(url_for("account.index", _anchor="deliveries"), code=303)
 

@@ -10,7 +10,7 @@ from webapp.api.problems import problem
 from webapp.auth.routes import in_words
 from webapp.helpers import day
 from webapp.models import ApiToken
-from webapp.ratelimit import Limit, count, wait_for
+from webapp.ratelimit import Limit, take
 
 NO_TOKEN = (
     "Send a personal access token in the Authorization header (Authorization: Bearer crt_...). "
@@ -22,6 +22,10 @@ READ_ONLY = (
     "This token may only read (its scope is read). Make a token with the write scope to change things."
 )
 TOO_MANY = "This token made more than {limit} requests in a minute. Wait {wait} and try again."
+TOO_MANY_ACCOUNT = (
+    "This account's tokens together made more than twice {limit} requests in a minute. "
+    "Wait {wait} and try again."
+)
 UNKNOWN_QUERY = "This operation takes no query parameter {names}: see /api/v1/openapi.json for what it takes."
 REPEATED_QUERY = "Give each query parameter once: {names} came more than once."
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -46,11 +50,15 @@ def authenticate():
         return problem(400, UNKNOWN_QUERY.format(names=", ".join(unknown)))
     if repeated := sorted(name for name, values in request.args.lists() if len(values) > 1):
         return problem(400, REPEATED_QUERY.format(names=", ".join(repeated)))
-    limits = (Limit("api", current_app.config["API_RATE_LIMIT"], 60),)
-    if wait := wait_for(limits, str(token.id)):
-        detail = TOO_MANY.format(limit=limits[0].limit, wait=in_words(wait))
+    limit = current_app.config["API_RATE_LIMIT"]
+    # Each token has its limit, and all of an account's tokens together twice that, so making more
+    # tokens does not buy more requests. What one token is refused does not use up the others'.
+    detail, wait = TOO_MANY, take((Limit("api", limit, 60),), str(token.id))
+    if not wait:
+        detail, wait = TOO_MANY_ACCOUNT, take((Limit("api-account", 2 * limit, 60),), str(token.user_id))
+    if wait:
+        detail = detail.format(limit=limit, wait=in_words(wait))
         return problem(429, detail, headers={"Retry-After": str(wait)})
-    count(limits, str(token.id))
     if request.method not in SAFE_METHODS and token.scope != ApiToken.WRITE:
         return problem(403, READ_ONLY)
     token.touch()

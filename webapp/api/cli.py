@@ -3,7 +3,6 @@
 import click
 from flask.cli import AppGroup
 
-from webapp import db
 from webapp.admin.cli import _existing
 from webapp.models import ApiToken
 
@@ -23,5 +22,6 @@ def create(email, name, scope, expires_days):
     if not name.strip():
         raise click.BadParameter("Name the token after what uses it.", param_hint="--name")
     token = ApiToken.issue(user, name.strip()[:100], scope, expires_days)
-    db.session.commit()
+    if token is None:
+        raise click.ClickException(ApiToken.TOO_MANY)
     click.echo(token.token)

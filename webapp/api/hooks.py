@@ -2,6 +2,8 @@
 rules (webapp.webhooks), and their deliveries. A webhook's secret is shown to write tokens only: with
 it anyone can sign events the receiver would believe."""
 
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
 from flask import abort, g, request, url_for
 from flask_login import current_user
@@ -64,7 +66,10 @@ def delete_webhook(webhook_id: int):
 
 @bp.post("/webhooks/<int:webhook_id>/test")
 def test_webhook(webhook_id: int):
-    delivery = webhooks.send_test(webhooks.owned_webhook(current_user, webhook_id))
+    try:
+        delivery = webhooks.send_test(webhooks.owned_webhook(current_user, webhook_id))
+    except webhooks.TooSoon as refusal:
+        return problem(429, str(refusal), headers={"Retry-After": str(refusal.wait)})
     return delivery_json(delivery), 202
 
 
@@ -95,7 +100,7 @@ def webhook_json(hook: Webhook) -> dict:
     may_write = g.api_token.scope == ApiToken.WRITE
     return {
         "id": hook.id,
-        "url": hook.url,
+        "url": hook.url if may_write else _origin(hook.url),
         "events": hook.events,
         "enabled": hook.enabled,
         "disabled_reason": hook.disabled_reason,
@@ -103,6 +108,15 @@ def webhook_json(hook: Webhook) -> dict:
         "created_at": hook.created_at.isoformat() + "Z",
         "deliveries_url": url_for("api.webhook_deliveries", webhook_id=hook.id, _external=True),
     }
+
+
+def _origin(url: str) -> str:
+    """The URL's scheme, host and port, "/…" for the rest: the path of a chat service's webhook is
+    itself the key to post there, so a token that may only read is not shown it."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    origin = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    return origin + ("/…" if url.rstrip("/") != origin else "/")
 
 
 def delivery_json(delivery: WebhookDelivery) -> dict:
@@ -249,6 +263,11 @@ def schemas() -> dict:
             "properties": {
                 "id": {"type": "integer"},
                 **fields,
+                "url": {
+                    "type": "string",
+                    "description": "Where the events go. For a read token only its scheme, host and "
+                    "port, then /… (the rest may be the key to post there).",
+                },
                 "disabled_reason": {**string_or_null, "description": "Why it was turned off (a 410 answer)."},
                 "secret": {
                     **string_or_null,

@@ -70,6 +70,22 @@ IF_MATCH = r'^(W/)?"?[0-9]{1,9}"?$'  # what webapp.editor.routes.if_match_versio
 BINARY = {"type": "string", "format": "binary"}
 ITEM_ID = _path("item_id", "The item's id.")
 # Every operation refuses query parameters it does not take (400).
+HEADER = {"schema": {"type": "string"}}
+FILE_HEADERS = {name: HEADER for name in ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition")}
+DOWNLOAD_HEADERS = [
+    {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+    for name, description in (
+        ("Range", "A part of the file: bytes=START-END, bytes=START- or bytes=-LAST."),
+        ("If-Range", "The ETag you had: the range if the file is the same, else the whole file."),
+        ("If-None-Match", "The ETag you had: 304 if the file is the same."),
+    )
+]
 READ = _problems(400, 401, 404, 429)
 WRITE = _problems(400, 401, 403, 404, 429)
 
@@ -202,12 +218,30 @@ def document() -> dict:
                 "parameters": [ITEM_ID, _path("name", "The file's name, as the item lists it.")],
                 "get": {
                     "operationId": "getFile",
-                    "parameters": query["api.item_file"],
+                    "parameters": query["api.item_file"] + DOWNLOAD_HEADERS,
                     "summary": "Download an original or a result (HTTP Range requests work)",
+                    "description": "Resume a download with Range (and If-Range with the ETag you had); "
+                    "fetch again only if changed with If-None-Match.",
                     "responses": {
                         "200": {
                             "description": "The file.",
+                            "headers": FILE_HEADERS,
                             "content": {"*/*": {"schema": BINARY}},
+                        },
+                        "206": {
+                            "description": "The range of the file that Range asked for.",
+                            "headers": {**FILE_HEADERS, "Content-Range": HEADER},
+                            "content": {"*/*": {"schema": BINARY}},
+                        },
+                        "304": {
+                            "description": "Not changed since the ETag in If-None-Match.",
+                            "headers": {"ETag": HEADER},
+                        },
+                        "416": {
+                            "description": "Range starts past the end of the file; Content-Range gives its "
+                            "length.",
+                            "headers": {"Content-Range": HEADER},
+                            "content": {"application/problem+json": {"schema": _ref("Problem")}},
                         },
                         **READ,
                     },
@@ -444,7 +478,7 @@ PROBLEM_STATUSES = {
     409: "The item is not in a state for this: jobs running, not prepared yet, or out of date; or an "
     "upload's bytes do not start at its offset.",
     411: "Content-Length is missing.",
-    412: "The edit changed since the version in If-Match.",
+    412: "The edit changed since the version in If-Match; ETag is the current version.",
     413: "The upload is larger than the size limit or the space left.",
     415: "The file is not a recording that can be used.",
     428: "If-Match is missing.",
@@ -466,6 +500,8 @@ def _problem_responses() -> dict:
             response["headers"] = {"Retry-After": {"required": True, "schema": {"type": "string"}}}
         if code == 401:
             response["headers"] = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
+        if code == 412:
+            response["headers"] = {"ETag": {"required": True, "schema": {"type": "string"}}}
         responses[str(code)] = response
     return responses
 

@@ -20,7 +20,7 @@ from webapp.auth.forms import ButtonForm, LoginForm, ResetPasswordForm, ResetReq
 from webapp.helpers import plural
 from webapp.mail import mail_link, send_mail
 from webapp.models import LoginSession, User, utcnow
-from webapp.ratelimit import Limit, count, forget, wait_for
+from webapp.ratelimit import Limit, count, forget, take, wait_for
 
 WRONG_LOGIN = "Wrong email or password."
 DISABLED_LOGIN = "This account is disabled; contact the operator."
@@ -146,9 +146,8 @@ def send_confirmation(user: User) -> None:
 
 def send_signup_notice(user: User) -> None:
     """Tell the owner of an existing account that someone tried to sign up with their address."""
-    if wait_for(SIGNUP_NOTICES, str(user.id)):
+    if take(SIGNUP_NOTICES, str(user.id)):
         return
-    count(SIGNUP_NOTICES, str(user.id))
     send_mail(
         user.email,
         "You already have a Cutroom account",
@@ -163,10 +162,9 @@ def signup():
     form = SignupForm()
     if not form.validate_on_submit():
         return render_template("auth/signup.html", form=form), 400 if request.method == "POST" else 200
-    wait = wait_for(SIGNUPS_PER_ADDRESS, client_address())
+    wait = take(SIGNUPS_PER_ADDRESS, client_address())
     if wait:
         return too_many(f"Too many sign-ups from your network. Try again in {in_words(wait)}.", wait)
-    count(SIGNUPS_PER_ADDRESS, client_address())
 
     email = form.email.data
     user = find_user(email)
@@ -274,8 +272,7 @@ def reset_request():
         return render_template("auth/reset_request.html", form=form), status
     email = form.email.data
     # Limited per typed address, known or not; over the limit we silently send nothing.
-    if not wait_for(RESET_MAILS, email):
-        count(RESET_MAILS, email)
+    if not take(RESET_MAILS, email):
         user = find_user(email)
         if user is not None:
             link = mail_link("auth.reset_password", token=tokens.reset_token(user))

@@ -14,13 +14,25 @@ import sqlalchemy as sa
 from flask import abort
 
 from webapp import db
-from webapp.models import User, Webhook, WebhookDelivery
+from webapp.auth.routes import in_words
+from webapp.models import User, Webhook, WebhookDelivery, commit_within
+from webapp.ratelimit import Limit, take
 from webapp.webhooks.delivery import send
 from webapp.webhooks.events import EVENTS, TEST_EVENT, add
 from webapp.webhooks.outbound import UnsafeURL, resolve
 
 MAX_WEBHOOKS = 10  # per account: each event is sent once to each
+TOO_MANY = f"An account can have {MAX_WEBHOOKS} webhooks. Delete one to add another."
 RECENT_DELIVERIES = 20  # in the log on the account page
+# A test is a real request to someone's server, made at a click: at most this many per minute each.
+TESTS = Limit("webhook-test", 5, 60)
+TESTS_TOO_SOON = "This webhook was sent {limit} test events in the last minute. Send another in {wait}."
+
+
+class TooSoon(Exception):
+    def __init__(self, wait: int):
+        super().__init__(TESTS_TOO_SOON.format(limit=TESTS.limit, wait=in_words(wait)))
+        self.wait = wait
 
 
 class InvalidWebhook(ValueError):
@@ -47,14 +59,13 @@ def owned_webhook(user: User, webhook_id: int) -> Webhook:
 def create(user: User, url: str, events: list[str], enabled: bool = True) -> Webhook:
     """A new webhook for `user`, with a new secret; InvalidWebhook if the URL or events are refused."""
     errors = {}
-    if len(user.webhooks) >= MAX_WEBHOOKS:
-        errors["url"] = f"An account can have {MAX_WEBHOOKS} webhooks. Delete one to add another."
     url, events = _checked(errors, url, events)
     if errors:
         raise InvalidWebhook(errors)
     hook = Webhook(user=user, url=url, events=events, enabled=enabled, secret=new_secret())
     db.session.add(hook)
-    db.session.commit()
+    if not commit_within(hook, MAX_WEBHOOKS):
+        raise InvalidWebhook({"url": TOO_MANY})
     return hook
 
 
@@ -97,7 +108,10 @@ def recent_deliveries(user: User, limit: int = RECENT_DELIVERIES) -> list[Webhoo
 
 
 def send_test(hook: Webhook) -> WebhookDelivery:
-    """Send `hook` a test event (whatever events it takes), signed and retried like any other."""
+    """Send `hook` a test event (whatever events it takes), signed and retried like any other;
+    TooSoon when it has had its share of them this minute."""
+    if wait := take((TESTS,), str(hook.id)):
+        raise TooSoon(wait)
     delivery = add(hook, TEST_EVENT, {"webhook_id": hook.id, "message": "A test event from Cutroom."})
     db.session.commit()
     send([delivery])

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 QUEUE = "webhooks"
 # A delivery whose attempt has been due this long has lost its job; resend_overdue() queues it again.
 OVERDUE = timedelta(minutes=10)
+# Finished deliveries are kept this long for the log, then deleted: their bodies add up.
+KEEP_LOG = timedelta(days=30)
 TURNED_OFF = "not sent: the webhook is turned off"
 
 
@@ -177,3 +179,15 @@ def resend_overdue() -> int:
     due = [d for d in due if d not in spent]
     send(due)
     return len(due)
+
+
+def forget_old_deliveries() -> int:
+    """Delete deliveries that finished (delivered or failed) more than KEEP_LOG ago; how many."""
+    gone = db.session.execute(
+        sa.delete(WebhookDelivery).where(
+            WebhookDelivery.status != WebhookDelivery.PENDING,
+            WebhookDelivery.created_at < utcnow() - KEEP_LOG,
+        )
+    ).rowcount
+    db.session.commit()
+    return gone
