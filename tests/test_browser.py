@@ -778,3 +778,64 @@ def test_an_interrupted_upload_resumes_where_the_server_stopped(app, site, brows
 
         items = db.session.scalars(db.select(Item)).all()
         assert [item.file("original").size for item in items] == [size, size]
+
+
+@pytest.fixture
+def private_webhooks(app_env):
+    """Webhooks to loopback allowed, as an operator on a private network would; request it first."""
+    app_env["WEBHOOK_ALLOW_PRIVATE"] = "1"
+
+
+def test_account_page_makes_a_token_and_a_webhook_and_logs_its_deliveries(
+    private_webhooks, app, gunicorn_server, start, browser
+):
+    import requests
+
+    from tests.helpers import make_user
+
+    site = f"http://{gunicorn_server}"
+    start("worker.py", "webhooks")
+    make_user(app, EMAIL, PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, site)
+    page.goto(f"{site}/account")
+    assert page.get_by_text("No tokens yet.").is_visible()
+
+    # A token is shown once, works against the API, and is listed by name.
+    page.get_by_label("Token name").fill("backup script")
+    page.get_by_label("Scope").select_option("read")
+    page.get_by_role("button", name="Make token").click()
+    token = page.locator("#new-token code.token").inner_text()
+    assert token.startswith("crt_")
+    assert page.locator("table.tokens").get_by_text("backup script").is_visible()
+    api = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{site}/api/v1/account", headers=api, timeout=10).status_code == 200
+
+    # A webhook to a port nobody listens on: its test event is tried, and the log says what happened.
+    page.get_by_label("Webhook URL").fill("http://127.0.0.1:9/cutroom")
+    page.get_by_label("Item ready (all its tasks finished)").check()
+    page.get_by_role("button", name="Add webhook").click()
+    page.get_by_text("Webhook added.").wait_for()
+    assert page.locator("code.secret").inner_text().startswith("whsec_")
+    page.get_by_role("button", name="Send a test event").click()
+    page.get_by_text("Test event").first.wait_for()
+    deadline = time.monotonic() + 30
+    while "none yet" in page.locator("table.deliveries").inner_text():
+        assert time.monotonic() < deadline, page.locator("table.deliveries").inner_text()
+        page.wait_for_timeout(500)
+        page.reload()
+    log = page.locator("table.deliveries").inner_text()
+    assert "webhook.test" in log and "Connection refused" in log and "pending (1 attempt)" in log, log
+    assert page.get_by_text(token).count() == 0  # shown once only
+    shot(page, "account-api")
+    phone = on_phone(browser, page)
+    no_overflow(phone)
+    shot(phone, "phone-account-api")
+
+    # Revoked, the token is refused at once.
+    page.get_by_role("button", name="Revoke backup script").click()
+    page.get_by_text("is revoked").wait_for()
+    assert requests.get(f"{site}/api/v1/account", headers=api, timeout=10).status_code == 401
+    assert not errors, errors

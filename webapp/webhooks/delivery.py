@@ -112,7 +112,7 @@ def _attempt(delivery: WebhookDelivery, hook: Webhook) -> tuple[int | None, str 
     except TimeoutError:
         return None, f"timed out ({timeout:g} s)"
     except OSError as error:  # connection refused or reset, no route, TLS: the system's own words
-        return None, str(error) or error.__class__.__name__
+        return None, error.strerror or str(error) or error.__class__.__name__  # not "[Errno 111] …"
     except http.client.HTTPException as error:
         return None, f"not an HTTP answer ({error.__class__.__name__})"
     except Exception as error:  # whatever else: an attempt not recorded would be made again for ever
