@@ -779,6 +779,28 @@ def test_an_interrupted_upload_resumes_where_the_server_stopped(app, site, brows
         items = db.session.scalars(db.select(Item)).all()
         assert [item.file("original").size for item in items] == [size, size]
 
+    # Once more, and the answer to the last chunk is lost on its way back (the server has every
+    # byte and made the item): the page asks where the upload is, learns it is done, and does not
+    # send the file again.
+    page.goto(f"{site}/videos/new")
+    page.eval_on_selector("#upload-form", "form => form.dataset.tusChunk = String(64 * 1024)")
+    lost = []
+
+    def answer_lost_at_the_end(route):
+        request = route.request
+        if request.method == "PATCH" and int(request.headers["upload-offset"]) + 64 * 1024 >= size:
+            lost.append(route.fetch().status)  # it reached the server ...
+            return route.abort("connectionreset")  # ... but the page never hears back
+        return route.continue_()
+
+    page.route("**/videos/uploads/*", answer_lost_at_the_end)
+    page.get_by_label("Media file", exact=True).set_input_files(str(camera))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_url(f"{site}/videos", timeout=60_000)
+    assert lost == [204]
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Item.id))) == 3
+
 
 @pytest.fixture
 def private_webhooks(app_env):

@@ -371,7 +371,8 @@ function setupResumable(form) {
   async function uploadFile(file, batch, row, report) {
     const key = `cutroom-tus:${file.name}:${file.size}:${file.lastModified}`;
     let url = localStorage.getItem(key);
-    let offset = url ? await offsetOf(url) : null;
+    let where = url ? await offsetOf(url) : null;
+    let offset = where?.offset ?? null;
     if (offset === null) {
       const created = await fetch(form.dataset.tus, {
         method: "POST",
@@ -387,6 +388,11 @@ function setupResumable(form) {
     const chunk = Number(form.dataset.tusChunk) || TUS_CHUNK;
     let tries = 0;
     while (true) {
+      if (where?.item) {
+        // Every byte was in already: the answer to the last chunk was lost on the way.
+        localStorage.removeItem(key);
+        return where.item;
+      }
       if (run.cancelled) {
         localStorage.removeItem(key);
         await fetch(url, { method: "DELETE", headers: headers() }).catch(() => {});
@@ -412,7 +418,8 @@ function setupResumable(form) {
         }
         row.say(`The connection broke off; trying again in ${TUS_RETRIES[tries]} s…`);
         await new Promise((resolve) => setTimeout(resolve, TUS_RETRIES[tries++] * 1000));
-        offset = await offsetOf(url);
+        where = await offsetOf(url);
+        offset = where?.offset ?? null;
         if (offset === null) throw new UploadRefused("This upload is gone from the server (cancelled, or left too long). Upload the file again.");
       } else {
         localStorage.removeItem(key);
@@ -422,11 +429,14 @@ function setupResumable(form) {
   }
 
   async function offsetOf(url) {
-    // Where the server is, or null when it no longer has this upload.
+    // Where the server is ({offset, and item once it has every byte}), or null when it no longer
+    // has this upload.
     while (true) {
       try {
         const answer = await fetch(url, { method: "HEAD", headers: headers(), cache: "no-store" });
-        if (answer.ok) return Number(answer.headers.get("Upload-Offset"));
+        if (answer.ok) {
+          return { offset: Number(answer.headers.get("Upload-Offset")), item: answer.headers.get("Location") };
+        }
         if (answer.status < 500) return null;
       } catch { /* the network is still away */ }
       if (run.cancelled) return null;
