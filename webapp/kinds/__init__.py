@@ -123,11 +123,30 @@ def file_label(role: str) -> str:
     return next((kind.outputs[role] for kind in KINDS.values() if role in kind.outputs), role)
 
 
+class Switch(BooleanField):
+    """A yes-or-no choice that takes only yes or no. A plain BooleanField takes any text but "false"
+    as yes, so a script sending `vad=null` or `transcribe={}` would get what it did not ask for; here
+    such a value is refused with the field's name. A ticked box sends "y", an unticked one nothing."""
+
+    YES = ("y", "yes", "true", "on", "1")
+    NO = ("", "n", "no", "false", "off", "0")
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            self.data = False
+            return
+        value = str(valuelist[0]).strip().lower()
+        if value not in self.YES + self.NO:
+            self.data = False
+            raise ValueError(f"Give {self.label.text} as true or false.")
+        self.data = value in self.YES
+
+
 def choice_fields() -> dict[str, Any]:
     """The form fields of every kind offered with an upload: its box, then its parameters."""
     fields = {}
     for kind in chosen_on_upload():
-        fields[kind.name] = BooleanField(kind.label, description=kind.choice.hint)
+        fields[kind.name] = Switch(kind.label, description=kind.choice.hint)
         fields.update(kind.choice.fields)
     return fields
 

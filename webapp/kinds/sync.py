@@ -1,8 +1,7 @@
 """Sync external audio: line a separate recording up with the camera's sound by waveform and swap it in."""
 
-from wtforms import BooleanField
 
-from webapp.kinds import Choice, JobKind, Player
+from webapp.kinds import Choice, JobKind, Player, Switch
 from webapp.storage import sound_file
 from webapp.tasks.outputs import path, publish, scratch, sound, split_progress, with_proxy
 
@@ -66,7 +65,7 @@ KIND = JobKind(
     choice=Choice(
         hint="Lines the External audio up with the camera's sound by waveform and swaps it in.",
         fields={
-            "keep_camera_audio": BooleanField(
+            "keep_camera_audio": Switch(
                 "Keep the camera sound as a second track",
                 description="The result then has two sound tracks; the external one plays first.",
             ),

@@ -1,12 +1,12 @@
 """Transcribe: speech to text with Whisper, as subtitles (SRT, WebVTT), plain text and JSON."""
 
 from flask import current_app
-from wtforms import BooleanField, SelectField
+from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from jobs.models import DEFAULT_MODEL_NAME, model_languages
 from webapp.helpers import plural
-from webapp.kinds import SOURCE, Choice, JobKind
+from webapp.kinds import SOURCE, Choice, JobKind, Switch
 from webapp.storage import stored_json
 from webapp.tasks.outputs import publish, scratch, sound, source
 
@@ -96,7 +96,7 @@ KIND = JobKind(
             "language": SelectField(
                 "Language", default="", validate_choice=False, validators=[known_language]
             ),
-            "vad": BooleanField(
+            "vad": Switch(
                 "Skip non-speech (voice activity filter)",
                 default=True,
                 description="Whisper hears only what sounds like a voice, so pauses, music and noise get "

@@ -5,10 +5,10 @@ import unicodedata
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
-from wtforms import BooleanField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from webapp.kinds import KINDS, choice_fields, chosen_on_upload
+from webapp.kinds import KINDS, Switch, choice_fields, chosen_on_upload
 
 SYNC_NEEDS_EXTERNAL = "To sync, add the External audio file as well."
 
@@ -67,7 +67,7 @@ def upload_choices_problem(fields, external_chosen: bool, has_external: bool = F
     Serves the view and the upload stream, which calls it once the fields sent before the files are
     in, so a refusal comes before the files' bytes. `has_external`: the item already has one.
     """
-    sync = fields.get("sync") not in (None, *BooleanField.false_values)
+    sync = str(fields.get("sync", "")).strip().lower() in Switch.YES
     if sync and not (external_chosen or has_external):
         return SYNC_NEEDS_EXTERNAL
     return None
