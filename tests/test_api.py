@@ -460,7 +460,8 @@ def test_jobs_run_again_render_and_export_as_from_the_item_page(app, client, ada
     )
     # A yes-or-no given as anything else is refused, not taken as yes (schemathesis found it).
     for wrong in ({"transcribe": "{}"}, {"transcribe": "true", "vad": "null"}):
-        assert_problem(client.post(f"{url}/again", data=wrong, headers=bearer(token)), 400, "as true or false")
+        refused = client.post(f"{url}/again", data=wrong, headers=bearer(token))
+        assert_problem(refused, 400, "as true or false")
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Task.id))) == 1  # only the preparation
     again = client.post(f"{url}/again", data={"silence": "y", "margin": "0.5"}, headers=bearer(token))

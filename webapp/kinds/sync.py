@@ -1,6 +1,5 @@
 """Sync external audio: line a separate recording up with the camera's sound by waveform and swap it in."""
 
-
 from webapp.kinds import Choice, JobKind, Player, Switch
 from webapp.storage import sound_file
 from webapp.tasks.outputs import path, publish, scratch, sound, split_progress, with_proxy
